@@ -1,0 +1,25 @@
+//! The `KmsKey` custom resource (`kms.boosterpack.io/v1alpha1`): its spec, its status and the
+//! generated CRD. Field doc comments here become `kubectl explain` text, so they are written for
+//! users. Rules that the apiserver can check (lengths, patterns, ranges, immutability) live in the
+//! schema; rules it cannot (the policy must be a JSON object) live in `reconcile::validate`.
+
+mod crd;
+mod spec;
+mod status;
+
+pub use crd::crd_yaml;
+pub use spec::{DEFAULT_DESCRIPTION, GrantOperation, GrantSpec, KmsKey, KmsKeySpec};
+pub use status::{Condition, ConditionStatus, CreateIntent, KmsKeyStatus};
+
+/// Prefix that turns a spec alias name into the KMS alias name.
+pub const ALIAS_PREFIX: &str = "alias/";
+
+/// The finalizer that holds a `KmsKey` until its key is scheduled for deletion.
+pub const FINALIZER: &str = "kms.boosterpack.io/key-deletion";
+
+impl KmsKeySpec {
+    /// The alias as KMS names it, `alias/<aliasName>`.
+    pub fn full_alias_name(&self) -> String {
+        format!("{ALIAS_PREFIX}{}", self.alias_name)
+    }
+}

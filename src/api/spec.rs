@@ -1,0 +1,197 @@
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::KmsKeyStatus;
+
+/// Description given to keys whose spec leaves `keyDescription` out.
+pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
+
+/// A symmetric AWS KMS key, its alias, rotation, enabled state, key policy, tags and grants.
+///
+/// The operator creates the key when this object is created, keeps AWS matching the spec, and
+/// schedules the key for deletion (after `deletionWindowInDays`) when this object is deleted.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kms.boosterpack.io",
+    version = "v1alpha1",
+    kind = "KmsKey",
+    namespaced,
+    status = "KmsKeyStatus",
+    shortname = "kms",
+    category = "aws",
+    doc = "An AWS KMS key managed by kms-operator: the key, its alias, rotation, enabled state, policy, tags and grants.",
+    printcolumn = r#"{"name":"Alias","type":"string","jsonPath":".status.aliasName"}"#,
+    printcolumn = r#"{"name":"Key ID","type":"string","jsonPath":".status.keyId"}"#,
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.keyState"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsKeySpec {
+    /// Name of the key's alias, without the `alias/` prefix (KMS's `alias/<aliasName>`).
+    /// 1-250 characters of letters, digits, `/`, `_` and `-`. Names starting with `aws/` are
+    /// reserved by AWS, and a leading `alias/` is refused rather than stripped, so that the
+    /// name in the manifest is exactly the name shown in status without its prefix. Renaming
+    /// creates the new alias, then deletes the old one. An alias already used by a key this
+    /// object does not own is never moved: the object becomes Stalled (AliasConflict).
+    #[schemars(length(min = 1, max = 250), regex(pattern = r"^[a-zA-Z0-9/_-]+$"))]
+    #[x_kube(
+        validation = Rule::new("!self.startsWith('aws/')").message("aliasName must not start with 'aws/': that prefix is reserved by AWS"),
+        validation = Rule::new("!self.startsWith('alias/')").message("aliasName is given without the 'alias/' prefix"),
+    )]
+    pub alias_name: String,
+
+    /// Description of the key (at most 8192 characters).
+    #[serde(default = "default_description")]
+    #[schemars(length(max = 8192))]
+    pub key_description: String,
+
+    /// Days (7-30) that AWS waits, after this object is deleted, before it deletes the key
+    /// material. During the window the key can be recovered with CancelKeyDeletion.
+    #[serde(default = "default_deletion_window")]
+    #[schemars(range(min = 7, max = 30))]
+    pub deletion_window_in_days: i32,
+
+    /// Whether AWS rotates the key material every year.
+    #[serde(default = "default_true")]
+    pub enable_key_rotation: bool,
+
+    /// Whether the key is enabled. A disabled key cannot be used for cryptography or receive
+    /// new grants; rotation changes wait until it is enabled again.
+    #[serde(default = "default_true")]
+    pub is_enabled: bool,
+
+    /// Whether the key is a multi-Region primary key. Fixed when the key is created: it cannot
+    /// be changed afterwards.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("multiRegion is immutable after creation"))]
+    pub multi_region: bool,
+
+    /// The key policy, as a JSON document (at most 32768 bytes). When absent, the key gets the
+    /// AWS default policy, which lets IAM policies of the key's account grant access. Policies
+    /// are compared as parsed JSON, so AWS's reformatting never causes an update. A policy that
+    /// is not a JSON object is reported as Stalled (InvalidSpec) and nothing is sent to AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32768))]
+    pub key_policy: Option<String>,
+
+    /// Tags for the key (at most 50). Keys are 1-128 characters and must not start with `aws:`
+    /// or `kms.boosterpack.io/` (the operator's ownership tags); values are at most 256
+    /// characters. These tags plus the ownership tags are the whole truth: any other tag found
+    /// on the key is removed.
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 50, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    #[x_kube(
+        validation = Rule::new("self.all(k, size(k) >= 1 && size(k) <= 128)").message("tag keys must be 1-128 characters"),
+        validation = Rule::new("self.all(k, !k.startsWith('aws:'))").message("tag keys must not start with 'aws:': that prefix is reserved by AWS"),
+        validation = Rule::new("self.all(k, !k.startsWith('kms.boosterpack.io/'))").message("tag keys must not start with 'kms.boosterpack.io/': the operator uses that prefix for ownership tags"),
+    )]
+    pub tags: BTreeMap<String, String>,
+
+    /// Whether the operator manages grants on the key. When false, `grants` is ignored and any
+    /// grant the operator created earlier is revoked (grants made by others are never touched).
+    #[serde(default)]
+    pub create_grants: bool,
+
+    /// Grants to keep on the key when `createGrants` is true, keyed by `name`. A grant whose
+    /// fields change is revoked and created again.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub grants: Vec<GrantSpec>,
+}
+
+/// One grant on the key.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantSpec {
+    /// Name of the grant, unique within this key: 1-243 characters of letters, digits, `:`,
+    /// `/`, `_` and `-`. In AWS the grant is named `kms-operator/<name>`, which is how the
+    /// operator tells its grants from those created by others.
+    #[schemars(length(min = 1, max = 243), regex(pattern = r"^[a-zA-Z0-9:/_-]+$"))]
+    pub name: String,
+
+    /// The principal (an IAM ARN or an AWS service principal) given the operations.
+    #[schemars(length(min = 1, max = 256))]
+    pub grantee_principal: String,
+
+    /// KMS operations the grant allows (at least one, no repeats).
+    #[schemars(length(min = 1, max = 17))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub operations: Vec<GrantOperation>,
+
+    /// The grant allows the operations only when the request's encryption context equals this
+    /// map exactly (at most 8 pairs, values at most 384 characters).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 384}))]
+    pub encryption_context_equals: BTreeMap<String, String>,
+}
+
+/// A KMS operation that a grant can allow.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantOperation {
+    Decrypt,
+    Encrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    ReEncryptFrom,
+    ReEncryptTo,
+    Sign,
+    Verify,
+    GetPublicKey,
+    CreateGrant,
+    RetireGrant,
+    DescribeKey,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+}
+
+impl GrantOperation {
+    /// The operation's name on the KMS wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decrypt => "Decrypt",
+            Self::Encrypt => "Encrypt",
+            Self::GenerateDataKey => "GenerateDataKey",
+            Self::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            Self::ReEncryptFrom => "ReEncryptFrom",
+            Self::ReEncryptTo => "ReEncryptTo",
+            Self::Sign => "Sign",
+            Self::Verify => "Verify",
+            Self::GetPublicKey => "GetPublicKey",
+            Self::CreateGrant => "CreateGrant",
+            Self::RetireGrant => "RetireGrant",
+            Self::DescribeKey => "DescribeKey",
+            Self::GenerateDataKeyPair => "GenerateDataKeyPair",
+            Self::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+            Self::GenerateMac => "GenerateMac",
+            Self::VerifyMac => "VerifyMac",
+            Self::DeriveSharedSecret => "DeriveSharedSecret",
+        }
+    }
+
+    /// The operation for a KMS wire name, if it is one a grant can allow.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+}
+
+fn default_description() -> String {
+    DEFAULT_DESCRIPTION.to_owned()
+}
+
+fn default_deletion_window() -> i32 {
+    30
+}
+
+fn default_true() -> bool {
+    true
+}

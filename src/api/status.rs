@@ -1,0 +1,89 @@
+use std::collections::BTreeMap;
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What the operator last saw and did. `keyId`, `keyArn` and `aliasName` are the outputs a
+/// Terraform user knows from the `sec_kms` module.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsKeyStatus {
+    /// ID of the KMS key managed for this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+
+    /// ARN of the KMS key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+
+    /// Full alias name, `alias/<spec.aliasName>`, once the alias points at the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_name: Option<String>,
+
+    /// The key's state in KMS: Enabled, Disabled, PendingDeletion, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_state: Option<String>,
+
+    /// Whether the key in KMS is a multi-Region key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<bool>,
+
+    /// IDs of the grants the operator manages, by grant name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grant_ids: BTreeMap<String, String>,
+
+    /// A key creation that was started but whose key ID was not yet recorded. If the operator
+    /// stops inside that window, the next reconcile finds the key by its tags instead of
+    /// creating a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_intent: Option<CreateIntent>,
+
+    /// The `metadata.generation` that the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready`, `Reconciling` and `Stalled`, in the kstatus convention read by Flux, Argo CD
+    /// and `kubectl wait`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// A key creation in flight: recorded before CreateKey is called.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIntent {
+    /// Unique token of this attempt, also written as a tag on the key it creates.
+    pub token: String,
+    /// When the attempt started (RFC 3339).
+    pub started_at: String,
+}
+
+/// One status condition.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Reconciling` or `Stalled`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// Why the condition has this status, in CamelCase (for example AliasConflict).
+    pub reason: String,
+    /// What happened and, when something is wrong, what to do about it.
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The `metadata.generation` this condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// A condition's status.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}

@@ -1,0 +1,122 @@
+//! Command line: `kms-operator run` and `kms-operator crd`. Every `run` flag has an
+//! environment variable, so the Helm chart and a shell set them the same way.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "kms-operator", version, about = "Manages AWS KMS keys from KmsKey objects")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Print the KmsKey CustomResourceDefinition as YAML.
+    Crd,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// AWS Region of the keys. Without it, the AWS default chain decides (AWS_REGION, profile).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+
+    /// KMS endpoint URL, for a local KMS such as moto. AWS_ENDPOINT_URL_KMS works too.
+    #[arg(long, env = "KMS_OPERATOR_KMS_ENDPOINT")]
+    pub kms_endpoint: Option<String>,
+
+    /// How often every KmsKey is checked against KMS, drift or not (e.g. 30s, 10m, 1h).
+    /// Each object's next check is jittered by ±10%.
+    #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// How many KmsKeys are reconciled at once.
+    #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Namespaces to watch, comma-separated. All namespaces when empty.
+    #[arg(long, env = "KMS_OPERATOR_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "KMS_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Name of this cluster, written in the ownership tag of every key. Give each cluster that
+    /// shares an AWS account and Region its own name.
+    #[arg(long, env = "KMS_OPERATOR_CLUSTER_NAME", default_value = "default", value_parser = parse_cluster_name)]
+    pub cluster_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses `90`, `90s`, `15m` or `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let amount: u64 =
+        digits.parse().map_err(|_| format!("'{text}' is not a duration such as 30s, 10m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => amount,
+        "m" => amount * 60,
+        "h" => amount * 3600,
+        _ => return Err(format!("'{text}' has an unknown unit; use s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be more than zero".to_owned());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A cluster name must be a valid KMS tag value that is not empty.
+fn parse_cluster_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 256 {
+        return Err("the cluster name must be 1-256 characters".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn bad_durations_are_refused_with_a_hint() {
+        assert!(parse_duration("soon").unwrap_err().contains("30s, 10m or 1h"));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn run_flags_have_defaults_and_namespaces_split_on_commas() {
+        let cli = Cli::try_parse_from(["kms-operator", "run", "--namespaces", "a,b"]).unwrap();
+        let Command::Run(args) = cli.command else { panic!("expected run") };
+        assert_eq!(args.namespaces, vec!["a", "b"]);
+        assert_eq!(args.resync_interval, Duration::from_secs(600));
+        assert_eq!(args.concurrency, 4);
+        assert_eq!(args.cluster_name, "default");
+    }
+
+    #[test]
+    fn zero_concurrency_is_refused() {
+        assert!(Cli::try_parse_from(["kms-operator", "run", "--concurrency", "0"]).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! The narrow port through which the reconciler talks to KMS, the types that cross it, and the
+//! classification of KMS errors. The aws-sdk adapter (`aws.rs`) is one implementation; tests can
+//! wrap it to inject failures. Nothing here decides *what* to call: that is `reconcile::plan`.
+
+mod aws;
+mod client;
+mod error;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+pub use aws::AwsKms;
+pub use client::aws_client;
+pub use error::{ErrorKind, KmsError};
+
+/// A key as DescribeKey reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyDescription {
+    pub key_id: String,
+    pub arn: String,
+    /// KMS key state (Enabled, Disabled, PendingDeletion, ...).
+    pub state: String,
+    pub description: String,
+    pub multi_region: bool,
+}
+
+/// A grant as ListGrants reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantInfo {
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub operations: Vec<String>,
+    pub encryption_context_equals: BTreeMap<String, String>,
+}
+
+/// Everything CreateKey is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewKey {
+    pub description: String,
+    pub policy: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub multi_region: bool,
+}
+
+/// Everything CreateGrant is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGrant {
+    pub name: String,
+    pub grantee_principal: String,
+    pub operations: Vec<String>,
+    pub encryption_context_equals: BTreeMap<String, String>,
+}
+
+/// The KMS calls the operator makes. Key arguments are bare key IDs, never ARNs.
+#[async_trait]
+pub trait KmsPort: Send + Sync {
+    /// `None` when no such key exists.
+    async fn describe_key(&self, key_id: &str) -> Result<Option<KeyDescription>, KmsError>;
+    /// The key an alias points at (`alias/...`), `None` when the alias does not exist.
+    async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError>;
+    async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError>;
+    async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError>;
+    async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError>;
+    /// Names of the aliases that point at the key.
+    async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError>;
+    async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError>;
+    /// IDs of every key in the account and Region.
+    async fn list_key_ids(&self) -> Result<Vec<String>, KmsError>;
+
+    async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError>;
+    async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError>;
+    async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError>;
+    async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError>;
+    async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), KmsError>;
+    async fn create_alias(&self, alias_name: &str, key_id: &str) -> Result<(), KmsError>;
+    async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError>;
+    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError>;
+    async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError>;
+    /// Returns the new grant's ID.
+    async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError>;
+    async fn revoke_grant(&self, key_id: &str, grant_id: &str) -> Result<(), KmsError>;
+    async fn schedule_deletion(&self, key_id: &str, window_days: i32) -> Result<(), KmsError>;
+    async fn cancel_deletion(&self, key_id: &str) -> Result<(), KmsError>;
+}

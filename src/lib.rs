@@ -1,0 +1,13 @@
+//! kms-operator: AWS KMS keys managed from `KmsKey` objects.
+//!
+//! - [`api`]: the custom resource, its schema and the generated CRD.
+//! - [`kms`]: the narrow KMS port and its aws-sdk adapter.
+//! - [`reconcile`]: observe → plan → apply, pure decisions in `plan`.
+//! - [`controller`]: the kube-runtime shell: watch, finalizer, status, events.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod kms;
+pub mod reconcile;

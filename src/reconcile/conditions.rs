@@ -1,0 +1,103 @@
+//! kstatus conditions (`Ready`, `Reconciling`, `Stalled`) from an outcome, keeping each
+//! condition's `lastTransitionTime` while its status does not change.
+
+use crate::api::{Condition, ConditionStatus};
+
+use super::outcome::Outcome;
+
+/// The three conditions describing `outcome` for `generation`, at time `now` (RFC 3339).
+pub fn conditions(
+    old: &[Condition],
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<Condition> {
+    use ConditionStatus::{False, True};
+    let (ready, reconciling, stalled) = match outcome {
+        Outcome::Ready { message } => (
+            (True, "Ready", message.clone()),
+            (False, "Ready", String::new()),
+            (False, "Ready", String::new()),
+        ),
+        Outcome::Progressing { reason, message, .. } => (
+            (False, *reason, message.clone()),
+            (True, *reason, message.clone()),
+            (False, *reason, String::new()),
+        ),
+        Outcome::Stalled { reason, message } => (
+            (False, *reason, message.clone()),
+            (False, *reason, String::new()),
+            (True, *reason, message.clone()),
+        ),
+    };
+    [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)]
+        .into_iter()
+        .map(|(type_, (status, reason, message))| {
+            let previous = old.iter().find(|c| c.type_ == type_);
+            let last_transition_time = match previous {
+                Some(p) if p.status == status => p.last_transition_time.clone(),
+                _ => now.to_owned(),
+            };
+            Condition {
+                type_: type_.to_owned(),
+                status,
+                reason: reason.to_owned(),
+                message,
+                last_transition_time,
+                observed_generation: generation,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::outcome::Retry;
+
+    fn status_of(conds: &[Condition], type_: &str) -> ConditionStatus {
+        conds.iter().find(|c| c.type_ == type_).unwrap().status
+    }
+
+    #[test]
+    fn each_outcome_sets_exactly_one_kstatus_state() {
+        use ConditionStatus::{False, True};
+        let table = [
+            (Outcome::Ready { message: "ok".into() }, [True, False, False]),
+            (
+                Outcome::Progressing { reason: "Throttled", message: "slow".into(), retry: Retry::Backoff },
+                [False, True, False],
+            ),
+            (Outcome::Stalled { reason: "AliasConflict", message: "taken".into() }, [False, False, True]),
+        ];
+        for (outcome, [ready, reconciling, stalled]) in table {
+            let conds = conditions(&[], &outcome, Some(3), "t1");
+            assert_eq!(status_of(&conds, "Ready"), ready, "{outcome:?}");
+            assert_eq!(status_of(&conds, "Reconciling"), reconciling, "{outcome:?}");
+            assert_eq!(status_of(&conds, "Stalled"), stalled, "{outcome:?}");
+            assert!(conds.iter().all(|c| c.observed_generation == Some(3)));
+        }
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_changes() {
+        let ready = Outcome::Ready { message: "ok".into() };
+        let first = conditions(&[], &ready, Some(1), "t1");
+        let again = conditions(&first, &ready, Some(2), "t2");
+        assert!(again.iter().all(|c| c.last_transition_time == "t1"));
+        let stalled = Outcome::Stalled { reason: "AwsRejected", message: "no".into() };
+        let after = conditions(&again, &stalled, Some(3), "t3");
+        let time = |t: &str| after.iter().find(|c| c.type_ == t).unwrap().last_transition_time.clone();
+        assert_eq!(time("Ready"), "t3");
+        assert_eq!(time("Stalled"), "t3");
+        assert_eq!(time("Reconciling"), "t1");
+    }
+
+    #[test]
+    fn the_stalled_message_tells_the_person_what_is_wrong() {
+        let stalled = Outcome::Stalled { reason: "AliasConflict", message: "alias/a is taken".into() };
+        let conds = conditions(&[], &stalled, None, "t");
+        let c = conds.iter().find(|c| c.type_ == "Stalled").unwrap();
+        assert_eq!((c.reason.as_str(), c.message.as_str()), ("AliasConflict", "alias/a is taken"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Grant decisions. The operator names its grants `kms-operator/<name>`; grants with other
+//! names (made by people or by AWS services) are never revoked.
+
+use std::collections::BTreeSet;
+
+use crate::api::{GrantSpec, KmsKeySpec};
+use crate::kms::{GrantInfo, NewGrant};
+
+use super::plan::{Action, Plan};
+
+/// Prefix of the names of grants the operator manages.
+pub const GRANT_PREFIX: &str = "kms-operator/";
+
+/// The grant as CreateGrant receives it.
+pub fn new_grant(spec: &GrantSpec) -> NewGrant {
+    let mut operations: Vec<String> = spec.operations.iter().map(|o| o.as_str().to_owned()).collect();
+    operations.sort();
+    operations.dedup();
+    NewGrant {
+        name: format!("{GRANT_PREFIX}{}", spec.name),
+        grantee_principal: spec.grantee_principal.clone(),
+        operations,
+        encryption_context_equals: spec.encryption_context_equals.clone(),
+    }
+}
+
+/// The spec name of a grant the operator made, `None` for anyone else's grant.
+pub fn managed_name(grant: &GrantInfo) -> Option<&str> {
+    grant.name.as_deref()?.strip_prefix(GRANT_PREFIX)
+}
+
+fn matches(wanted: &NewGrant, grant: &GrantInfo) -> bool {
+    let ops: BTreeSet<&str> = grant.operations.iter().map(String::as_str).collect();
+    let wanted_ops: BTreeSet<&str> = wanted.operations.iter().map(String::as_str).collect();
+    grant.grantee_principal == wanted.grantee_principal
+        && ops == wanted_ops
+        && grant.encryption_context_equals == wanted.encryption_context_equals
+}
+
+/// Revokes managed grants that are gone from the spec, changed, or duplicated, then creates the
+/// missing ones. New grants wait while the key is disabled (KMS refuses them then).
+pub fn plan_grants(spec: &KmsKeySpec, observed: &[GrantInfo], key_usable: bool, plan: &mut Plan) {
+    let wanted: Vec<NewGrant> = match spec.create_grants {
+        true => spec.grants.iter().map(new_grant).collect(),
+        false => Vec::new(),
+    };
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    for grant in observed {
+        let Some(name) = managed_name(grant) else { continue };
+        let keep =
+            wanted.iter().any(|w| w.name == grant.name.as_deref().unwrap_or_default() && matches(w, grant));
+        if keep && kept.insert(name) {
+            continue;
+        }
+        let (name, grant_id) = (name.to_owned(), grant.grant_id.clone());
+        plan.actions.push(Action::RevokeGrant { name, grant_id });
+    }
+    let missing: Vec<&NewGrant> = (wanted.iter())
+        .filter(|w| !kept.contains(w.name.strip_prefix(GRANT_PREFIX).unwrap_or_default()))
+        .collect();
+    if !missing.is_empty() && !key_usable {
+        plan.deferred.push("grants are created once the key is enabled".to_owned());
+        return;
+    }
+    plan.actions.extend(missing.into_iter().cloned().map(Action::CreateGrant));
+}

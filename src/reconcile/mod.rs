@@ -1,0 +1,231 @@
+//! Observe → Plan → Apply, with no Kubernetes in sight. [`reconcile`] makes KMS match a spec
+//! and says how it ended; [`cleanup`] lets go of the key when the object is deleted. Status
+//! writes that must happen *during* a reconcile (the create intent and the new key ID) go
+//! through [`StatusWriter`], so tests can fail them on purpose.
+//!
+//! One reconcile runs up to [`MAX_PASSES`] passes of observe, plan, apply: creating a key takes
+//! one pass, configuring it the next, and a final observation checks that KMS shows the result.
+
+mod adopt;
+mod apply;
+mod conditions;
+mod grants;
+mod observe;
+mod outcome;
+mod ownership;
+mod plan;
+mod policy;
+mod validate;
+
+use async_trait::async_trait;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{CreateIntent, KmsKeySpec};
+use crate::kms::{KeyDescription, KmsError, KmsPort};
+
+pub use conditions::conditions;
+pub use grants::{GRANT_PREFIX, managed_name};
+pub use outcome::{Outcome, Retry};
+pub use ownership::{Owner, TAG_CLUSTER, TAG_CREATE_TOKEN, TAG_OWNER, TAG_UID};
+pub use plan::{Action, Intent, Observed, ObservedKey, Recorded};
+pub use policy::policies_equal;
+
+/// Most observe-plan-apply passes in one reconcile.
+pub const MAX_PASSES: usize = 3;
+
+/// Status writes that must land before the reconcile goes on.
+#[async_trait]
+pub trait StatusWriter: Send + Sync {
+    /// Records (or, with `None`, clears) a create attempt, before CreateKey is called.
+    async fn record_intent(&self, intent: Option<&CreateIntent>) -> Result<(), Error>;
+    /// Records the ID and ARN of a key just created or adopted, and clears the intent.
+    async fn record_key(&self, key: &KeyDescription) -> Result<(), Error>;
+}
+
+/// Failures that stop a reconcile without an outcome to report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error("writing status failed: {0}")]
+    StatusWrite(String),
+}
+
+/// What a reconcile ended in and the key it last saw.
+#[derive(Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// The object's key as last observed (absent when there is none, or it is not ours).
+    pub key: Option<ObservedKey>,
+    /// The changes made, one line each.
+    pub changes: Vec<String>,
+}
+
+/// Everything a reconcile needs to know about the object.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub spec: &'a KmsKeySpec,
+    pub owner: &'a Owner,
+    pub recorded: Recorded,
+}
+
+/// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
+/// is an error, because the next step must not run without it.
+pub async fn reconcile(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    target: Target<'_>,
+    now: Timestamp,
+) -> Result<Report, Error> {
+    let mut report =
+        Report { outcome: Outcome::Ready { message: String::new() }, key: None, changes: vec![] };
+    if let Err(message) = validate::validate(target.spec) {
+        report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
+        return Ok(report);
+    }
+    let mut recorded = target.recorded;
+    for _ in 0..MAX_PASSES {
+        let step = pass(kms, writer, target.spec, target.owner, &mut recorded, now, &mut report);
+        match step.await {
+            Ok(Some(outcome)) => {
+                report.outcome = outcome;
+                return Ok(report);
+            }
+            Ok(None) => {}
+            Err(Error::Kms(err)) => {
+                report.outcome = Outcome::of_kms_error(&err);
+                return Ok(report);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    report.outcome = Outcome::Progressing {
+        reason: "Converging",
+        message: "KMS does not show every change yet; checking again shortly".to_owned(),
+        retry: Retry::Backoff,
+    };
+    Ok(report)
+}
+
+/// One observe-plan-apply pass; `Some` when there was nothing left to do.
+async fn pass(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    spec: &KmsKeySpec,
+    owner: &Owner,
+    recorded: &mut Recorded,
+    now: Timestamp,
+    report: &mut Report,
+) -> Result<Option<Outcome>, Error> {
+    adopt_interrupted_create(kms, writer, owner, recorded, report).await?;
+    let observed = observe::observe(kms, spec, owner, recorded.key_id.as_deref()).await?;
+    report.key = match &observed {
+        Observed::Owned(key) => Some((**key).clone()),
+        _ => None,
+    };
+    let token = new_token();
+    let ctx = plan::Context { owner, recorded, now, fresh_token: &token };
+    let plan = plan::plan(spec, &observed, &ctx);
+    if plan.actions.is_empty() {
+        return Ok(Some(Outcome::of_settled_plan(&plan)));
+    }
+    let key_id = report.key.as_ref().map(|k| k.key.key_id.clone());
+    let applied = apply::apply(kms, writer, key_id.as_deref(), &plan.actions, now).await?;
+    if let Some(created) = applied.created {
+        recorded.key_id = Some(created.key_id);
+        recorded.intent = None;
+    }
+    report.changes.extend(applied.changes);
+    Ok(None)
+}
+
+/// After a crash between CreateKey and the status write, finds and records the key.
+async fn adopt_interrupted_create(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    owner: &Owner,
+    recorded: &mut Recorded,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let (None, Some(intent)) = (&recorded.key_id, &recorded.intent) else {
+        return Ok(());
+    };
+    if let Some(key) = adopt::find_owned_key(kms, owner, &intent.token).await? {
+        writer.record_key(&key).await?;
+        report.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
+        recorded.key_id = Some(key.key_id);
+        recorded.intent = None;
+    }
+    Ok(())
+}
+
+/// How the release of a deleted object's key went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released {
+    /// The key is scheduled for deletion (now or earlier), or never existed.
+    Done { changes: Vec<String> },
+    /// The key exists but is not this object's: left alone, nothing to release.
+    NotOwned { key_id: String },
+}
+
+/// Lets go of the object's key: drops its aliases and schedules deletion with the spec's
+/// window. Safe to repeat; a key already pending deletion or gone counts as released.
+pub async fn cleanup(
+    kms: &dyn KmsPort,
+    spec: &KmsKeySpec,
+    owner: &Owner,
+    recorded: &Recorded,
+) -> Result<Released, KmsError> {
+    let key_id = match (&recorded.key_id, &recorded.intent) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(intent)) => adopt::find_owned_key(kms, owner, &intent.token).await?.map(|k| k.key_id),
+        (None, None) => None,
+    };
+    let observed = observe::observe(kms, spec, owner, key_id.as_deref()).await?;
+    if let Observed::Foreign { key_id } = observed {
+        return Ok(Released::NotOwned { key_id });
+    }
+    let actions = plan::plan_cleanup(spec, &observed, recorded);
+    let mut changes = Vec::new();
+    if let Observed::Owned(key) = &observed {
+        for action in &actions {
+            match apply_cleanup_action(kms, &key.key.key_id, action).await {
+                Ok(change) => changes.push(change),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(Released::Done { changes })
+}
+
+async fn apply_cleanup_action(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, KmsError> {
+    let result =
+        apply::apply(kms, &NoStatusWrites, Some(key_id), std::slice::from_ref(action), Timestamp::UNIX_EPOCH);
+    match result.await {
+        Ok(applied) => Ok(applied.changes.join("; ")),
+        // Someone scheduled the deletion between observe and now: the key is released.
+        Err(Error::Kms(err)) if err.kind == crate::kms::ErrorKind::InvalidState => Ok(String::new()),
+        Err(Error::Kms(err)) => Err(err),
+        Err(Error::StatusWrite(_)) => unreachable!("cleanup never creates a key"),
+    }
+}
+
+/// Cleanup never creates keys, so it has nothing to record.
+struct NoStatusWrites;
+
+#[async_trait]
+impl StatusWriter for NoStatusWrites {
+    async fn record_intent(&self, _: Option<&CreateIntent>) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn record_key(&self, _: &KeyDescription) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A token unique to one create attempt.
+fn new_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 12] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

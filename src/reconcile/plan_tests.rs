@@ -1,0 +1,392 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::api::{GrantOperation, GrantSpec, KmsKeySpec};
+use crate::reconcile::grants::GRANT_PREFIX;
+use crate::reconcile::ownership::tests::mk_owner;
+
+pub fn mk_spec() -> KmsKeySpec {
+    KmsKeySpec {
+        alias_name: "orders".into(),
+        key_description: "Orders key".into(),
+        deletion_window_in_days: 30,
+        enable_key_rotation: true,
+        is_enabled: true,
+        multi_region: false,
+        key_policy: None,
+        tags: BTreeMap::from([("team".into(), "a".into())]),
+        create_grants: false,
+        grants: Vec::new(),
+    }
+}
+
+fn mk_grant_spec() -> GrantSpec {
+    GrantSpec {
+        name: "app".into(),
+        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
+        operations: vec![GrantOperation::Encrypt, GrantOperation::Decrypt],
+        encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
+    }
+}
+
+fn mk_grant_info(id: &str, name: &str, ops: &[&str]) -> GrantInfo {
+    GrantInfo {
+        grant_id: id.into(),
+        name: Some(name.into()),
+        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
+        operations: ops.iter().map(|o| o.to_string()).collect(),
+        encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
+    }
+}
+
+const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/k1";
+
+/// A key that already matches `mk_spec()` exactly.
+fn mk_key() -> ObservedKey {
+    let mut tags = mk_spec().tags;
+    tags.extend(mk_owner().tags());
+    tags.insert(TAG_CREATE_TOKEN.into(), "t0".into());
+    ObservedKey {
+        key: KeyDescription {
+            key_id: "k1".into(),
+            arn: ARN.into(),
+            state: "Enabled".into(),
+            description: "Orders key".into(),
+            multi_region: false,
+        },
+        tags,
+        rotation_enabled: Some(true),
+        policy: default_policy(ARN),
+        aliases: vec!["alias/orders".into()],
+        alias_target: Some("k1".into()),
+        grants: Vec::new(),
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).unwrap()
+}
+
+fn recorded() -> Recorded {
+    Recorded { key_id: Some("k1".into()), alias_name: Some("alias/orders".into()), intent: None }
+}
+
+fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
+    let owner = mk_owner();
+    let ctx = Context { owner: &owner, recorded, now: now(), fresh_token: "t1" };
+    plan(spec, observed, &ctx)
+}
+
+fn run_key(spec: &KmsKeySpec, key: ObservedKey) -> Plan {
+    run(spec, &Observed::Owned(Box::new(key)), &recorded())
+}
+
+fn actions(spec: &KmsKeySpec, key: ObservedKey) -> Vec<Action> {
+    run_key(spec, key).actions
+}
+
+#[test]
+fn a_key_that_matches_the_spec_needs_nothing() {
+    assert_eq!(run_key(&mk_spec(), mk_key()), Plan::default());
+}
+
+#[test]
+fn a_new_object_creates_one_key_tagged_with_its_owner_and_token() {
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &Recorded::default());
+    let mut tags = mk_spec().tags;
+    tags.extend(mk_owner().tags());
+    tags.insert(TAG_CREATE_TOKEN.into(), "t1".into());
+    let key = NewKey { description: "Orders key".into(), policy: None, tags, multi_region: false };
+    assert_eq!(plan.actions, vec![Action::CreateKey { key, token: "t1".into() }]);
+    assert!(plan.blockers.is_empty());
+}
+
+#[test]
+fn a_create_attempt_that_may_still_appear_is_waited_for_not_repeated() {
+    // CreateKey has no idempotency token: a second call would leak the first key.
+    let started_at = now() - std::time::Duration::from_secs(10);
+    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &rec);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.hold, Some(Hold::CreateSettling(std::time::Duration::from_secs(20))));
+}
+
+#[test]
+fn a_create_attempt_older_than_the_settle_time_that_left_no_key_is_retried() {
+    let started_at = now() - std::time::Duration::from_secs(31);
+    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &rec);
+    assert!(matches!(plan.actions.as_slice(), [Action::CreateKey { token, .. }] if token == "t1"));
+}
+
+#[test]
+fn no_key_is_created_when_its_alias_belongs_to_another_key() {
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: Some("other".into()) }, &Recorded::default());
+    assert!(plan.actions.is_empty());
+    let alias = "alias/orders".to_owned();
+    assert_eq!(plan.blockers, vec![Blocker::AliasConflict { alias, holder: "other".into() }]);
+}
+
+#[test]
+fn a_recorded_key_that_vanished_is_reported_not_recreated() {
+    let plan = run(&mk_spec(), &Observed::Missing { key_id: "k1".into() }, &recorded());
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.blockers, vec![Blocker::KeyNotFound { key_id: "k1".into() }]);
+}
+
+#[test]
+fn a_key_tagged_for_someone_else_is_never_touched() {
+    let plan = run(&mk_spec(), &Observed::Foreign { key_id: "k1".into() }, &recorded());
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.blockers, vec![Blocker::NotOwned { key_id: "k1".into() }]);
+}
+
+#[test]
+fn a_changed_description_is_updated() {
+    let spec = KmsKeySpec { key_description: "new".into(), ..mk_spec() };
+    assert_eq!(actions(&spec, mk_key()), vec![Action::UpdateDescription("new".into())]);
+}
+
+#[test]
+fn a_policy_is_put_only_when_it_means_something_else() {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}"#;
+    let reformatted = r#"{ "Statement": [ { "Resource": "*", "Action": ["kms:*"], "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"} } ], "Version": "2012-10-17" }"#;
+    let spec = KmsKeySpec { key_policy: Some(policy.into()), ..mk_spec() };
+    let key = ObservedKey { policy: Some(reformatted.into()), ..mk_key() };
+    assert!(actions(&spec, key).is_empty(), "reformatting by AWS is no change");
+    assert_eq!(actions(&spec, mk_key()), vec![Action::PutPolicy(policy.into())]);
+}
+
+#[test]
+fn removing_the_policy_from_the_spec_restores_the_aws_default() {
+    let key = ObservedKey { policy: Some(r#"{"Statement":[]}"#.into()), ..mk_key() };
+    assert_eq!(actions(&mk_spec(), key), vec![Action::PutPolicy(default_policy(ARN).unwrap())]);
+}
+
+#[test]
+fn tags_follow_the_spec_plus_ownership_and_foreign_tags_are_removed() {
+    let mut key = mk_key();
+    key.tags.insert("team".into(), "b".into());
+    key.tags.insert("added-by-hand".into(), "x".into());
+    key.tags.remove(crate::reconcile::ownership::TAG_UID);
+    let want_set = BTreeMap::from([
+        ("team".to_owned(), "a".to_owned()),
+        (crate::reconcile::ownership::TAG_UID.to_owned(), "uid-1".to_owned()),
+    ]);
+    assert_eq!(
+        actions(&mk_spec(), key),
+        vec![Action::Tag(want_set), Action::Untag(vec!["added-by-hand".into()])]
+    );
+}
+
+#[test]
+fn the_create_token_tag_is_kept() {
+    let key = mk_key();
+    assert!(key.tags.contains_key(TAG_CREATE_TOKEN));
+    assert!(actions(&mk_spec(), key).is_empty());
+}
+
+#[test]
+fn rotation_follows_the_spec() {
+    let spec = KmsKeySpec { enable_key_rotation: false, ..mk_spec() };
+    assert_eq!(actions(&spec, mk_key()), vec![Action::SetRotation(false)]);
+    let key = ObservedKey { rotation_enabled: Some(false), ..mk_key() };
+    assert_eq!(actions(&mk_spec(), key), vec![Action::SetRotation(true)]);
+}
+
+#[test]
+fn a_key_to_disable_gets_its_other_changes_first_and_is_disabled_last() {
+    // KMS refuses rotation changes on a disabled key.
+    let spec = KmsKeySpec { is_enabled: false, enable_key_rotation: false, ..mk_spec() };
+    assert_eq!(actions(&spec, mk_key()), vec![Action::SetRotation(false), Action::SetEnabled(false)]);
+}
+
+#[test]
+fn a_disabled_key_to_enable_is_enabled_before_rotation_changes() {
+    let mut key = mk_key();
+    key.key.state = "Disabled".into();
+    key.rotation_enabled = Some(false);
+    assert_eq!(actions(&mk_spec(), key), vec![Action::SetEnabled(true), Action::SetRotation(true)]);
+}
+
+#[test]
+fn rotation_changes_on_a_key_that_stays_disabled_are_deferred() {
+    let mut key = mk_key();
+    key.key.state = "Disabled".into();
+    let spec = KmsKeySpec { is_enabled: false, enable_key_rotation: false, ..mk_spec() };
+    let plan = run_key(&spec, key);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.deferred, vec!["key rotation changes once the key is enabled".to_owned()]);
+}
+
+#[test]
+fn a_deletion_scheduled_outside_the_operator_is_cancelled_first_and_alone() {
+    // KMS refuses almost every other call while the key is pending deletion.
+    let mut key = mk_key();
+    key.key.state = "PendingDeletion".into();
+    key.key.description = "changed".into();
+    assert_eq!(actions(&mk_spec(), key), vec![Action::CancelDeletion]);
+}
+
+#[test]
+fn a_key_in_a_transitional_state_is_waited_for() {
+    let mut key = mk_key();
+    key.key.state = "Updating".into();
+    let plan = run_key(&mk_spec(), key);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.hold, Some(Hold::KeyState("Updating".into())));
+}
+
+#[test]
+fn a_multi_region_flag_that_differs_is_reported() {
+    let spec = KmsKeySpec { multi_region: true, ..mk_spec() };
+    let plan = run_key(&spec, mk_key());
+    assert_eq!(plan.blockers, vec![Blocker::MultiRegionMismatch { key_is_multi_region: false }]);
+}
+
+#[test]
+fn a_missing_alias_is_created() {
+    let key = ObservedKey { alias_target: None, aliases: vec![], ..mk_key() };
+    assert_eq!(actions(&mk_spec(), key), vec![Action::CreateAlias("alias/orders".into())]);
+}
+
+#[test]
+fn a_rename_creates_the_new_alias_then_deletes_the_old_one() {
+    let spec = KmsKeySpec { alias_name: "payments".into(), ..mk_spec() };
+    let key = ObservedKey { alias_target: None, ..mk_key() };
+    assert_eq!(
+        actions(&spec, key),
+        vec![Action::CreateAlias("alias/payments".into()), Action::DeleteAlias("alias/orders".into())]
+    );
+}
+
+#[test]
+fn aliases_this_object_did_not_record_are_left_on_the_key() {
+    let key = ObservedKey { aliases: vec!["alias/orders".into(), "alias/by-hand".into()], ..mk_key() };
+    assert!(actions(&mk_spec(), key).is_empty());
+}
+
+#[test]
+fn an_alias_held_by_another_key_is_never_repointed() {
+    let key = ObservedKey { alias_target: Some("k2".into()), aliases: vec![], ..mk_key() };
+    let plan = run_key(&mk_spec(), key);
+    assert!(plan.actions.is_empty());
+    let alias = "alias/orders".to_owned();
+    assert_eq!(plan.blockers, vec![Blocker::AliasConflict { alias, holder: "k2".into() }]);
+}
+
+#[test]
+fn missing_grants_are_created_when_grants_are_managed() {
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let want = NewGrant {
+        name: format!("{GRANT_PREFIX}app"),
+        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
+        operations: vec!["Decrypt".into(), "Encrypt".into()],
+        encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
+    };
+    assert_eq!(actions(&spec, mk_key()), vec![Action::CreateGrant(want)]);
+}
+
+#[test]
+fn grants_in_the_spec_are_ignored_while_create_grants_is_false() {
+    let spec = KmsKeySpec { grants: vec![mk_grant_spec()], ..mk_spec() };
+    assert!(actions(&spec, mk_key()).is_empty());
+}
+
+#[test]
+fn a_matching_grant_is_kept_whatever_the_order_of_its_operations() {
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let key = ObservedKey {
+        grants: vec![mk_grant_info("g1", "kms-operator/app", &["Encrypt", "Decrypt"])],
+        ..mk_key()
+    };
+    assert!(actions(&spec, key).is_empty());
+}
+
+#[test]
+fn a_changed_grant_is_revoked_then_created_again() {
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let key = ObservedKey { grants: vec![mk_grant_info("g1", "kms-operator/app", &["Encrypt"])], ..mk_key() };
+    let got = actions(&spec, key);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], Action::RevokeGrant { name: "app".into(), grant_id: "g1".into() });
+    assert!(matches!(&got[1], Action::CreateGrant(g) if g.name == "kms-operator/app"));
+}
+
+#[test]
+fn grants_gone_from_the_spec_or_duplicated_are_revoked_and_others_grants_kept() {
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let key = ObservedKey {
+        grants: vec![
+            mk_grant_info("g1", "kms-operator/app", &["Encrypt", "Decrypt"]),
+            mk_grant_info("g2", "kms-operator/app", &["Encrypt", "Decrypt"]),
+            mk_grant_info("g3", "kms-operator/old", &["Encrypt"]),
+            mk_grant_info("g4", "made-by-a-service", &["Decrypt"]),
+        ],
+        ..mk_key()
+    };
+    assert_eq!(
+        actions(&spec, key),
+        vec![
+            Action::RevokeGrant { name: "app".into(), grant_id: "g2".into() },
+            Action::RevokeGrant { name: "old".into(), grant_id: "g3".into() },
+        ]
+    );
+}
+
+#[test]
+fn turning_create_grants_off_revokes_only_the_operators_grants() {
+    let key = ObservedKey {
+        grants: vec![
+            mk_grant_info("g1", "kms-operator/app", &["Encrypt"]),
+            mk_grant_info("g4", "made-by-a-service", &["Decrypt"]),
+        ],
+        ..mk_key()
+    };
+    assert_eq!(
+        actions(&mk_spec(), key),
+        vec![Action::RevokeGrant { name: "app".into(), grant_id: "g1".into() }]
+    );
+}
+
+#[test]
+fn new_grants_wait_while_the_key_stays_disabled() {
+    let spec =
+        KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], is_enabled: false, ..mk_spec() };
+    let mut key = mk_key();
+    key.key.state = "Disabled".into();
+    let plan = run_key(&spec, key);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.deferred, vec!["grants are created once the key is enabled".to_owned()]);
+}
+
+#[test]
+fn cleanup_drops_this_objects_aliases_and_schedules_deletion_with_the_window() {
+    let spec = KmsKeySpec { deletion_window_in_days: 7, ..mk_spec() };
+    let key = ObservedKey { aliases: vec!["alias/orders".into(), "alias/by-hand".into()], ..mk_key() };
+    assert_eq!(
+        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded()),
+        vec![Action::DeleteAlias("alias/orders".into()), Action::ScheduleDeletion(7)]
+    );
+}
+
+#[test]
+fn cleanup_of_a_key_already_pending_deletion_only_drops_aliases() {
+    let mut key = mk_key();
+    key.key.state = "PendingDeletion".into();
+    assert_eq!(
+        plan_cleanup(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded()),
+        vec![Action::DeleteAlias("alias/orders".into())]
+    );
+}
+
+#[test]
+fn cleanup_never_touches_a_missing_or_foreign_key() {
+    for observed in [
+        Observed::NoKey { alias_target: Some("k9".into()) },
+        Observed::Missing { key_id: "k1".into() },
+        Observed::Foreign { key_id: "k1".into() },
+    ] {
+        assert!(plan_cleanup(&mk_spec(), &observed, &recorded()).is_empty(), "{observed:?}");
+    }
+}
