@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{CreateIntent, KmsKey, KmsKeyStatus};
 use crate::kms::KeyDescription;
-use crate::reconcile::{self, Intent, Recorded, Report, StatusWriter, conditions, managed_name};
+use crate::reconcile::{self, Intent, Recorded, Report, StatusWriter, status_after};
 
 const FIELD_MANAGER: &str = "kms-operator";
 
@@ -64,26 +64,8 @@ impl KubeStatusWriter {
         wanted_alias: &str,
         generation: Option<i64>,
     ) -> Result<(), kube::Error> {
-        let mut next = self.view();
-        if let Some(observed) = &report.key {
-            let key = &observed.key;
-            next.key_id = Some(key.key_id.clone());
-            next.key_arn = Some(key.arn.clone());
-            next.key_state = Some(key.state.clone());
-            next.multi_region = Some(key.multi_region);
-            let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
-            next.alias_name = match holds_wanted {
-                true => Some(wanted_alias.to_owned()),
-                false => next.alias_name.take().filter(|old| observed.aliases.contains(old)),
-            };
-            next.grant_ids = (observed.grants.iter())
-                .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
-                .collect();
-        }
         let now = Timestamp::now().to_string();
-        next.conditions = conditions(&next.conditions, &report.outcome, generation, &now);
-        next.observed_generation = generation;
-        self.write(next).await
+        self.write(status_after(&self.view(), report, wanted_alias, generation, &now)).await
     }
 }
 

@@ -8,13 +8,13 @@
 
 mod adopt;
 mod apply;
-mod conditions;
 mod grants;
 mod observe;
 mod outcome;
 mod ownership;
 mod plan;
 mod policy;
+mod status;
 mod validate;
 
 use async_trait::async_trait;
@@ -23,12 +23,12 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::{CreateIntent, KmsKeySpec};
 use crate::kms::{KeyDescription, KmsError, KmsPort};
 
-pub use conditions::conditions;
 pub use grants::{GRANT_PREFIX, managed_name};
 pub use outcome::{Outcome, Retry};
 pub use ownership::{Owner, TAG_CLUSTER, TAG_CREATE_TOKEN, TAG_OWNER, TAG_UID};
 pub use plan::{Action, Intent, Observed, ObservedKey, Recorded};
 pub use policy::policies_equal;
+pub use status::{conditions, status_after};
 
 /// Most observe-plan-apply passes in one reconcile.
 pub const MAX_PASSES: usize = 3;

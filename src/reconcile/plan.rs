@@ -257,8 +257,10 @@ fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded, pl
     match observed.alias_target.as_deref() {
         None => plan.actions.push(Action::CreateAlias(wanted.clone())),
         Some(holder) if holder != observed.key.key_id => {
+            // The key keeps its old alias until the new name is free.
             let holder = holder.to_owned();
-            plan.blockers.push(Blocker::AliasConflict { alias: wanted.clone(), holder });
+            plan.blockers.push(Blocker::AliasConflict { alias: wanted, holder });
+            return;
         }
         Some(_) => {}
     }

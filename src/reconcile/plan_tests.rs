@@ -276,6 +276,16 @@ fn an_alias_held_by_another_key_is_never_repointed() {
 }
 
 #[test]
+fn a_rename_to_an_alias_held_by_another_key_keeps_the_old_alias() {
+    let spec = KmsKeySpec { alias_name: "payments".into(), ..mk_spec() };
+    let key = ObservedKey { alias_target: Some("k2".into()), ..mk_key() };
+    let plan = run_key(&spec, key);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let alias = "alias/payments".to_owned();
+    assert_eq!(plan.blockers, vec![Blocker::AliasConflict { alias, holder: "k2".into() }]);
+}
+
+#[test]
 fn missing_grants_are_created_when_grants_are_managed() {
     let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
     let want = NewGrant {

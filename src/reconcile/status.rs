@@ -1,9 +1,42 @@
-//! kstatus conditions (`Ready`, `Reconciling`, `Stalled`) from an outcome, keeping each
-//! condition's `lastTransitionTime` while its status does not change.
+//! The status a reconcile leaves behind: the key's facts as last observed, and kstatus
+//! conditions (`Ready`, `Reconciling`, `Stalled`) that keep each `lastTransitionTime` while
+//! the condition's status does not change. Pure: the caller writes the result.
 
-use crate::api::{Condition, ConditionStatus};
+use crate::api::{Condition, ConditionStatus, KmsKeyStatus};
 
+use super::Report;
+use super::grants::managed_name;
 use super::outcome::Outcome;
+
+/// The status after `report`, starting from `current` (which already holds the intent and key
+/// ID written during the reconcile). `now` is RFC 3339.
+pub fn status_after(
+    current: &KmsKeyStatus,
+    report: &Report,
+    wanted_alias: &str,
+    generation: Option<i64>,
+    now: &str,
+) -> KmsKeyStatus {
+    let mut next = current.clone();
+    if let Some(observed) = &report.key {
+        let key = &observed.key;
+        next.key_id = Some(key.key_id.clone());
+        next.key_arn = Some(key.arn.clone());
+        next.key_state = Some(key.state.clone());
+        next.multi_region = Some(key.multi_region);
+        let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
+        next.alias_name = match holds_wanted {
+            true => Some(wanted_alias.to_owned()),
+            false => next.alias_name.take().filter(|old| observed.aliases.contains(old)),
+        };
+        next.grant_ids = (observed.grants.iter())
+            .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
+            .collect();
+    }
+    next.conditions = conditions(&next.conditions, &report.outcome, generation, now);
+    next.observed_generation = generation;
+    next
+}
 
 /// The three conditions describing `outcome` for `generation`, at time `now` (RFC 3339).
 pub fn conditions(

@@ -1,0 +1,394 @@
+//! observe → plan → apply against moto's KMS server. Every check of the AWS side is made with
+//! plain SDK calls, not with the operator's code.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_kms::types::KeyState;
+use k8s_openapi::jiff::Timestamp;
+use kms_operator::api::KmsKeySpec;
+use kms_operator::kms::AwsKms;
+use kms_operator::reconcile::{self, Released, TAG_UID};
+use support::moto::Moto;
+use support::object::{Object, example};
+
+struct Aws {
+    client: aws_sdk_kms::Client,
+}
+
+impl Aws {
+    async fn tags(&self, key_id: &str) -> BTreeMap<String, String> {
+        let out = self.client.list_resource_tags().key_id(key_id).send().await.unwrap();
+        out.tags().iter().map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect()
+    }
+
+    async fn describe(&self, key_id: &str) -> aws_sdk_kms::types::KeyMetadata {
+        let out = self.client.describe_key().key_id(key_id).send().await.unwrap();
+        out.key_metadata().unwrap().clone()
+    }
+
+    async fn rotation(&self, key_id: &str) -> bool {
+        let out = self.client.get_key_rotation_status().key_id(key_id).send().await.unwrap();
+        out.key_rotation_enabled()
+    }
+
+    async fn alias_target(&self, alias: &str) -> Option<String> {
+        let out = self.client.list_aliases().send().await.unwrap();
+        out.aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some(alias))
+            .and_then(|a| a.target_key_id().map(str::to_owned))
+    }
+
+    async fn policy(&self, key_id: &str) -> serde_json::Value {
+        let out = self.client.get_key_policy().key_id(key_id).policy_name("default").send().await.unwrap();
+        serde_json::from_str(out.policy().unwrap()).unwrap()
+    }
+
+    async fn grants(&self, key_id: &str) -> Vec<aws_sdk_kms::types::GrantListEntry> {
+        self.client.list_grants().key_id(key_id).send().await.unwrap().grants().to_vec()
+    }
+
+    async fn key_ids(&self) -> Vec<String> {
+        let out = self.client.list_keys().send().await.unwrap();
+        out.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)).collect()
+    }
+
+    /// Keys carrying the ownership UID tag `uid`.
+    async fn keys_of(&self, uid: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for id in self.key_ids().await {
+            if self.tags(&id).await.get(TAG_UID).map(String::as_str) == Some(uid) {
+                found.push(id);
+            }
+        }
+        found
+    }
+}
+
+fn setup() -> (Moto, AwsKms, Aws) {
+    let moto = Moto::start();
+    let kms = AwsKms::new(moto.client());
+    let aws = Aws { client: moto.client() };
+    (moto, kms, aws)
+}
+
+#[tokio::test]
+async fn the_basic_example_becomes_a_rotating_key_with_its_alias_and_tags() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&kms).await;
+
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let key_id = obj.key_id();
+    let status = obj.status();
+    assert_eq!(status.alias_name.as_deref(), Some("alias/basic-key"));
+    assert!(status.key_arn.as_deref().unwrap().ends_with(&key_id));
+    assert_eq!(status.key_state.as_deref(), Some("Enabled"));
+    assert_eq!(aws.alias_target("alias/basic-key").await, Some(key_id.clone()));
+    assert!(aws.rotation(&key_id).await);
+    let meta = aws.describe(&key_id).await;
+    assert_eq!(meta.description(), Some("Basic KMS key with rotation"));
+    assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
+    let tags = aws.tags(&key_id).await;
+    assert_eq!(tags.get("Environment").map(String::as_str), Some("dev"));
+    assert_eq!(tags.get(TAG_UID).map(String::as_str), Some("uid-basic-key"));
+    assert_eq!(aws.key_ids().await, vec![key_id]);
+}
+
+#[tokio::test]
+async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_7_day_window() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("advanced-key", example("advanced.yaml").spec);
+    obj.reconcile(&kms).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let key_id = obj.key_id();
+    assert!(key_id.starts_with("mrk-"), "{key_id}");
+    assert_eq!(aws.describe(&key_id).await.multi_region(), Some(true));
+    assert_eq!(obj.status().multi_region, Some(true));
+
+    let grants = aws.grants(&key_id).await;
+    assert_eq!(grants.len(), 1);
+    let grant = &grants[0];
+    assert_eq!(grant.grantee_principal(), Some("arn:aws:iam::123456789012:role/app-server"));
+    let mut ops: Vec<&str> = grant.operations().iter().map(|o| o.as_str()).collect();
+    ops.sort();
+    assert_eq!(ops, vec!["Decrypt", "Encrypt"]);
+    let context = grant.constraints().unwrap().encryption_context_equals().unwrap();
+    assert_eq!(context.get("App").map(String::as_str), Some("Finance"));
+    assert_eq!(obj.status().grant_ids.get("app-server").map(String::as_str), grant.grant_id());
+
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded).await.unwrap();
+    assert!(matches!(released, Released::Done { ref changes } if !changes.is_empty()), "{released:?}");
+    let meta = aws.describe(&key_id).await;
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
+    let when = meta.deletion_date().unwrap().secs();
+    let expected = Timestamp::now().as_second() + 7 * 86_400;
+    assert!((when - expected).abs() < 120, "deletion at {when}, expected about {expected}");
+    assert_eq!(aws.alias_target("alias/advanced-key").await, None);
+
+    // Deleting again (the finalizer runs twice) releases without touching the key.
+    let again = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded).await.unwrap();
+    assert_eq!(again, Released::Done { changes: vec![] });
+}
+
+#[tokio::test]
+async fn every_spec_field_change_reaches_aws() {
+    let (_moto, kms, aws) = setup();
+    let mut obj = Object::new("orders", example("basic.yaml").spec);
+    obj.reconcile(&kms).await;
+    let key_id = obj.key_id();
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},{"Sid":"App","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/app"},"Action":["kms:Decrypt"],"Resource":"*"}]}"#;
+    obj.spec = KmsKeySpec {
+        key_description: "changed".into(),
+        enable_key_rotation: false,
+        is_enabled: false,
+        key_policy: Some(policy.into()),
+        tags: BTreeMap::from([("Environment".into(), "prod".into()), ("Owner".into(), "sec".into())]),
+        alias_name: "orders-renamed".into(),
+        create_grants: true,
+        grants: example("advanced.yaml").spec.grants,
+        ..obj.spec.clone()
+    };
+    obj.generation = 2;
+    let report = obj.reconcile(&kms).await;
+    assert!(obj.is_ready(), "{:?} {:?}", obj.status(), report);
+
+    let meta = aws.describe(&key_id).await;
+    assert_eq!(meta.description(), Some("changed"));
+    assert_eq!(meta.key_state(), Some(&KeyState::Disabled));
+    assert!(!aws.rotation(&key_id).await);
+    assert_eq!(aws.policy(&key_id).await, serde_json::from_str::<serde_json::Value>(policy).unwrap());
+    let tags = aws.tags(&key_id).await;
+    assert_eq!(tags.get("Environment").map(String::as_str), Some("prod"));
+    assert_eq!(tags.get("Owner").map(String::as_str), Some("sec"));
+    assert!(!tags.contains_key("Example"), "tags gone from the spec are removed: {tags:?}");
+    assert_eq!(aws.alias_target("alias/orders-renamed").await, Some(key_id.clone()));
+    assert_eq!(aws.alias_target("alias/basic-key").await, None, "the old alias is deleted");
+    assert_eq!(obj.status().alias_name.as_deref(), Some("alias/orders-renamed"));
+    assert_eq!(aws.grants(&key_id).await.len(), 1, "grants are created before the key is disabled");
+    assert_eq!(obj.status().observed_generation, Some(2));
+
+    // Change the grant, then drop it; grants made by others stay.
+    let service_grant = (aws.client.create_grant())
+        .key_id(&key_id)
+        .name("made-by-a-service")
+        .grantee_principal("arn:aws:iam::123456789012:role/other")
+        .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
+    obj.spec.is_enabled = true;
+    obj.spec.grants[0].operations.retain(|o| o.as_str() == "Decrypt");
+    obj.reconcile(&kms).await;
+    let grants = aws.grants(&key_id).await;
+    let ours: Vec<_> = grants.iter().filter(|g| g.name() == Some("kms-operator/app-server")).collect();
+    assert_eq!(ours.len(), 1);
+    let ops: Vec<&str> = ours[0].operations().iter().map(|o| o.as_str()).collect();
+    assert_eq!(ops, vec!["Decrypt"]);
+
+    obj.spec.grants.clear();
+    obj.reconcile(&kms).await;
+    let grants = aws.grants(&key_id).await;
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].grant_id(), service_grant.grant_id());
+    assert!(obj.status().grant_ids.is_empty());
+    assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
+}
+
+#[tokio::test]
+async fn drift_made_outside_the_operator_is_put_back() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&kms).await;
+    let key_id = obj.key_id();
+    let c = &aws.client;
+    c.update_key_description().key_id(&key_id).description("hand edit").send().await.unwrap();
+    let tag = aws_sdk_kms::types::Tag::builder().tag_key("extra").tag_value("x").build().unwrap();
+    c.tag_resource().key_id(&key_id).tags(tag).send().await.unwrap();
+    c.disable_key_rotation().key_id(&key_id).send().await.unwrap();
+    c.put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(r#"{"Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    c.disable_key().key_id(&key_id).send().await.unwrap();
+    c.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.unwrap();
+
+    let report = obj.reconcile(&kms).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert!(report.changes.iter().any(|c| c.contains("cancelled a deletion")), "{:?}", report.changes);
+    let meta = aws.describe(&key_id).await;
+    assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(meta.description(), Some("Basic KMS key with rotation"));
+    assert!(aws.rotation(&key_id).await);
+    assert!(!aws.tags(&key_id).await.contains_key("extra"));
+    let policy = aws.policy(&key_id).await;
+    assert_eq!(policy["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::123456789012:root");
+}
+
+#[tokio::test]
+async fn a_policy_aws_reformatted_is_not_put_again() {
+    let (_moto, kms, aws) = setup();
+    let mut spec = example("basic.yaml").spec;
+    spec.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["kms:*"],"Resource":"*"}]}"#.into());
+    let obj = Object::new("basic-key", spec);
+    obj.reconcile(&kms).await;
+    let key_id = obj.key_id();
+    // Store the same policy the way AWS would reformat it.
+    let reformatted = "{\n  \"Statement\" : [ {\n    \"Resource\" : \"*\",\n    \"Action\" : \"kms:*\",\n    \"Principal\" : { \"AWS\" : \"arn:aws:iam::123456789012:root\" },\n    \"Effect\" : \"Allow\"\n  } ],\n  \"Version\" : \"2012-10-17\"\n}";
+    let c = &aws.client;
+    c.put_key_policy().key_id(&key_id).policy_name("default").policy(reformatted).send().await.unwrap();
+    let report = obj.reconcile(&kms).await;
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(obj.is_ready());
+}
+
+#[tokio::test]
+async fn an_alias_held_by_an_unmanaged_key_stalls_without_creating_a_key() {
+    let (_moto, kms, aws) = setup();
+    let other = aws.client.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+    aws.client.create_alias().alias_name("alias/basic-key").target_key_id(&other).send().await.unwrap();
+
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&kms).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("AliasConflict"));
+    assert!(obj.condition("Stalled").message.contains(&other), "the message names the other key");
+    assert_eq!(aws.key_ids().await, vec![other.clone()], "no key was created");
+    assert_eq!(aws.alias_target("alias/basic-key").await, Some(other));
+}
+
+#[tokio::test]
+async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_converges_later() {
+    let (_moto, kms, aws) = setup();
+    let first = Object::new("first", example("basic.yaml").spec);
+    first.reconcile(&kms).await;
+    let mut second_spec = example("basic.yaml").spec;
+    second_spec.alias_name = "second".into();
+    let mut second = Object::new("second", second_spec);
+    second.reconcile(&kms).await;
+    assert!(second.is_ready());
+
+    second.spec.alias_name = "basic-key".into();
+    second.reconcile(&kms).await;
+    assert_eq!(second.stalled_reason().as_deref(), Some("AliasConflict"));
+    assert_eq!(aws.alias_target("alias/basic-key").await, Some(first.key_id()));
+    assert_eq!(
+        aws.alias_target("alias/second").await,
+        Some(second.key_id()),
+        "its old alias stays until the rename can happen"
+    );
+
+    let recorded = kms_operator::controller::recorded_from(Some(&first.status()));
+    reconcile::cleanup(&kms, &first.spec, &first.owner, &recorded).await.unwrap();
+    second.reconcile(&kms).await;
+    assert!(second.is_ready(), "{:?}", second.status());
+    assert_eq!(aws.alias_target("alias/basic-key").await, Some(second.key_id()));
+    assert_eq!(aws.alias_target("alias/second").await, None);
+}
+
+#[tokio::test]
+async fn a_policy_that_is_not_json_stalls_and_nothing_reaches_aws() {
+    let (_moto, kms, aws) = setup();
+    let mut spec = example("basic.yaml").spec;
+    spec.key_policy = Some("{\"Statement\": [".into());
+    let obj = Object::new("basic-key", spec);
+    obj.reconcile(&kms).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("InvalidSpec"));
+    assert!(obj.condition("Stalled").message.starts_with("spec.keyPolicy"));
+    assert!(aws.key_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    *obj.fail_key_write.lock().unwrap() = true;
+    let crashed = obj.reconcile_at(&kms, Timestamp::now()).await;
+    assert!(crashed.is_err(), "the injected status failure stops the reconcile");
+    assert!(obj.status().key_id.is_none());
+    assert!(obj.status().create_intent.is_some(), "the intent was recorded before CreateKey");
+    assert_eq!(aws.keys_of("uid-basic-key").await.len(), 1);
+
+    *obj.fail_key_write.lock().unwrap() = false;
+    let report = obj.reconcile(&kms).await;
+    assert!(report.changes.iter().any(|c| c.starts_with("adopted key")), "{:?}", report.changes);
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let keys = aws.keys_of("uid-basic-key").await;
+    assert_eq!(keys, vec![obj.key_id()], "exactly one key, the adopted one");
+    assert!(obj.status().create_intent.is_none());
+}
+
+#[tokio::test]
+async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    let started = Timestamp::now();
+    obj.status.lock().unwrap().create_intent =
+        Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
+    obj.reconcile_at(&kms, started + Duration::from_secs(5)).await.unwrap();
+    assert_eq!(obj.condition("Reconciling").reason, "CreateInFlight");
+    assert!(aws.key_ids().await.is_empty());
+
+    obj.reconcile_at(&kms, started + Duration::from_secs(31)).await.unwrap();
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(aws.keys_of("uid-basic-key").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
+    let (moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&kms).await;
+    let key_id = obj.key_id();
+    reqwest_reset(&moto.url).await;
+    obj.reconcile(&kms).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("KeyNotFound"));
+    assert!(obj.condition("Stalled").message.contains(&key_id));
+    assert!(aws.key_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
+    let (_moto, kms, aws) = setup();
+    let original = Object::new("basic-key", example("basic.yaml").spec);
+    original.reconcile(&kms).await;
+    let key_id = original.key_id();
+
+    let mut spec = example("basic.yaml").spec;
+    spec.key_description = "hijack".into();
+    let impostor = Object::with_uid("basic-key", "another-uid", spec);
+    impostor.status.lock().unwrap().key_id = Some(key_id.clone());
+    impostor.reconcile(&kms).await;
+    assert_eq!(impostor.stalled_reason().as_deref(), Some("NotOwned"));
+    assert_eq!(aws.describe(&key_id).await.description(), Some("Basic KMS key with rotation"));
+
+    let recorded = kms_operator::controller::recorded_from(Some(&impostor.status()));
+    let released = reconcile::cleanup(&kms, &impostor.spec, &impostor.owner, &recorded).await.unwrap();
+    assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
+    assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
+}
+
+/// Wipes moto's state, as if someone deleted the key behind the operator's back.
+async fn reqwest_reset(url: &str) {
+    let addr = url.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{response}");
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,105 @@
+//! One KmsKey object as the controller would handle it, minus Kubernetes: its spec, identity
+//! and a status kept in memory, written through the same `StatusWriter` port and
+//! `status_after` function the kube shell uses.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use k8s_openapi::jiff::Timestamp;
+use kms_operator::api::{Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus};
+use kms_operator::kms::{KeyDescription, KmsPort};
+use kms_operator::reconcile::{self, Error, Owner, Report, StatusWriter, Target};
+
+pub fn example(file: &str) -> KmsKey {
+    let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path} is not a valid KmsKey: {e}"))
+}
+
+pub struct Object {
+    pub spec: KmsKeySpec,
+    pub owner: Owner,
+    pub status: Mutex<KmsKeyStatus>,
+    pub generation: i64,
+    /// When set, `record_key` fails: the operator "crashes" right after CreateKey.
+    pub fail_key_write: Mutex<bool>,
+}
+
+impl Object {
+    pub fn new(name: &str, spec: KmsKeySpec) -> Self {
+        Self::with_uid(name, &format!("uid-{name}"), spec)
+    }
+
+    pub fn with_uid(name: &str, uid: &str, spec: KmsKeySpec) -> Self {
+        let owner =
+            Owner { namespace: "default".into(), name: name.into(), uid: uid.into(), cluster: "test".into() };
+        Self {
+            spec,
+            owner,
+            status: Mutex::new(KmsKeyStatus::default()),
+            generation: 1,
+            fail_key_write: Mutex::new(false),
+        }
+    }
+
+    pub fn status(&self) -> KmsKeyStatus {
+        self.status.lock().unwrap().clone()
+    }
+
+    pub fn key_id(&self) -> String {
+        self.status().key_id.expect("status has a keyId")
+    }
+
+    /// One reconcile as the controller runs it, at `now`.
+    pub async fn reconcile_at(&self, kms: &dyn KmsPort, now: Timestamp) -> Result<Report, Error> {
+        let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
+        let target = Target { spec: &self.spec, owner: &self.owner, recorded };
+        let report = reconcile::reconcile(kms, self, target, now).await?;
+        let next = reconcile::status_after(
+            &self.status(),
+            &report,
+            &self.spec.full_alias_name(),
+            Some(self.generation),
+            &now.to_string(),
+        );
+        *self.status.lock().unwrap() = next;
+        Ok(report)
+    }
+
+    pub async fn reconcile(&self, kms: &dyn KmsPort) -> Report {
+        self.reconcile_at(kms, Timestamp::now()).await.expect("status writes succeed")
+    }
+
+    pub fn condition(&self, type_: &str) -> Condition {
+        let status = self.status();
+        status.conditions.into_iter().find(|c| c.type_ == type_).expect("condition present")
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").status == ConditionStatus::True
+    }
+
+    pub fn stalled_reason(&self) -> Option<String> {
+        let c = self.condition("Stalled");
+        (c.status == ConditionStatus::True).then_some(c.reason)
+    }
+}
+
+#[async_trait]
+impl StatusWriter for Object {
+    async fn record_intent(&self, intent: Option<&CreateIntent>) -> Result<(), Error> {
+        self.status.lock().unwrap().create_intent = intent.cloned();
+        Ok(())
+    }
+
+    async fn record_key(&self, key: &KeyDescription) -> Result<(), Error> {
+        if *self.fail_key_write.lock().unwrap() {
+            return Err(Error::StatusWrite("injected: the operator died after CreateKey".into()));
+        }
+        let mut status = self.status.lock().unwrap();
+        status.key_id = Some(key.key_id.clone());
+        status.key_arn = Some(key.arn.clone());
+        status.create_intent = None;
+        Ok(())
+    }
+}
