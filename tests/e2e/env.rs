@@ -1,0 +1,120 @@
+//! The real parts an end-to-end run needs: a local control plane (hack/controlplane.sh), a
+//! moto server, and the operator binary as a child process. Each is stopped when dropped,
+//! including when a scenario panics.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct ControlPlane {
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+fn hack(script: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(ROOT).join("hack").join(script));
+    cmd
+}
+
+impl ControlPlane {
+    pub fn start(dir: PathBuf) -> Self {
+        eprintln!("==> starting etcd and kube-apiserver (hack/controlplane.sh start)");
+        let status = hack("controlplane.sh").arg("start").arg(&dir).status().expect("bash runs");
+        assert!(
+            status.success(),
+            "the local control plane did not start; see the logs in {} (binaries are built by \
+             hack/build-controlplane.sh, which `make test` runs first)",
+            dir.display()
+        );
+        let out = Command::new("bash")
+            .args(["-c", "source \"$1/hack/lib.sh\" && kms_cp_binary_path kubectl", "_", ROOT])
+            .output()
+            .expect("bash runs");
+        let kubectl = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        ControlPlane { kubeconfig: dir.join("kubeconfig"), dir, kubectl }
+    }
+
+    /// `kubectl ARGS`, with `stdin` piped in when given.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(&self.kubectl);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// `kubectl ARGS` that must succeed; returns its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args, None);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        eprintln!("==> stopping the control plane");
+        let _ = hack("controlplane.sh").arg("stop").arg(&self.dir).status();
+    }
+}
+
+/// The operator binary under test, run as a user would run it.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn start(cp: &ControlPlane, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kms-operator"))
+            .args(["run", "--region", "us-east-1", "--kms-endpoint", kms_url])
+            .args(["--resync-interval", "3s", "--cluster-name", "e2e"])
+            .args(extra)
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("RUST_LOG", "info,kms_operator=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("the operator binary starts");
+        Operator { child, log }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

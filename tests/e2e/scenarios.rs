@@ -1,0 +1,204 @@
+//! The end-to-end scenarios, each a behaviour a user would notice.
+
+use std::time::Duration;
+
+use aws_sdk_kms::types::KeyState;
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use crate::bad_input;
+use crate::env::{ROOT, eventually};
+use crate::world::World;
+
+pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
+
+pub fn all() -> Vec<(&'static str, Scenario)> {
+    vec![
+        ("the_examples_become_ready_with_their_outputs_in_status", |w| Box::pin(examples_become_ready(w))),
+        ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
+        ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
+        ("kubectl_delete_schedules_deletion_and_releases_the_object", |w| {
+            Box::pin(delete_schedules_deletion(w))
+        }),
+        ("an_alias_taken_in_another_namespace_stalls_the_second_object", |w| Box::pin(alias_conflict(w))),
+        ("bad_manifests_are_refused_at_admission_naming_the_field", |w| {
+            Box::pin(bad_input::refused_at_admission(w))
+        }),
+        ("a_policy_that_is_not_json_stalls_without_touching_kms", |w| {
+            Box::pin(bad_input::policy_not_json(w))
+        }),
+    ]
+}
+
+fn manifest(name: &str, alias: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: {name}\nspec:\n  aliasName: {alias}\n{extra_spec}"
+    )
+}
+
+async fn examples_become_ready(w: &World) {
+    let ns = "e2e-examples";
+    w.namespace(ns);
+    for file in ["basic.yaml", "advanced.yaml"] {
+        w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/{file}")]);
+    }
+    let basic = w.wait_ready(ns, "basic-key").await;
+    let advanced = w.wait_ready(ns, "advanced-key").await;
+
+    for obj in [&basic, &advanced] {
+        let status = &obj["status"];
+        let key_id = status["keyId"].as_str().unwrap();
+        assert!(status["keyArn"].as_str().unwrap().ends_with(key_id));
+        assert_eq!(status["observedGeneration"], obj["metadata"]["generation"]);
+    }
+    assert_eq!(basic["status"]["aliasName"], "alias/basic-key");
+    assert_eq!(advanced["status"]["aliasName"], "alias/advanced-key");
+
+    let table = w.kubectl_ok(&["get", "kms", "-n", ns]);
+    let basic_id = basic["status"]["keyId"].as_str().unwrap();
+    let advanced_id = advanced["status"]["keyId"].as_str().unwrap();
+    let row = table.lines().find(|l| l.starts_with("basic-key")).expect("a row for basic-key");
+    for column in ["alias/basic-key", basic_id, "Enabled", "True"] {
+        assert!(row.contains(column), "`kubectl get kms` row lacks {column}: {row}");
+    }
+    assert!(table.lines().next().unwrap().contains("KEY ID"), "{table}");
+
+    assert_eq!(w.alias_target("alias/basic-key").await.as_deref(), Some(basic_id));
+    assert!(w.rotation(basic_id).await);
+    assert_eq!(w.alias_target("alias/advanced-key").await.as_deref(), Some(advanced_id));
+    assert_eq!(w.describe(advanced_id).await.multi_region(), Some(true));
+    let grants = w.grants(advanced_id).await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].grantee_principal(), Some("arn:aws:iam::123456789012:role/app-server"));
+    let context = grants[0].constraints().unwrap().encryption_context_equals().unwrap();
+    assert_eq!(context.get("App").map(String::as_str), Some("Finance"));
+    assert_eq!(advanced["status"]["grantIds"]["app-server"].as_str(), grants[0].grant_id());
+}
+
+async fn spec_changes_reach_aws(w: &World) {
+    let ns = "e2e-updates";
+    w.namespace(ns);
+    w.apply(ns, &manifest("orders", "e2e-orders", "  tags:\n    Team: a\n"));
+    let obj = w.wait_ready(ns, "orders").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "App", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/app"}, "Action": "kms:Decrypt", "Resource": "*"}
+    ]});
+    w.patch(ns, "orders", &json!({"spec": {
+        "keyDescription": "orders, changed",
+        "isEnabled": false,
+        "enableKeyRotation": false,
+        "tags": {"Team": "b", "CostCenter": "42"},
+        "keyPolicy": policy.to_string(),
+        "aliasName": "e2e-orders-renamed",
+        "createGrants": true,
+        "grants": [{"name": "reader", "granteePrincipal": "arn:aws:iam::123456789012:role/reader", "operations": ["Decrypt"]}]
+    }}));
+    let obj = w.wait_ready(ns, "orders").await;
+    assert_eq!(obj["metadata"]["generation"], 2);
+    assert_eq!(obj["status"]["observedGeneration"], 2);
+    let meta = w.describe(&key_id).await;
+    assert_eq!(meta.description(), Some("orders, changed"));
+    assert_eq!(meta.key_state(), Some(&KeyState::Disabled));
+    assert!(!w.rotation(&key_id).await);
+    let tags = w.tags(&key_id).await;
+    assert_eq!(
+        (tags.get("Team").map(String::as_str), tags.get("CostCenter").map(String::as_str)),
+        (Some("b"), Some("42"))
+    );
+    assert_eq!(w.policy(&key_id).await, policy);
+    assert_eq!(w.alias_target("alias/e2e-orders-renamed").await.as_deref(), Some(key_id.as_str()));
+    assert_eq!(w.alias_target("alias/e2e-orders").await, None);
+    assert_eq!(obj["status"]["aliasName"], "alias/e2e-orders-renamed");
+    assert_eq!(w.grants(&key_id).await.len(), 1);
+
+    // Enable again and change the grant: revoked and created anew.
+    let first_grant = obj["status"]["grantIds"]["reader"].as_str().unwrap().to_owned();
+    w.patch(ns, "orders", &json!({"spec": {"isEnabled": true, "grants": [
+        {"name": "reader", "granteePrincipal": "arn:aws:iam::123456789012:role/reader", "operations": ["Decrypt", "Encrypt"]}
+    ]}}));
+    let obj = w.wait_ready(ns, "orders").await;
+    let grants = w.grants(&key_id).await;
+    assert_eq!(grants.len(), 1);
+    assert_ne!(grants[0].grant_id(), Some(first_grant.as_str()));
+    assert_eq!(grants[0].operations().len(), 2);
+    assert_eq!(obj["status"]["grantIds"]["reader"].as_str(), grants[0].grant_id());
+    assert_eq!(w.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
+
+    // Remove the grant.
+    w.patch(ns, "orders", &json!({"spec": {"grants": []}}));
+    let obj = w.wait_ready(ns, "orders").await;
+    assert!(w.grants(&key_id).await.is_empty());
+    assert!(obj["status"].get("grantIds").is_none(), "{}", obj["status"]);
+}
+
+async fn drift_is_put_back(w: &World) {
+    let ns = "e2e-drift";
+    w.namespace(ns);
+    w.apply(ns, &manifest("drift", "e2e-drift", "  keyDescription: kept by the operator\n"));
+    let obj = w.wait_ready(ns, "drift").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    let kms = &w.kms;
+    kms.update_key_description().key_id(&key_id).description("edited by hand").send().await.unwrap();
+    kms.disable_key_rotation().key_id(&key_id).send().await.unwrap();
+    kms.disable_key().key_id(&key_id).send().await.unwrap();
+    eventually("the resync to restore the key", Duration::from_secs(30), || async {
+        let meta = w.describe(&key_id).await;
+        let restored = meta.description() == Some("kept by the operator")
+            && meta.key_state() == Some(&KeyState::Enabled)
+            && w.rotation(&key_id).await;
+        restored.then_some(())
+    })
+    .await;
+}
+
+async fn delete_schedules_deletion(w: &World) {
+    let ns = "e2e-delete";
+    w.namespace(ns);
+    w.apply(ns, &manifest("doomed", "e2e-doomed", "  deletionWindowInDays: 9\n"));
+    let obj = w.wait_ready(ns, "doomed").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    w.kubectl_ok(&["delete", "kms", "doomed", "-n", ns, "--timeout=60s"]);
+    let left = w.cp().kubectl(&["get", "kms", "doomed", "-n", ns], None);
+    assert!(!left.status.success(), "the object is gone once its key is scheduled for deletion");
+    let meta = w.describe(&key_id).await;
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
+    let when = meta.deletion_date().unwrap().secs();
+    let expected = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64
+        + 9 * 86_400;
+    assert!((when - expected).abs() < 300, "deletion at {when}, expected about {expected}");
+    assert_eq!(w.alias_target("alias/e2e-doomed").await, None);
+    let events = w.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"]);
+    assert!(events.contains("scheduled key deletion in 9 days"), "a Deleted event is recorded");
+}
+
+async fn alias_conflict(w: &World) {
+    let (first_ns, second_ns) = ("e2e-team-a", "e2e-team-b");
+    w.namespace(first_ns);
+    w.namespace(second_ns);
+    w.apply(first_ns, &manifest("shared", "e2e-shared", ""));
+    let first = w.wait_ready(first_ns, "shared").await;
+    let first_id = first["status"]["keyId"].as_str().unwrap().to_owned();
+    w.apply(second_ns, &manifest("shared", "e2e-shared", ""));
+    let second = w.wait_condition(second_ns, "shared", "Stalled").await;
+    let stalled = second["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .unwrap()
+        .clone();
+    assert_eq!(stalled["reason"], "AliasConflict");
+    assert!(stalled["message"].as_str().unwrap().contains(&first_id), "{stalled}");
+    assert_eq!(w.alias_target("alias/e2e-shared").await, Some(first_id));
+    assert!(w.keys_owned_by(second_ns, "shared").await.is_empty(), "no key is created for the second object");
+
+    // The first lets go; the second converges on its own.
+    w.kubectl_ok(&["delete", "kms", "shared", "-n", first_ns, "--timeout=60s"]);
+    let second = w.wait_ready(second_ns, "shared").await;
+    let second_id = second["status"]["keyId"].as_str().unwrap();
+    assert_eq!(w.alias_target("alias/e2e-shared").await.as_deref(), Some(second_id));
+}
