@@ -6,12 +6,20 @@ VENV := .venv
 MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 
-.PHONY: test unit lint crds moto clean
+.PHONY: demo test unit lint crds moto controlplane clean
 
-## test: every test (unit, CRD, moto integration); installs moto on first use.
-test: $(MOTO)
+## demo: control plane + moto + operator + both examples, until Ctrl-C.
+demo:
+	@bash hack/demo.sh
+
+## test: every test (unit, CRD, moto integration, end-to-end); installs what is missing first.
+test: $(MOTO) controlplane
 	@echo "==> cargo test (first build compiles the dependencies: a few minutes on 2 cores)"
 	MOTO_SERVER=$(abspath $(MOTO)) cargo test --locked --all-targets
+
+## controlplane: build etcd, kube-apiserver and kubectl from source into the cache, if missing.
+controlplane:
+	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl
 
 ## unit: the tests that need no server.
 unit:

@@ -77,7 +77,9 @@ impl Operator {
     pub fn start(cp: &ControlPlane, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kms-operator"))
-            .args(["run", "--region", "us-east-1", "--kms-endpoint", kms_url])
+            .args(["run", "--region", "us-east-1"])
+            // The standard variable, not --kms-endpoint: the run proves the SDK honours it.
+            .env("AWS_ENDPOINT_URL_KMS", kms_url)
             .args(["--resync-interval", "3s", "--cluster-name", "e2e"])
             .args(extra)
             .env("KUBECONFIG", &cp.kubeconfig)

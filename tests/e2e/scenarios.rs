@@ -140,6 +140,10 @@ async fn drift_is_put_back(w: &World) {
     w.apply(ns, &manifest("drift", "e2e-drift", "  keyDescription: kept by the operator\n"));
     let obj = w.wait_ready(ns, "drift").await;
     let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    // Resyncs that find nothing to change write nothing: the object stays still.
+    let version = obj["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(w.get(ns, "drift")["metadata"]["resourceVersion"], version, "no status churn on resync");
     let kms = &w.kms;
     kms.update_key_description().key_id(&key_id).description("edited by hand").send().await.unwrap();
     kms.disable_key_rotation().key_id(&key_id).send().await.unwrap();
