@@ -342,6 +342,21 @@ async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once()
 }
 
 #[tokio::test]
+async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_missing() {
+    let (_moto, kms, aws) = setup();
+    let lagging = support::flaky::Lagging::new(kms);
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    // CreateKey succeeds; the describe that follows it answers "not found".
+    lagging.hidden_describes.store(1, std::sync::atomic::Ordering::SeqCst);
+    obj.reconcile(&lagging).await;
+    assert_eq!(obj.condition("Reconciling").reason, "Converging");
+    assert!(obj.stalled_reason().is_none(), "{:?}", obj.status());
+    obj.reconcile(&lagging).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(aws.keys_of("uid-basic-key").await, vec![obj.key_id()]);
+}
+
+#[tokio::test]
 async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     let (moto, kms, aws) = setup();
     let obj = Object::new("basic-key", example("basic.yaml").spec);

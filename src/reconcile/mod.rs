@@ -59,6 +59,8 @@ pub struct Report {
     pub key: Option<ObservedKey>,
     /// The changes made, one line each.
     pub changes: Vec<String>,
+    /// The ID of the key this reconcile created, if it created one.
+    pub created: Option<String>,
 }
 
 /// Everything a reconcile needs to know about the object.
@@ -77,8 +79,12 @@ pub async fn reconcile(
     target: Target<'_>,
     now: Timestamp,
 ) -> Result<Report, Error> {
-    let mut report =
-        Report { outcome: Outcome::Ready { message: String::new() }, key: None, changes: vec![] };
+    let mut report = Report {
+        outcome: Outcome::Ready { message: String::new() },
+        key: None,
+        changes: vec![],
+        created: None,
+    };
     if let Err(message) = validate::validate(target.spec) {
         report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
         return Ok(report);
@@ -119,6 +125,14 @@ async fn pass(
 ) -> Result<Option<Outcome>, Error> {
     adopt_interrupted_create(kms, writer, owner, recorded, report).await?;
     let observed = observe::observe(kms, spec, owner, recorded.key_id.as_deref()).await?;
+    if report.created.is_some() && matches!(observed, Observed::Missing { .. }) {
+        // KMS is eventually consistent: a key created moments ago may not be described yet.
+        return Ok(Some(Outcome::Progressing {
+            reason: "Converging",
+            message: "KMS does not describe the new key yet; checking again shortly".to_owned(),
+            retry: Retry::Backoff,
+        }));
+    }
     report.key = match &observed {
         Observed::Owned(key) => Some((**key).clone()),
         _ => None,
@@ -132,6 +146,7 @@ async fn pass(
     let key_id = report.key.as_ref().map(|k| k.key.key_id.clone());
     let applied = apply::apply(kms, writer, key_id.as_deref(), &plan.actions, now).await?;
     if let Some(created) = applied.created {
+        report.created = Some(created.key_id.clone());
         recorded.key_id = Some(created.key_id);
         recorded.intent = None;
     }

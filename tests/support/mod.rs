@@ -3,5 +3,6 @@
 //! stands in for the apiserver (the real apiserver is exercised by the end-to-end tests).
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod moto;
 pub mod object;

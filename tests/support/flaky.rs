@@ -1,0 +1,91 @@
+//! A KMS port that delegates to moto but can hide a key from DescribeKey for a while, the way
+//! real KMS may right after CreateKey (it is eventually consistent).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use kms_operator::kms::{AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey};
+
+pub struct Lagging {
+    pub inner: AwsKms,
+    /// How many DescribeKey calls by key ID still answer "not found".
+    pub hidden_describes: AtomicU32,
+}
+
+impl Lagging {
+    pub fn new(inner: AwsKms) -> Self {
+        Self { inner, hidden_describes: AtomicU32::new(0) }
+    }
+}
+
+#[async_trait]
+impl KmsPort for Lagging {
+    async fn describe_key(&self, key_id: &str) -> Result<Option<KeyDescription>, KmsError> {
+        let hide = self.hidden_describes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if hide.is_ok() && !key_id.starts_with("alias/") {
+            return Ok(None);
+        }
+        self.inner.describe_key(key_id).await
+    }
+    async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError> {
+        self.inner.alias_target(alias_name).await
+    }
+    async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {
+        self.inner.list_tags(key_id).await
+    }
+    async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError> {
+        self.inner.rotation_enabled(key_id).await
+    }
+    async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
+        self.inner.key_policy(key_id).await
+    }
+    async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
+        self.inner.list_aliases(key_id).await
+    }
+    async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError> {
+        self.inner.list_grants(key_id).await
+    }
+    async fn list_key_ids(&self) -> Result<Vec<String>, KmsError> {
+        self.inner.list_key_ids().await
+    }
+    async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
+        self.inner.create_key(key).await
+    }
+    async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError> {
+        self.inner.update_description(key_id, description).await
+    }
+    async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError> {
+        self.inner.put_policy(key_id, policy).await
+    }
+    async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError> {
+        self.inner.tag(key_id, tags).await
+    }
+    async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), KmsError> {
+        self.inner.untag(key_id, keys).await
+    }
+    async fn create_alias(&self, alias_name: &str, key_id: &str) -> Result<(), KmsError> {
+        self.inner.create_alias(alias_name, key_id).await
+    }
+    async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError> {
+        self.inner.delete_alias(alias_name).await
+    }
+    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
+        self.inner.set_rotation(key_id, enabled).await
+    }
+    async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
+        self.inner.set_enabled(key_id, enabled).await
+    }
+    async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError> {
+        self.inner.create_grant(key_id, grant).await
+    }
+    async fn revoke_grant(&self, key_id: &str, grant_id: &str) -> Result<(), KmsError> {
+        self.inner.revoke_grant(key_id, grant_id).await
+    }
+    async fn schedule_deletion(&self, key_id: &str, window_days: i32) -> Result<(), KmsError> {
+        self.inner.schedule_deletion(key_id, window_days).await
+    }
+    async fn cancel_deletion(&self, key_id: &str) -> Result<(), KmsError> {
+        self.inner.cancel_deletion(key_id).await
+    }
+}
