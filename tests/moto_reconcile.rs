@@ -362,7 +362,7 @@ async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     obj.reconcile(&kms).await;
     let key_id = obj.key_id();
-    reqwest_reset(&moto.url).await;
+    moto.reset();
     obj.reconcile(&kms).await;
     assert_eq!(obj.stalled_reason().as_deref(), Some("KeyNotFound"));
     assert!(obj.condition("Stalled").message.contains(&key_id));
@@ -388,22 +388,4 @@ async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
     let released = reconcile::cleanup(&kms, &impostor.spec, &impostor.owner, &recorded).await.unwrap();
     assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
     assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
-}
-
-/// Wipes moto's state, as if someone deleted the key behind the operator's back.
-async fn reqwest_reset(url: &str) {
-    let addr = url.trim_start_matches("http://").to_owned();
-    let request = format!(
-        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{response}");
-    })
-    .await
-    .unwrap();
 }

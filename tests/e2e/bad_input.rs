@@ -53,8 +53,14 @@ pub async fn policy_not_json(w: &World) {
     w.namespace(ns);
     let manifest = "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: broken\nspec:\n  aliasName: e2e-broken-policy\n  keyPolicy: '{\"Statement\": ['\n";
     let keys_before = w.kms.list_keys().send().await.unwrap().keys().len();
+    w.moto().start_recording();
     w.apply(ns, manifest);
     let obj = w.wait_condition(ns, "broken", "Stalled").await;
+    w.kms.list_keys().send().await.unwrap();
+    let calls = w.moto().recorded_operations();
+    assert_eq!(calls.last().map(String::as_str), Some("ListKeys"), "the recorder sees KMS calls: {calls:?}");
+    let mutations: Vec<&String> = calls.iter().filter(|op| is_mutation(op)).collect();
+    assert!(mutations.is_empty(), "a stalled spec must cause no KMS mutation, saw {mutations:?}");
     let conds = obj["status"]["conditions"].as_array().unwrap();
     let stalled = conds.iter().find(|c| c["type"] == "Stalled").unwrap();
     assert_eq!(stalled["reason"], "InvalidSpec");
@@ -77,4 +83,10 @@ pub async fn policy_not_json(w: &World) {
     ]);
     w.wait_ready(ns, "broken").await;
     assert_eq!(w.keys_owned_by(ns, "broken").await.len(), 1);
+}
+
+/// KMS operations that change something.
+fn is_mutation(operation: &str) -> bool {
+    const READS: [&str; 4] = ["Describe", "Get", "List", "Generate"];
+    !READS.iter().any(|prefix| operation.starts_with(prefix))
 }

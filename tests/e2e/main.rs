@@ -8,6 +8,7 @@
 mod bad_input;
 mod env;
 #[path = "../support/moto.rs"]
+#[allow(dead_code)]
 mod moto;
 mod scenarios;
 mod world;

@@ -41,6 +41,10 @@ impl World {
         self.cp.as_ref().unwrap()
     }
 
+    pub fn moto(&self) -> &Moto {
+        self.moto.as_ref().unwrap()
+    }
+
     pub fn operator_log(&self) -> PathBuf {
         self.state_dir.join("operator.log")
     }

@@ -22,7 +22,8 @@ impl Lagging {
 #[async_trait]
 impl KmsPort for Lagging {
     async fn describe_key(&self, key_id: &str) -> Result<Option<KeyDescription>, KmsError> {
-        let hide = self.hidden_describes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let hide =
+            self.hidden_describes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if hide.is_ok() && !key_id.starts_with("alias/") {
             return Ok(None);
         }

@@ -12,6 +12,7 @@ pub const REGION: &str = "us-east-1";
 pub struct Moto {
     pub url: String,
     child: Child,
+    recording: PathBuf,
 }
 
 /// Where `make test` installs moto; `MOTO_SERVER` overrides.
@@ -32,13 +33,15 @@ impl Moto {
             binary.display()
         );
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let moto = Moto { url: format!("http://127.0.0.1:{port}"), child };
+        let moto = Moto { url: format!("http://127.0.0.1:{port}"), child, recording };
         moto.wait_ready();
         moto
     }
@@ -67,9 +70,69 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Wipes every key, alias and grant (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        self.call("POST", "/moto-api/reset");
+    }
+
+    /// Starts logging every request from now on, dropping what was logged before.
+    pub fn start_recording(&self) {
+        self.call("POST", "/moto-api/recorder/reset-recording");
+        self.call("POST", "/moto-api/recorder/start-recording");
+    }
+
+    /// The KMS operations (`X-Amz-Target` without `TrentService.`) requested since
+    /// `start_recording`, in order.
+    pub fn recorded_operations(&self) -> Vec<String> {
+        let log = self.call("GET", "/moto-api/recorder/download-recording");
+        (log.lines().filter(|l| !l.trim().is_empty()))
+            .filter_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                let headers = entry["headers"].as_object()?;
+                let target = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))?.1;
+                Some(target.as_str()?.trim_start_matches("TrentService.").to_owned())
+            })
+            .collect()
+    }
+
+    /// A plain HTTP/1.1 call to moto's own API; returns the body.
+    fn call(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{response}");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            return dechunk(body);
+        }
+        body.to_owned()
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
