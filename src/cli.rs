@@ -1,6 +1,7 @@
 //! Command line: `kms-operator run` and `kms-operator crd`. Every `run` flag has an
 //! environment variable, so the Helm chart and a shell set them the same way.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -51,6 +52,23 @@ pub struct RunArgs {
     /// shares an AWS account and Region its own name.
     #[arg(long, env = "KMS_OPERATOR_CLUSTER_NAME", default_value = "default", value_parser = parse_cluster_name)]
     pub cluster_name: String,
+
+    /// Address of the HTTP endpoints /healthz, /readyz and /metrics.
+    #[arg(long, env = "KMS_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Take a Lease before reconciling, so that only one of several replicas works at a time.
+    #[arg(long, env = "KMS_OPERATOR_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "KMS_OPERATOR_LEASE_NAME", default_value = "kms-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease; by default the pod's namespace (POD_NAMESPACE)
+    /// or the kubeconfig's.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +131,8 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert_eq!(args.concurrency, 4);
         assert_eq!(args.cluster_name, "default");
+        assert!(!args.leader_election);
+        assert_eq!(args.http_addr.port(), 8080);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Watch events are filtered to changes of generation, finalizers and deletion, so the
 //! operator's own status writes never trigger another reconcile.
 
+mod leader;
 mod requeue;
 mod status_writer;
 
@@ -22,7 +23,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{FINALIZER, KmsKey};
 use crate::cli::RunArgs;
+use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort};
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Outcome, Owner, Released, Target};
 
 pub use requeue::Backoff;
@@ -33,6 +36,12 @@ pub use status_writer::{KubeStatusWriter, recorded_from};
 pub enum RunError {
     #[error("cannot reach Kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    #[error("cannot serve the HTTP endpoints on {addr}: {source}")]
+    Http { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("leader election failed: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost the leader lease; exiting so that only the new leader reconciles")]
+    LostLease,
 }
 
 /// Errors of one reconcile that the controller retries with backoff.
@@ -58,11 +67,19 @@ pub struct Context {
     pub cluster: String,
     pub resync: Duration,
     pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
 }
 
-/// Runs the controller until SIGINT or SIGTERM.
+/// Runs the controller until SIGINT or SIGTERM (or, with leader election, until the lease is
+/// lost).
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = Client::try_default().await?;
+    let (health, metrics) = (Arc::new(Health::default()), Arc::new(Metrics::default()));
+    let listener = health::bind(args.http_addr)
+        .await
+        .map_err(|source| RunError::Http { addr: args.http_addr, source })?;
+    tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
+
     let kms = Arc::new(AwsKms::new(crate::kms::aws_client(&args).await));
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
@@ -72,21 +89,91 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         cluster: args.cluster_name.clone(),
         resync: args.resync_interval,
         backoff: Backoff::default(),
+        metrics: metrics.clone(),
     });
+    tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
+    if !args.leader_election {
+        metrics.set_leader(true);
+        run_controllers(&args, ctx, health).await;
+        return Ok(());
+    }
+
+    let mut campaign = leader::campaign(client, &args).await?;
+    health.set_ready(true); // a standby is ready: it is healthy and waiting
+    tokio::select! {
+        _ = leader::until(&mut campaign.is_leader, true) => {}
+        _ = shutdown_signal() => return Ok(()),
+    }
+    tracing::info!("acquired the leader lease");
+    health.set_ready(false);
+    metrics.set_leader(true);
+    let mut watch_loss = campaign.is_leader.clone();
+    tokio::select! {
+        _ = run_controllers(&args, ctx, health) => {
+            drop(watch_loss);
+            drop(campaign.is_leader);
+            // The campaign releases the lease once no receiver is left.
+            let _ = campaign.task.await;
+            tracing::info!("released the leader lease");
+            Ok(())
+        }
+        _ = leader::until(&mut watch_loss, false) => Err(RunError::LostLease),
+    }
+}
+
+async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>) {
+    let client = ctx.client.clone();
     let apis: Vec<Api<KmsKey>> = if args.namespaces.is_empty() {
         vec![Api::all(client)]
     } else {
         args.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
     };
-    tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
-    let controllers = apis.into_iter().map(|api| controller(api, ctx.clone(), args.concurrency));
+    let mut syncs = Vec::new();
+    let mut controllers = Vec::new();
+    for api in apis {
+        let (reader, writer) = reflector::store();
+        let synced = reader.clone();
+        syncs.push(watch_synced(synced));
+        controllers.push(controller(api, reader, writer, ctx.clone(), args.concurrency));
+    }
+    tokio::spawn(async move {
+        if futures::future::join_all(syncs).await.into_iter().all(|ok| ok) {
+            tracing::info!("KmsKey watch synced; ready");
+            health.set_ready(true);
+        }
+    });
     futures::future::join_all(controllers).await;
     tracing::info!("kms-operator stopped");
-    Ok(())
 }
 
-async fn controller(api: Api<KmsKey>, ctx: Arc<Context>, concurrency: u16) {
-    let (reader, writer) = reflector::store();
+/// Whether the store's first list completed. The store's readiness signal wakes only its most
+/// recent waiter, and the controller waits on it too, so it is polled every half second rather
+/// than awaited once.
+async fn watch_synced(store: reflector::Store<KmsKey>) -> bool {
+    loop {
+        let poll = tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready());
+        if let Ok(result) = poll.await {
+            return result.is_ok();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return std::future::pending().await };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn controller(
+    api: Api<KmsKey>,
+    reader: reflector::Store<KmsKey>,
+    writer: reflector::store::Writer<KmsKey>,
+    ctx: Arc<Context>,
+    concurrency: u16,
+) {
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
@@ -136,6 +223,7 @@ fn owner_of(obj: &KmsKey, cluster: &str) -> Result<Owner, ReconcileError> {
 }
 
 async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
+    let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
     let target = Target { spec: &obj.spec, owner: &owner, recorded: recorded_from(obj.status.as_ref()) };
@@ -145,6 +233,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         .await
         .map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
+    ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
     let uid = owner.uid.as_str();
     Ok(match &report.outcome {
         Outcome::Ready { .. } => {
@@ -158,6 +247,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
 }
 
 async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
+    let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let recorded = recorded_from(obj.status.as_ref());
     let released = reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded).await?;
@@ -175,12 +265,14 @@ async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError>
         ),
     };
     publish(ctx, obj, type_, reason, "Delete", note).await;
+    ctx.metrics.reconciled("deleted", started.elapsed());
     ctx.backoff.reset(&owner.uid);
     Ok(Requeue::await_change())
 }
 
 fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
+    ctx.metrics.failed();
     Requeue::requeue(ctx.backoff.next(&obj.uid().unwrap_or_default()))
 }
 

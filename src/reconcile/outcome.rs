@@ -29,6 +29,15 @@ pub enum Retry {
 }
 
 impl Outcome {
+    /// The metric label of this kind of outcome.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Ready { .. } => "ready",
+            Self::Progressing { .. } => "progressing",
+            Self::Stalled { .. } => "stalled",
+        }
+    }
+
     /// The outcome of a plan with no actions left to run.
     pub fn of_settled_plan(plan: &Plan) -> Self {
         if let Some(blocker) = plan.blockers.first() {

@@ -71,16 +71,20 @@ impl Drop for ControlPlane {
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
+    /// Where its /healthz, /readyz and /metrics are served.
+    pub http: String,
 }
 
 impl Operator {
     pub fn start(cp: &ControlPlane, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
         let file = std::fs::File::create(&log).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let http = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_kms-operator"))
             .args(["run", "--region", "us-east-1"])
             // The standard variable, not --kms-endpoint: the run proves the SDK honours it.
             .env("AWS_ENDPOINT_URL_KMS", kms_url)
-            .args(["--resync-interval", "3s", "--cluster-name", "e2e"])
+            .args(["--resync-interval", "3s", "--cluster-name", "e2e", "--http-addr", &http])
             .args(extra)
             .env("KUBECONFIG", &cp.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -90,7 +94,7 @@ impl Operator {
             .stderr(file)
             .spawn()
             .expect("the operator binary starts");
-        Operator { child, log }
+        Operator { child, log, http }
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -119,4 +123,17 @@ where
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// `GET path` on `addr`: the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return (0, String::new()) };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
 }

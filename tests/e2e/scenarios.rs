@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use crate::bad_input;
-use crate::env::{ROOT, eventually};
+use crate::env::{ROOT, eventually, http_get};
 use crate::world::World;
 
 pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
@@ -15,6 +15,7 @@ pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         ("the_examples_become_ready_with_their_outputs_in_status", |w| Box::pin(examples_become_ready(w))),
+        ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
         ("kubectl_delete_schedules_deletion_and_releases_the_object", |w| {
@@ -205,4 +206,18 @@ async fn alias_conflict(w: &World) {
     let second = w.wait_ready(second_ns, "shared").await;
     let second_id = second["status"]["keyId"].as_str().unwrap();
     assert_eq!(w.alias_target("alias/e2e-shared").await.as_deref(), Some(second_id));
+}
+
+async fn probes_and_metrics(w: &World) {
+    let addr = w.operator_http();
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    eventually("/readyz to report the synced watch", Duration::from_secs(30), || async {
+        (http_get(&addr, "/readyz").0 == 200).then_some(())
+    })
+    .await;
+    let (code, metrics) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("kms_operator_reconciles_total{outcome=\"ready\"}"), "{metrics}");
+    assert!(metrics.contains("kms_operator_leader 1"), "{metrics}");
+    assert!(!metrics.contains("basic-key"), "no object names in metric labels");
 }

@@ -45,6 +45,10 @@ impl World {
         self.moto.as_ref().unwrap()
     }
 
+    pub fn operator_http(&self) -> String {
+        self.operator.lock().unwrap().as_ref().unwrap().http.clone()
+    }
+
     pub fn operator_log(&self) -> PathBuf {
         self.state_dir.join("operator.log")
     }
