@@ -121,7 +121,8 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
     assert_eq!(obj.status().grant_ids.get("app-server").map(String::as_str), grant.grant_id());
 
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded).await.unwrap();
+    let released =
+        reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
     assert!(matches!(released, Released::Done { ref changes } if !changes.is_empty()), "{released:?}");
     let meta = aws.describe(&key_id).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
@@ -131,7 +132,7 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
     assert_eq!(aws.alias_target("alias/advanced-key").await, None);
 
     // Deleting again (the finalizer runs twice) releases without touching the key.
-    let again = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded).await.unwrap();
+    let again = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
     assert_eq!(again, Released::Done { changes: vec![] });
 }
 
@@ -286,7 +287,7 @@ async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_conv
     );
 
     let recorded = kms_operator::controller::recorded_from(Some(&first.status()));
-    reconcile::cleanup(&kms, &first.spec, &first.owner, &recorded).await.unwrap();
+    reconcile::cleanup(&kms, &first.spec, &first.owner, &recorded, Timestamp::now()).await.unwrap();
     second.reconcile(&kms).await;
     assert!(second.is_ready(), "{:?}", second.status());
     assert_eq!(aws.alias_target("alias/basic-key").await, Some(second.key_id()));
@@ -326,6 +327,38 @@ async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
 }
 
 #[tokio::test]
+async fn deleting_during_an_interrupted_create_schedules_the_key_it_made() {
+    let (_moto, kms, aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    *obj.fail_key_write.lock().unwrap() = true;
+    assert!(obj.reconcile_at(&kms, Timestamp::now()).await.is_err());
+    let keys = aws.keys_of("uid-basic-key").await;
+    assert_eq!(keys.len(), 1);
+
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    let released =
+        reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
+    assert!(matches!(released, Released::Done { .. }), "{released:?}");
+    assert_eq!(aws.describe(&keys[0]).await.key_state(), Some(&KeyState::PendingDeletion));
+}
+
+#[tokio::test]
+async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_releasing() {
+    let (_moto, kms, _aws) = setup();
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    let started = Timestamp::now();
+    obj.status.lock().unwrap().create_intent =
+        Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    let early = started + Duration::from_secs(5);
+    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, early).await.unwrap();
+    assert_eq!(released, Released::Wait(Duration::from_secs(25)));
+    let late = started + Duration::from_secs(31);
+    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, late).await.unwrap();
+    assert_eq!(released, Released::Done { changes: vec![] });
+}
+
+#[tokio::test]
 async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once() {
     let (_moto, kms, aws) = setup();
     let obj = Object::new("basic-key", example("basic.yaml").spec);
@@ -346,11 +379,13 @@ async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_mis
     let (_moto, kms, aws) = setup();
     let lagging = support::flaky::Lagging::new(kms);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    // CreateKey succeeds; the describe that follows it answers "not found".
-    lagging.hidden_describes.store(1, std::sync::atomic::Ordering::SeqCst);
-    obj.reconcile(&lagging).await;
-    assert_eq!(obj.condition("Reconciling").reason, "Converging");
-    assert!(obj.stalled_reason().is_none(), "{:?}", obj.status());
+    // CreateKey succeeds; the describes of this reconcile and the next answer "not found".
+    lagging.hidden_describes.store(2, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        obj.reconcile(&lagging).await;
+        assert_eq!(obj.condition("Reconciling").reason, "Converging");
+        assert!(obj.stalled_reason().is_none(), "{:?}", obj.status());
+    }
     obj.reconcile(&lagging).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
     assert_eq!(aws.keys_of("uid-basic-key").await, vec![obj.key_id()]);
@@ -363,7 +398,10 @@ async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     obj.reconcile(&kms).await;
     let key_id = obj.key_id();
     moto.reset();
+    // Right after creation a missing key may only be lagging; minutes later it is gone.
     obj.reconcile(&kms).await;
+    assert_eq!(obj.condition("Reconciling").reason, "Converging");
+    obj.reconcile_at(&kms, Timestamp::now() + Duration::from_secs(180)).await.unwrap();
     assert_eq!(obj.stalled_reason().as_deref(), Some("KeyNotFound"));
     assert!(obj.condition("Stalled").message.contains(&key_id));
     assert!(aws.key_ids().await.is_empty());
@@ -385,7 +423,8 @@ async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
     assert_eq!(aws.describe(&key_id).await.description(), Some("Basic KMS key with rotation"));
 
     let recorded = kms_operator::controller::recorded_from(Some(&impostor.status()));
-    let released = reconcile::cleanup(&kms, &impostor.spec, &impostor.owner, &recorded).await.unwrap();
+    let released =
+        reconcile::cleanup(&kms, &impostor.spec, &impostor.owner, &recorded, Timestamp::now()).await.unwrap();
     assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
     assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
 }

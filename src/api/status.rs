@@ -17,7 +17,13 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_arn: Option<String>,
 
-    /// Full alias name, `alias/<spec.aliasName>`, once the alias points at the key.
+    /// When the operator created or adopted the key (RFC 3339). For a short while after it,
+    /// KMS may not describe the key yet, and that is waited for rather than reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created_at: Option<String>,
+
+    /// Full alias name, `alias/<spec.aliasName>`, once the alias points at the key. During a
+    /// rename that cannot happen yet (the new alias is taken), the old alias.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_name: Option<String>,
 

@@ -57,6 +57,9 @@ pub enum ReconcileError {
     Status(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<ReconcileError>>),
+    /// Not a failure: the key may exist without KMS showing it yet, so the finalizer stays.
+    #[error("waiting {0:?} for a key created moments ago to show in KMS before releasing")]
+    ReleaseWaiting(Duration),
 }
 
 /// Shared by every reconcile.
@@ -250,7 +253,8 @@ async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError>
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let recorded = recorded_from(obj.status.as_ref());
-    let released = reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded).await?;
+    let released =
+        reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, Timestamp::now()).await?;
     let (type_, reason, note) = match released {
         Released::Done { changes } if changes.is_empty() => (
             EventType::Normal,
@@ -263,6 +267,7 @@ async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError>
             "NotOwned",
             format!("key {key_id} is tagged for another object or cluster and was left alone"),
         ),
+        Released::Wait(wait) => return Err(ReconcileError::ReleaseWaiting(wait)),
     };
     publish(ctx, obj, type_, reason, "Delete", note).await;
     ctx.metrics.reconciled("deleted", started.elapsed());
@@ -271,6 +276,11 @@ async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError>
 }
 
 fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
+    if let ReconcileError::Finalizer(inner) = err
+        && let kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::ReleaseWaiting(wait)) = &**inner
+    {
+        return Requeue::requeue(*wait);
+    }
     tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
     ctx.metrics.failed();
     Requeue::requeue(ctx.backoff.next(&obj.uid().unwrap_or_default()))

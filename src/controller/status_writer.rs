@@ -24,7 +24,8 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         // An unreadable time is treated as long past, so a new attempt may go ahead.
         started_at: i.started_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
     });
-    Recorded { key_id: status.key_id.clone(), alias_name: status.alias_name.clone(), intent }
+    let key_created_at = status.key_created_at.as_ref().and_then(|t| t.parse().ok());
+    Recorded { key_id: status.key_id.clone(), key_created_at, alias_name: status.alias_name.clone(), intent }
 }
 
 /// Writes one object's status during and after a reconcile.
@@ -82,6 +83,7 @@ impl StatusWriter for KubeStatusWriter {
         next.key_id = Some(key.key_id.clone());
         next.key_arn = Some(key.arn.clone());
         next.key_state = Some(key.state.clone());
+        next.key_created_at = Some(Timestamp::now().to_string());
         next.create_intent = None;
         self.write(next).await.map_err(|e| reconcile::Error::StatusWrite(e.to_string()))
     }

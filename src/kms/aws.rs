@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
+use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, Tag};
 
@@ -178,6 +179,10 @@ impl KmsPort for AwsKms {
             .multi_region(key.multi_region)
             .key_usage(KeyUsageType::EncryptDecrypt)
             .key_spec(KeySpec::SymmetricDefault)
+            // CreateKey has no idempotency token: an SDK retry after a lost response would make
+            // a second key. A failed attempt is left to the create intent and adoption instead.
+            .customize()
+            .config_override(aws_sdk_kms::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map_err(|e| sdk_error("CreateKey", e))?;

@@ -125,14 +125,6 @@ async fn pass(
 ) -> Result<Option<Outcome>, Error> {
     adopt_interrupted_create(kms, writer, owner, recorded, report).await?;
     let observed = observe::observe(kms, spec, owner, recorded.key_id.as_deref()).await?;
-    if report.created.is_some() && matches!(observed, Observed::Missing { .. }) {
-        // KMS is eventually consistent: a key created moments ago may not be described yet.
-        return Ok(Some(Outcome::Progressing {
-            reason: "Converging",
-            message: "KMS does not describe the new key yet; checking again shortly".to_owned(),
-            retry: Retry::Backoff,
-        }));
-    }
     report.key = match &observed {
         Observed::Owned(key) => Some((**key).clone()),
         _ => None,
@@ -148,6 +140,7 @@ async fn pass(
     if let Some(created) = applied.created {
         report.created = Some(created.key_id.clone());
         recorded.key_id = Some(created.key_id);
+        recorded.key_created_at = Some(now);
         recorded.intent = None;
     }
     report.changes.extend(applied.changes);
@@ -169,6 +162,7 @@ async fn adopt_interrupted_create(
         writer.record_key(&key).await?;
         report.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
         recorded.key_id = Some(key.key_id);
+        recorded.key_created_at = Some(Timestamp::now());
         recorded.intent = None;
     }
     Ok(())
@@ -181,6 +175,9 @@ pub enum Released {
     Done { changes: Vec<String> },
     /// The key exists but is not this object's: left alone, nothing to release.
     NotOwned { key_id: String },
+    /// A key may exist that KMS does not list or describe yet (it was created moments ago):
+    /// look again after this long before letting the object go.
+    Wait(std::time::Duration),
 }
 
 /// Lets go of the object's key: drops its aliases and schedules deletion with the spec's
@@ -190,36 +187,56 @@ pub async fn cleanup(
     spec: &KmsKeySpec,
     owner: &Owner,
     recorded: &Recorded,
+    now: Timestamp,
 ) -> Result<Released, KmsError> {
     let key_id = match (&recorded.key_id, &recorded.intent) {
         (Some(id), _) => Some(id.clone()),
-        (None, Some(intent)) => adopt::find_owned_key(kms, owner, &intent.token).await?.map(|k| k.key_id),
+        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
+            Some(key) => Some(key.key_id),
+            None => match plan::settling_intent(recorded, now) {
+                Some(left) => return Ok(Released::Wait(left)),
+                None => None,
+            },
+        },
         (None, None) => None,
     };
     let observed = observe::observe(kms, spec, owner, key_id.as_deref()).await?;
-    if let Observed::Foreign { key_id } = observed {
-        return Ok(Released::NotOwned { key_id });
-    }
-    let actions = plan::plan_cleanup(spec, &observed, recorded);
-    let mut changes = Vec::new();
-    if let Observed::Owned(key) = &observed {
-        for action in &actions {
-            match apply_cleanup_action(kms, &key.key.key_id, action).await {
-                Ok(change) => changes.push(change),
-                Err(err) => return Err(err),
+    match &observed {
+        Observed::Foreign { key_id } => return Ok(Released::NotOwned { key_id: key_id.clone() }),
+        Observed::Missing { .. } => {
+            if let Some(left) = plan::young_key(recorded, now) {
+                return Ok(Released::Wait(left));
             }
         }
+        _ => {}
+    }
+    let Observed::Owned(key) = &observed else {
+        return Ok(Released::Done { changes: Vec::new() });
+    };
+    let mut changes = Vec::new();
+    for action in plan::plan_cleanup(spec, &observed, recorded) {
+        changes.extend(apply_cleanup_action(kms, &key.key.key_id, &action).await?);
     }
     Ok(Released::Done { changes })
 }
 
-async fn apply_cleanup_action(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, KmsError> {
+async fn apply_cleanup_action(
+    kms: &dyn KmsPort,
+    key_id: &str,
+    action: &Action,
+) -> Result<Option<String>, KmsError> {
     let result =
         apply::apply(kms, &NoStatusWrites, Some(key_id), std::slice::from_ref(action), Timestamp::UNIX_EPOCH);
     match result.await {
-        Ok(applied) => Ok(applied.changes.join("; ")),
-        // Someone scheduled the deletion between observe and now: the key is released.
-        Err(Error::Kms(err)) if err.kind == crate::kms::ErrorKind::InvalidState => Ok(String::new()),
+        Ok(applied) => Ok(Some(applied.changes.join("; "))),
+        Err(Error::Kms(err)) if err.kind == crate::kms::ErrorKind::InvalidState => {
+            // Released only if someone scheduled the deletion between observe and now.
+            let state = kms.describe_key(key_id).await?.map(|k| k.state);
+            match state.as_deref() {
+                Some("PendingDeletion" | "PendingReplicaDeletion") | None => Ok(None),
+                _ => Err(err),
+            }
+        }
         Err(Error::Kms(err)) => Err(err),
         Err(Error::StatusWrite(_)) => unreachable!("cleanup never creates a key"),
     }

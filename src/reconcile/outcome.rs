@@ -56,6 +56,11 @@ impl Outcome {
                     .to_owned(),
                 retry: Retry::After(*left),
             },
+            Some(Hold::KeyNotVisibleYet(left)) => Self::Progressing {
+                reason: "Converging",
+                message: "KMS does not describe the new key yet; checking again shortly".to_owned(),
+                retry: Retry::After((*left).min(Duration::from_secs(10))),
+            },
             None if plan.deferred.is_empty() => {
                 Self::Ready { message: "the key matches the spec".to_owned() }
             }

@@ -22,10 +22,16 @@ use super::policy::{default_policy, policies_equal};
 /// pending attempt is waited for instead of repeated.
 pub const CREATE_SETTLE: Duration = Duration::from_secs(30);
 
+/// How long after its creation a key may still be unknown to DescribeKey (KMS is eventually
+/// consistent). Until then a missing key is waited for, not reported as gone.
+pub const KEY_VISIBILITY_GRACE: Duration = Duration::from_secs(120);
+
 /// What the operator wrote in status earlier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub key_id: Option<String>,
+    /// When the key ID was recorded.
+    pub key_created_at: Option<Timestamp>,
     pub alias_name: Option<String>,
     pub intent: Option<Intent>,
 }
@@ -104,6 +110,8 @@ pub enum Hold {
     KeyState(String),
     /// A create attempt may still appear in ListKeys; look again after this long.
     CreateSettling(Duration),
+    /// The key was created moments ago and KMS does not describe it yet.
+    KeyNotVisibleYet(Duration),
 }
 
 /// The decided calls, plus what keeps the object from being Ready.
@@ -130,7 +138,10 @@ pub struct Context<'a> {
 pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
     match observed {
         Observed::NoKey { alias_target } => plan_create(spec, alias_target.as_deref(), ctx),
-        Observed::Missing { key_id } => blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
+        Observed::Missing { key_id } => match young_key(ctx.recorded, ctx.now) {
+            Some(left) => Plan { hold: Some(Hold::KeyNotVisibleYet(left)), ..Plan::default() },
+            None => blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
+        },
         Observed::Foreign { key_id } => blocked(Blocker::NotOwned { key_id: key_id.clone() }),
         Observed::Owned(key) => plan_update(spec, key, ctx),
     }
@@ -152,6 +163,18 @@ pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded)
     actions
 }
 
+/// How much longer a missing key may be waited for, while it was recorded moments ago.
+pub fn young_key(recorded: &Recorded, now: Timestamp) -> Option<Duration> {
+    let age = now.duration_since(recorded.key_created_at?).unsigned_abs();
+    KEY_VISIBILITY_GRACE.checked_sub(age).filter(|left| !left.is_zero())
+}
+
+/// How much longer an unfinished create attempt may still surface in ListKeys.
+pub fn settling_intent(recorded: &Recorded, now: Timestamp) -> Option<Duration> {
+    let age = now.duration_since(recorded.intent.as_ref()?.started_at).unsigned_abs();
+    CREATE_SETTLE.checked_sub(age).filter(|left| !left.is_zero())
+}
+
 fn blocked(blocker: Blocker) -> Plan {
     Plan { blockers: vec![blocker], ..Plan::default() }
 }
@@ -161,11 +184,8 @@ fn is_pending_deletion(state: &str) -> bool {
 }
 
 fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context) -> Plan {
-    if let Some(intent) = &ctx.recorded.intent {
-        let elapsed = ctx.now.duration_since(intent.started_at).unsigned_abs();
-        if elapsed < CREATE_SETTLE {
-            return Plan { hold: Some(Hold::CreateSettling(CREATE_SETTLE - elapsed)), ..Plan::default() };
-        }
+    if let Some(left) = settling_intent(ctx.recorded, ctx.now) {
+        return Plan { hold: Some(Hold::CreateSettling(left)), ..Plan::default() };
     }
     if let Some(holder) = alias_target {
         let alias = spec.full_alias_name();

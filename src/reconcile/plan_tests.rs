@@ -68,7 +68,12 @@ fn now() -> Timestamp {
 }
 
 fn recorded() -> Recorded {
-    Recorded { key_id: Some("k1".into()), alias_name: Some("alias/orders".into()), intent: None }
+    Recorded {
+        key_id: Some("k1".into()),
+        key_created_at: Some(now() - std::time::Duration::from_secs(3600)),
+        alias_name: Some("alias/orders".into()),
+        intent: None,
+    }
 }
 
 fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
@@ -132,6 +137,15 @@ fn a_recorded_key_that_vanished_is_reported_not_recreated() {
     let plan = run(&mk_spec(), &Observed::Missing { key_id: "k1".into() }, &recorded());
     assert!(plan.actions.is_empty());
     assert_eq!(plan.blockers, vec![Blocker::KeyNotFound { key_id: "k1".into() }]);
+}
+
+#[test]
+fn a_key_created_moments_ago_that_kms_does_not_describe_yet_is_waited_for() {
+    // KMS is eventually consistent; reporting KeyNotFound here would be a false alarm.
+    let rec = Recorded { key_created_at: Some(now() - std::time::Duration::from_secs(20)), ..recorded() };
+    let plan = run(&mk_spec(), &Observed::Missing { key_id: "k1".into() }, &rec);
+    assert!(plan.actions.is_empty() && plan.blockers.is_empty());
+    assert_eq!(plan.hold, Some(Hold::KeyNotVisibleYet(std::time::Duration::from_secs(100))));
 }
 
 #[test]

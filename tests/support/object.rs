@@ -99,6 +99,7 @@ impl StatusWriter for Object {
         let mut status = self.status.lock().unwrap();
         status.key_id = Some(key.key_id.clone());
         status.key_arn = Some(key.arn.clone());
+        status.key_created_at = Some(Timestamp::now().to_string());
         status.create_intent = None;
         Ok(())
     }
