@@ -1,6 +1,11 @@
 //! Status writes, as JSON merge patches of `status` only (they never bump the generation, so
 //! they never trigger a reconcile). The writer keeps its own view of the status it wrote, so
 //! the final patch carries only what changed.
+//!
+//! Every patch carries the `resourceVersion` the reconcile started from (then the one each
+//! write returned). A reconcile that started from a stale copy of the object — the watch had
+//! not yet delivered the previous reconcile's status — fails with a conflict before it records
+//! an intent or calls CreateKey, instead of creating a second key.
 
 use std::sync::Mutex;
 
@@ -33,12 +38,14 @@ pub struct KubeStatusWriter {
     api: Api<KmsKey>,
     name: String,
     view: Mutex<KmsKeyStatus>,
+    resource_version: Mutex<Option<String>>,
 }
 
 impl KubeStatusWriter {
     pub fn new(api: Api<KmsKey>, obj: &KmsKey) -> Self {
         let view = Mutex::new(obj.status.clone().unwrap_or_default());
-        Self { api, name: obj.name_any(), view }
+        let resource_version = Mutex::new(obj.resource_version());
+        Self { api, name: obj.name_any(), view, resource_version }
     }
 
     fn view(&self) -> KmsKeyStatus {
@@ -52,8 +59,10 @@ impl KubeStatusWriter {
             return Ok(());
         }
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
-        let patch = json!({ "status": diff });
-        self.api.patch_status(&self.name, &params, &Patch::Merge(&patch)).await?;
+        let version = self.resource_version.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let patch = json!({ "metadata": { "resourceVersion": version }, "status": diff });
+        let written = self.api.patch_status(&self.name, &params, &Patch::Merge(&patch)).await?;
+        *self.resource_version.lock().unwrap_or_else(|e| e.into_inner()) = written.resource_version();
         *self.view.lock().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
     }

@@ -21,6 +21,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("kubectl_delete_schedules_deletion_and_releases_the_object", |w| {
             Box::pin(delete_schedules_deletion(w))
         }),
+        ("a_status_write_from_a_stale_copy_is_refused", |w| Box::pin(stale_status_write_is_refused(w))),
         ("an_alias_taken_in_another_namespace_stalls_the_second_object", |w| Box::pin(alias_conflict(w))),
         ("bad_manifests_are_refused_at_admission_naming_the_field", |w| {
             Box::pin(bad_input::refused_at_admission(w))
@@ -220,4 +221,32 @@ async fn probes_and_metrics(w: &World) {
     assert!(metrics.contains("kms_operator_reconciles_total{outcome=\"ready\"}"), "{metrics}");
     assert!(metrics.contains("kms_operator_leader 1"), "{metrics}");
     assert!(!metrics.contains("basic-key"), "no object names in metric labels");
+}
+
+/// A reconcile that starts from a stale copy of the object must not record a create intent
+/// (and so never reaches CreateKey): the write carries the copy's resourceVersion.
+async fn stale_status_write_is_refused(w: &World) {
+    use kms_operator::controller::KubeStatusWriter;
+    use kms_operator::reconcile::StatusWriter;
+    let ns = "e2e-stale";
+    w.namespace(ns);
+    w.apply(ns, &manifest("stale", "e2e-stale", ""));
+    let fresh = w.wait_ready(ns, "stale").await;
+    let stale: kms_operator::api::KmsKey = serde_json::from_value(fresh).unwrap();
+    w.kubectl_ok(&["label", "kms", "stale", "-n", ns, "touched=yes"]);
+
+    let api: kube::Api<kms_operator::api::KmsKey> = kube::Api::namespaced(w.kube_client().await, ns);
+    let writer = KubeStatusWriter::new(api.clone(), &stale);
+    let intent =
+        kms_operator::api::CreateIntent { token: "t".into(), started_at: "2026-01-01T00:00:00Z".into() };
+    let err = writer.record_intent(Some(&intent)).await.expect_err("a stale copy cannot write status");
+    assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
+    let now = api.get("stale").await.unwrap();
+    assert!(now.status.unwrap().create_intent.is_none());
+
+    // From the current copy the same write goes through.
+    let current = api.get("stale").await.unwrap();
+    let writer = KubeStatusWriter::new(api.clone(), &current);
+    writer.record_intent(Some(&intent)).await.unwrap();
+    writer.record_intent(None).await.unwrap();
 }

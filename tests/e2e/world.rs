@@ -45,6 +45,14 @@ impl World {
         self.moto.as_ref().unwrap()
     }
 
+    /// A kube client with the admin kubeconfig, for checks that need the API directly.
+    pub async fn kube_client(&self) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.cp().kubeconfig).unwrap();
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
     pub fn operator_http(&self) -> String {
         self.operator.lock().unwrap().as_ref().unwrap().http.clone()
     }
