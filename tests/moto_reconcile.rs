@@ -392,6 +392,31 @@ async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_mis
 }
 
 #[tokio::test]
+async fn an_alias_that_already_points_at_the_key_is_not_a_conflict() {
+    // A lagging alias read (or an SDK retry of a CreateAlias that succeeded) must not stall.
+    let (_moto, kms, _aws) = setup();
+    let lagging = support::flaky::Lagging::new(kms);
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&lagging).await;
+    lagging.hidden_aliases.store(1, std::sync::atomic::Ordering::SeqCst);
+    obj.reconcile(&lagging).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+}
+
+#[tokio::test]
+async fn a_policy_kms_keeps_reporting_differently_is_put_once_per_reconcile_not_in_a_loop() {
+    let (_moto, kms, _aws) = setup();
+    let lagging = support::flaky::Lagging::new(kms);
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.reconcile(&lagging).await;
+    *lagging.stale_policy.lock().unwrap() = Some(r#"{"Statement":[]}"#.into());
+    lagging.policy_puts.store(0, std::sync::atomic::Ordering::SeqCst);
+    obj.reconcile(&lagging).await;
+    assert_eq!(lagging.policy_puts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(obj.condition("Reconciling").reason, "Converging");
+}
+
+#[tokio::test]
 async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     let (moto, kms, aws) = setup();
     let obj = Object::new("basic-key", example("basic.yaml").spec);

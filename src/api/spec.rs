@@ -57,7 +57,7 @@ pub struct KmsKeySpec {
     #[schemars(range(min = 7, max = 30))]
     pub deletion_window_in_days: i32,
 
-    /// Whether AWS rotates the key material every year.
+    /// Whether AWS rotates the key material automatically (yearly, the AWS default period).
     #[serde(default = "default_true")]
     pub enable_key_rotation: bool,
 
@@ -99,7 +99,7 @@ pub struct KmsKeySpec {
     pub create_grants: bool,
 
     /// Grants to keep on the key when `createGrants` is true, keyed by `name`. A grant whose
-    /// fields change is revoked and created again.
+    /// fields change is replaced: the new grant is created first, then the old one revoked.
     #[serde(default)]
     #[schemars(length(max = 50))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]

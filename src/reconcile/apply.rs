@@ -82,7 +82,17 @@ async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<S
             format!("removed tags {}", keys.join(", "))
         }
         Action::CreateAlias(alias) => {
-            kms.create_alias(alias, key_id).await?;
+            match kms.create_alias(alias, key_id).await {
+                Ok(()) => {}
+                // A retried call that had succeeded, or a lagging read before it: not a conflict
+                // when the alias points at this key.
+                Err(err) if err.kind == ErrorKind::AlreadyExists => {
+                    if kms.alias_target(alias).await?.as_deref() != Some(key_id) {
+                        return Err(err.into());
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
             format!("created alias {alias}")
         }
         Action::DeleteAlias(alias) => {

@@ -37,30 +37,33 @@ fn matches(wanted: &NewGrant, grant: &GrantInfo) -> bool {
         && grant.encryption_context_equals == wanted.encryption_context_equals
 }
 
-/// Revokes managed grants that are gone from the spec, changed, or duplicated, then creates the
-/// missing ones. New grants wait while the key is disabled (KMS refuses them then).
+/// Creates the missing managed grants, then revokes those gone from the spec, changed, or
+/// duplicated. A changed grant is thus replaced without a moment with no grant: the new one
+/// exists before the old one goes. New grants wait while the key is disabled (KMS refuses
+/// them then).
 pub fn plan_grants(spec: &KmsKeySpec, observed: &[GrantInfo], key_usable: bool, plan: &mut Plan) {
     let wanted: Vec<NewGrant> = match spec.create_grants {
         true => spec.grants.iter().map(new_grant).collect(),
         false => Vec::new(),
     };
     let mut kept: BTreeSet<&str> = BTreeSet::new();
+    let mut revokes = Vec::new();
     for grant in observed {
         let Some(name) = managed_name(grant) else { continue };
-        let keep =
-            wanted.iter().any(|w| w.name == grant.name.as_deref().unwrap_or_default() && matches(w, grant));
+        let full_name = grant.name.as_deref().unwrap_or_default();
+        let keep = wanted.iter().any(|w| w.name == full_name && matches(w, grant));
         if keep && kept.insert(name) {
             continue;
         }
-        let (name, grant_id) = (name.to_owned(), grant.grant_id.clone());
-        plan.actions.push(Action::RevokeGrant { name, grant_id });
+        revokes.push(Action::RevokeGrant { name: name.to_owned(), grant_id: grant.grant_id.clone() });
     }
     let missing: Vec<&NewGrant> = (wanted.iter())
         .filter(|w| !kept.contains(w.name.strip_prefix(GRANT_PREFIX).unwrap_or_default()))
         .collect();
     if !missing.is_empty() && !key_usable {
         plan.deferred.push("grants are created once the key is enabled".to_owned());
-        return;
+    } else {
+        plan.actions.extend(missing.into_iter().cloned().map(Action::CreateGrant));
     }
-    plan.actions.extend(missing.into_iter().cloned().map(Action::CreateGrant));
+    plan.actions.extend(revokes);
 }

@@ -79,93 +79,115 @@ pub async fn reconcile(
     target: Target<'_>,
     now: Timestamp,
 ) -> Result<Report, Error> {
-    let mut report = Report {
+    let report = Report {
         outcome: Outcome::Ready { message: String::new() },
         key: None,
         changes: vec![],
         created: None,
     };
-    if let Err(message) = validate::validate(target.spec) {
-        report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
-        return Ok(report);
+    let mut run = Run {
+        kms,
+        writer,
+        spec: target.spec,
+        owner: target.owner,
+        now,
+        recorded: target.recorded,
+        report,
+        last_actions: vec![],
+    };
+    if let Err(message) = validate::validate(run.spec) {
+        run.report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
+        return Ok(run.report);
     }
-    let mut recorded = target.recorded;
     for _ in 0..MAX_PASSES {
-        let step = pass(kms, writer, target.spec, target.owner, &mut recorded, now, &mut report);
-        match step.await {
+        match run.pass().await {
             Ok(Some(outcome)) => {
-                report.outcome = outcome;
-                return Ok(report);
+                run.report.outcome = outcome;
+                return Ok(run.report);
             }
             Ok(None) => {}
             Err(Error::Kms(err)) => {
-                report.outcome = Outcome::of_kms_error(&err);
-                return Ok(report);
+                run.report.outcome = Outcome::of_kms_error(&err);
+                return Ok(run.report);
             }
             Err(err) => return Err(err),
         }
     }
-    report.outcome = Outcome::Progressing {
+    run.report.outcome = not_converged();
+    Ok(run.report)
+}
+
+fn not_converged() -> Outcome {
+    Outcome::Progressing {
         reason: "Converging",
         message: "KMS does not show every change yet; checking again shortly".to_owned(),
         retry: Retry::Backoff,
-    };
-    Ok(report)
+    }
 }
 
-/// One observe-plan-apply pass; `Some` when there was nothing left to do.
-async fn pass(
-    kms: &dyn KmsPort,
-    writer: &dyn StatusWriter,
-    spec: &KmsKeySpec,
-    owner: &Owner,
-    recorded: &mut Recorded,
+/// One reconcile in progress.
+struct Run<'a> {
+    kms: &'a dyn KmsPort,
+    writer: &'a dyn StatusWriter,
+    spec: &'a KmsKeySpec,
+    owner: &'a Owner,
     now: Timestamp,
-    report: &mut Report,
-) -> Result<Option<Outcome>, Error> {
-    adopt_interrupted_create(kms, writer, owner, recorded, report).await?;
-    let observed = observe::observe(kms, spec, owner, recorded.key_id.as_deref()).await?;
-    report.key = match &observed {
-        Observed::Owned(key) => Some((**key).clone()),
-        _ => None,
-    };
-    let token = new_token();
-    let ctx = plan::Context { owner, recorded, now, fresh_token: &token };
-    let plan = plan::plan(spec, &observed, &ctx);
-    if plan.actions.is_empty() {
-        return Ok(Some(Outcome::of_settled_plan(&plan)));
-    }
-    let key_id = report.key.as_ref().map(|k| k.key.key_id.clone());
-    let applied = apply::apply(kms, writer, key_id.as_deref(), &plan.actions, now).await?;
-    if let Some(created) = applied.created {
-        report.created = Some(created.key_id.clone());
-        recorded.key_id = Some(created.key_id);
-        recorded.key_created_at = Some(now);
-        recorded.intent = None;
-    }
-    report.changes.extend(applied.changes);
-    Ok(None)
+    recorded: Recorded,
+    report: Report,
+    /// The actions of the previous pass: planning them again means KMS has not caught up.
+    last_actions: Vec<Action>,
 }
 
-/// After a crash between CreateKey and the status write, finds and records the key.
-async fn adopt_interrupted_create(
-    kms: &dyn KmsPort,
-    writer: &dyn StatusWriter,
-    owner: &Owner,
-    recorded: &mut Recorded,
-    report: &mut Report,
-) -> Result<(), Error> {
-    let (None, Some(intent)) = (&recorded.key_id, &recorded.intent) else {
-        return Ok(());
-    };
-    if let Some(key) = adopt::find_owned_key(kms, owner, &intent.token).await? {
-        writer.record_key(&key).await?;
-        report.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
-        recorded.key_id = Some(key.key_id);
-        recorded.key_created_at = Some(Timestamp::now());
-        recorded.intent = None;
+impl Run<'_> {
+    /// One observe-plan-apply pass; `Some` when there is nothing more to do now.
+    async fn pass(&mut self) -> Result<Option<Outcome>, Error> {
+        self.adopt_interrupted_create().await?;
+        let observed =
+            observe::observe(self.kms, self.spec, self.owner, self.recorded.key_id.as_deref()).await?;
+        self.report.key = match &observed {
+            Observed::Owned(key) => Some((**key).clone()),
+            _ => None,
+        };
+        let token = new_token();
+        let ctx =
+            plan::Context { owner: self.owner, recorded: &self.recorded, now: self.now, fresh_token: &token };
+        let plan = plan::plan(self.spec, &observed, &ctx);
+        if plan.actions.is_empty() {
+            return Ok(Some(Outcome::of_settled_plan(&plan)));
+        }
+        if plan.actions == self.last_actions {
+            // Applied a moment ago and still planned: KMS lags, or reports the change in a form
+            // the plan does not recognise. Looking again later costs less than repeating it.
+            return Ok(Some(not_converged()));
+        }
+        let key_id = self.report.key.as_ref().map(|k| k.key.key_id.clone());
+        let applied = apply::apply(self.kms, self.writer, key_id.as_deref(), &plan.actions, self.now).await?;
+        if let Some(created) = applied.created {
+            self.report.created = Some(created.key_id.clone());
+            self.recorded.key_id = Some(created.key_id);
+            self.recorded.key_created_at = Some(self.now);
+            self.recorded.intent = None;
+        }
+        self.report.changes.extend(applied.changes);
+        self.last_actions = plan.actions;
+        Ok(None)
     }
-    Ok(())
+
+    /// After a crash between CreateKey and the status write, finds and records the key.
+    async fn adopt_interrupted_create(&mut self) -> Result<(), Error> {
+        let (None, Some(intent)) = (&self.recorded.key_id, &self.recorded.intent) else {
+            return Ok(());
+        };
+        if let Some(key) = adopt::find_owned_key(self.kms, self.owner, &intent.token).await? {
+            self.writer.record_key(&key).await?;
+            let change = format!("adopted key {} left by an interrupted create", key.key_id);
+            self.report.changes.push(change);
+            self.recorded.key_id = Some(key.key_id);
+            self.recorded.key_created_at = Some(self.now);
+            self.recorded.intent = None;
+        }
+        Ok(())
+    }
 }
 
 /// How the release of a deleted object's key went.

@@ -328,13 +328,14 @@ fn a_matching_grant_is_kept_whatever_the_order_of_its_operations() {
 }
 
 #[test]
-fn a_changed_grant_is_revoked_then_created_again() {
+fn a_changed_grant_is_created_anew_before_the_old_one_is_revoked() {
+    // A new grant can take minutes to take effect; revoking first would cut access meanwhile.
     let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
     let key = ObservedKey { grants: vec![mk_grant_info("g1", "kms-operator/app", &["Encrypt"])], ..mk_key() };
     let got = actions(&spec, key);
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0], Action::RevokeGrant { name: "app".into(), grant_id: "g1".into() });
-    assert!(matches!(&got[1], Action::CreateGrant(g) if g.name == "kms-operator/app"));
+    assert!(matches!(&got[0], Action::CreateGrant(g) if g.name == "kms-operator/app"));
+    assert_eq!(got[1], Action::RevokeGrant { name: "app".into(), grant_id: "g1".into() });
 }
 
 #[test]

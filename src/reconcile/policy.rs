@@ -1,7 +1,12 @@
 //! Key policies compared as parsed JSON. AWS reformats the documents it stores (whitespace,
-//! key order, a one-element list written as a scalar), so comparing strings would make the
-//! operator rewrite the policy forever.
+//! key order, a one-element list written as a scalar, an account ID principal written as its
+//! root ARN, `true` written as `"true"`), so comparing strings would make the operator
+//! rewrite the policy forever. A document with a repeated key is refused: which of the two
+//! values AWS would honour is unclear, so it can never be called equal to anything.
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The policy AWS attaches when CreateKey gets none: the key's account may grant access
@@ -26,10 +31,65 @@ pub fn default_policy(key_arn: &str) -> Option<String> {
 
 /// Parses a policy into a JSON object, or says why it is not one.
 pub fn parse_policy(text: &str) -> Result<Value, String> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(value @ Value::Object(_)) => Ok(value),
+    match serde_json::from_str::<NoRepeatedKeys>(text) {
+        Ok(NoRepeatedKeys(value @ Value::Object(_))) => Ok(value),
         Ok(_) => Err("the policy must be a JSON object".to_owned()),
         Err(err) => Err(format!("the policy is not valid JSON: {err}")),
+    }
+}
+
+/// A JSON value in which no object repeats a key.
+struct NoRepeatedKeys(Value);
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoRepeatedKeysVisitor).map(NoRepeatedKeys)
+    }
+}
+
+struct NoRepeatedKeysVisitor;
+
+impl<'de> Visitor<'de> for NoRepeatedKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(NoRepeatedKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("the key {key:?} appears twice in one object")));
+            }
+            let NoRepeatedKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -43,13 +103,22 @@ pub fn policies_equal(a: &str, b: &str) -> bool {
 }
 
 /// A form in which equivalent policies are equal: object keys are unordered (serde_json's
-/// map), a one-element list equals its element, and lists of plain values are sorted (the
-/// order of actions, principals and resources does not matter to IAM).
+/// map), a one-element list equals its element, lists of plain values are sorted (the order
+/// of actions, principals and resources does not matter to IAM), booleans and numbers equal
+/// their text, and an account's root ARN as a principal equals the bare account ID.
 fn canonical(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect::<Map<_, _>>())
-        }
+        Value::Object(map) => Value::Object(
+            (map.into_iter())
+                .map(|(k, v)| {
+                    let v =
+                        if matches!(k.as_str(), "Principal" | "NotPrincipal") { principals(v) } else { v };
+                    (k, canonical(v))
+                })
+                .collect::<Map<_, _>>(),
+        ),
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(n) => Value::String(n.to_string()),
         Value::Array(items) => {
             let mut items: Vec<Value> = items.into_iter().map(canonical).collect();
             if items.len() == 1 {
@@ -62,6 +131,24 @@ fn canonical(value: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// Within a `Principal`, writes `arn:<partition>:iam::<account>:root` as `<account>`, the
+/// form both mean to IAM.
+fn principals(value: Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(account_of_root_arn(&text).unwrap_or(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(principals).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, principals(v))).collect()),
+        other => other,
+    }
+}
+
+fn account_of_root_arn(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(":iam::")?;
+    let account = rest.strip_suffix(":root")?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
 }
 
 #[cfg(test)]
@@ -96,6 +183,41 @@ mod tests {
         let two = r#"{"Statement":[{"Sid":"a"},{"Sid":"b"}]}"#;
         let swapped = r#"{"Statement":[{"Sid":"b"},{"Sid":"a"}]}"#;
         assert!(!policies_equal(two, swapped));
+    }
+
+    #[test]
+    fn an_account_id_principal_equals_its_root_arn_as_aws_rewrites_it() {
+        let bare = r#"{"Statement":[{"Principal":{"AWS":"111122223333"},"Action":"kms:*"}]}"#;
+        let arn =
+            r#"{"Statement":[{"Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*"}]}"#;
+        assert!(policies_equal(bare, arn));
+        let role =
+            r#"{"Statement":[{"Principal":{"AWS":"arn:aws:iam::111122223333:role/x"},"Action":"kms:*"}]}"#;
+        assert!(!policies_equal(bare, role));
+    }
+
+    #[test]
+    fn a_root_arn_outside_a_principal_is_compared_as_written() {
+        // In a condition, the ARN and the account ID are different strings to IAM.
+        let arn = r#"{"Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:root"}}}"#;
+        let bare = r#"{"Condition":{"StringEquals":{"aws:PrincipalArn":"111122223333"}}}"#;
+        assert!(!policies_equal(arn, bare));
+    }
+
+    #[test]
+    fn booleans_equal_their_text() {
+        let a = r#"{"Condition":{"Bool":{"aws:SecureTransport":false}}}"#;
+        let b = r#"{"Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#;
+        assert!(policies_equal(a, b));
+        assert!(!policies_equal(a, &b.replace("false", "true")));
+    }
+
+    #[test]
+    fn a_policy_repeating_a_key_is_refused_and_never_equal() {
+        let repeated = r#"{"Statement":[{"Principal":"*","Principal":{"AWS":"111122223333"}}]}"#;
+        assert!(parse_policy(repeated).unwrap_err().contains("appears twice"));
+        let last_wins = r#"{"Statement":[{"Principal":{"AWS":"111122223333"}}]}"#;
+        assert!(!policies_equal(repeated, last_wins));
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! A KMS port that delegates to moto but can hide a key from DescribeKey for a while, the way
-//! real KMS may right after CreateKey (it is eventually consistent).
+//! A KMS port that delegates to moto but lags the way real KMS may (it is eventually
+//! consistent): it can hide a new key from DescribeKey, hide an alias, or keep reporting an
+//! old key policy after PutKeyPolicy.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
@@ -11,12 +13,28 @@ pub struct Lagging {
     pub inner: AwsKms,
     /// How many DescribeKey calls by key ID still answer "not found".
     pub hidden_describes: AtomicU32,
+    /// How many alias lookups still answer "no such alias".
+    pub hidden_aliases: AtomicU32,
+    /// A policy GetKeyPolicy keeps answering with, whatever was put.
+    pub stale_policy: Mutex<Option<String>>,
+    /// PutKeyPolicy calls made.
+    pub policy_puts: AtomicU32,
 }
 
 impl Lagging {
     pub fn new(inner: AwsKms) -> Self {
-        Self { inner, hidden_describes: AtomicU32::new(0) }
+        Self {
+            inner,
+            hidden_describes: AtomicU32::new(0),
+            hidden_aliases: AtomicU32::new(0),
+            stale_policy: Mutex::new(None),
+            policy_puts: AtomicU32::new(0),
+        }
     }
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
 }
 
 #[async_trait]
@@ -30,6 +48,9 @@ impl KmsPort for Lagging {
         self.inner.describe_key(key_id).await
     }
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError> {
+        if take_one(&self.hidden_aliases) {
+            return Ok(None);
+        }
         self.inner.alias_target(alias_name).await
     }
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {
@@ -39,6 +60,9 @@ impl KmsPort for Lagging {
         self.inner.rotation_enabled(key_id).await
     }
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
+        if let Some(stale) = self.stale_policy.lock().unwrap().clone() {
+            return Ok(Some(stale));
+        }
         self.inner.key_policy(key_id).await
     }
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
@@ -57,6 +81,7 @@ impl KmsPort for Lagging {
         self.inner.update_description(key_id, description).await
     }
     async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError> {
+        self.policy_puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put_policy(key_id, policy).await
     }
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError> {
