@@ -6,20 +6,36 @@ VENV := .venv
 MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 
-.PHONY: demo test unit lint crds moto controlplane clean
+.PHONY: demo test unit lint crds deploy release moto controlplane lua clean
 
 ## demo: control plane + moto + operator + both examples, until Ctrl-C.
 demo:
 	@bash hack/demo.sh
 
-## test: every test (unit, CRD, moto integration, end-to-end); installs what is missing first.
-test: $(MOTO) controlplane
+## test: every test (unit, CRD, moto integration, packaging, end-to-end); installs what is missing first.
+test: $(MOTO) controlplane lua
 	@echo "==> cargo test (first build compiles the dependencies: a few minutes on 2 cores)"
 	MOTO_SERVER=$(abspath $(MOTO)) cargo test --locked --all-targets
 
-## controlplane: build etcd, kube-apiserver and kubectl from source into the cache, if missing.
+## controlplane: build etcd, kube-apiserver, kubectl and helm from source into the cache, if missing.
 controlplane:
-	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl
+	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl helm
+
+## lua: Debian's Lua interpreter, for the Argo CD health-check test.
+lua:
+	@command -v lua5.4 >/dev/null || { echo "==> installing lua5.4 from Debian (apt-get)"; \
+	  apt-get install -y -q lua5.4 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q lua5.4 >/dev/null; } || \
+	  { echo "error: lua5.4 is needed for tests/argocd; install it with apt-get install lua5.4"; exit 1; }; }
+
+## release: the Dockerfile's release build, run outside Docker; prints the binary size.
+release:
+	@cmd="$$(sed -n '/^# build-command$$/{n;s/^RUN //p}' Dockerfile)"; \
+	  echo "==> $$cmd (the Dockerfile's build command; a cold release build takes several minutes)"; \
+	  eval "$$cmd" && ls -l target/release/kms-operator | awk '{printf "==> target/release/kms-operator: %.1f MiB\n", $$5/1048576}'
+
+## deploy: regenerate deploy/kms-operator.yaml from the chart.
+deploy:
+	@bash hack/render-deploy.sh > deploy/kms-operator.yaml
 
 ## unit: the tests that need no server.
 unit:

@@ -97,6 +97,22 @@ impl Operator {
         Operator { child, log, http }
     }
 
+    /// Peak and current resident memory, as /proc reports them.
+    pub fn memory(&self) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let pick = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or(key)
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!("peak {} , now {}", pick("VmHWM:"), pick("VmRSS:"))
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -65,6 +65,7 @@ impl World {
     pub fn stop(mut self, keep_log: bool) {
         if let Some(mut op) = self.operator.lock().unwrap().take() {
             assert!(op.is_running(), "the operator exited during the run; see {}", op.log.display());
+            eprintln!("operator memory: {}", op.memory());
         }
         self.moto.take();
         self.cp.take();
