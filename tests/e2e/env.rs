@@ -77,6 +77,11 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(cp: &ControlPlane, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
+        Self::start_as(&cp.kubeconfig, kms_url, log, extra)
+    }
+
+    /// Runs the operator with the identity of `kubeconfig`.
+    pub fn start_as(kubeconfig: &Path, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
         let file = std::fs::File::create(&log).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let http = format!("127.0.0.1:{port}");
@@ -86,7 +91,7 @@ impl Operator {
             .env("AWS_ENDPOINT_URL_KMS", kms_url)
             .args(["--resync-interval", "3s", "--cluster-name", "e2e", "--http-addr", &http])
             .args(extra)
-            .env("KUBECONFIG", &cp.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("RUST_LOG", "info,kms_operator=debug")

@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod env;
+mod helm;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]
 mod moto;

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::bad_input;
 use crate::env::{ROOT, eventually, http_get};
+use crate::helm;
 use crate::world::World;
 
 pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
@@ -28,6 +29,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         }),
         ("a_policy_that_is_not_json_stalls_without_touching_kms", |w| {
             Box::pin(bad_input::policy_not_json(w))
+        }),
+        ("the_helm_chart_installs_and_its_rbac_is_enough", |w| {
+            Box::pin(helm::chart_installs_and_its_rbac_is_enough(w))
         }),
     ]
 }

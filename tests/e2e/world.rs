@@ -53,6 +53,16 @@ impl World {
         kube::Client::try_from(config).unwrap()
     }
 
+    /// Stops the shared operator (a scenario that runs its own must not race it).
+    pub fn pause_operator(&self) {
+        self.operator.lock().unwrap().take();
+    }
+
+    pub fn resume_operator(&self) {
+        let op = Operator::start(self.cp(), &self.moto().url, self.operator_log(), &[]);
+        *self.operator.lock().unwrap() = Some(op);
+    }
+
     pub fn operator_http(&self) -> String {
         self.operator.lock().unwrap().as_ref().unwrap().http.clone()
     }
