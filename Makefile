@@ -46,9 +46,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 
-## crds: regenerate crds/kmskey.yaml from the Rust types.
+## crds: regenerate crds/kmskey.yaml (and the chart's copy) from the Rust types.
 crds:
 	cargo run --quiet --locked -- crd > crds/kmskey.yaml
+	cp crds/kmskey.yaml charts/kms-operator/files/kmskey.yaml
 
 ## moto: install moto (pinned in hack/requirements-moto.txt) into .venv.
 moto: $(MOTO)

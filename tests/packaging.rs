@@ -36,7 +36,7 @@ fn helm_run(args: &[&str]) -> (bool, String) {
 fn the_charts_crd_is_byte_identical_to_crds_kmskey_yaml() {
     assert!(
         read("charts/kms-operator/files/kmskey.yaml") == read("crds/kmskey.yaml"),
-        "charts/kms-operator/files/kmskey.yaml differs: cp crds/kmskey.yaml charts/kms-operator/files/"
+        "charts/kms-operator/files/kmskey.yaml differs from crds/kmskey.yaml: run `make crds`"
     );
 }
 

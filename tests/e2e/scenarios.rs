@@ -13,6 +13,7 @@ use crate::world::World;
 
 pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
 
+/// In order; the last one stops the shared operator.
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         ("the_examples_become_ready_with_their_outputs_in_status", |w| Box::pin(examples_become_ready(w))),
@@ -33,6 +34,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("the_helm_chart_installs_and_its_rbac_is_enough", |w| {
             Box::pin(helm::chart_installs_and_its_rbac_is_enough(w))
         }),
+        ("sigterm_stops_the_operator_cleanly", |w| Box::pin(sigterm_stops_cleanly(w))),
     ]
 }
 
@@ -253,4 +255,15 @@ async fn stale_status_write_is_refused(w: &World) {
     let writer = KubeStatusWriter::new(api.clone(), &current);
     writer.record_intent(Some(&intent)).await.unwrap();
     writer.record_intent(None).await.unwrap();
+}
+
+/// SIGTERM ends the watch, lets in-flight reconciles finish and exits 0, promptly.
+async fn sigterm_stops_cleanly(w: &World) {
+    let Some(mut op) = w.take_operator() else { panic!("the shared operator is not running") };
+    eprintln!("     operator memory: {}", op.memory());
+    assert!(op.is_running(), "the operator exited during the run; see {}", op.log.display());
+    let started = std::time::Instant::now();
+    let exit = op.terminate(Duration::from_secs(15));
+    assert!(exit.is_some_and(|s| s.success()), "SIGTERM must stop the operator with exit 0, got {exit:?}");
+    eprintln!("     stopped in {:.1}s", started.elapsed().as_secs_f64());
 }

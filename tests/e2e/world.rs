@@ -58,6 +58,11 @@ impl World {
         self.operator.lock().unwrap().take();
     }
 
+    /// Takes the shared operator out of the run, for a scenario that ends it.
+    pub fn take_operator(&self) -> Option<Operator> {
+        self.operator.lock().unwrap().take()
+    }
+
     pub fn resume_operator(&self) {
         let op = Operator::start(self.cp(), &self.moto().url, self.operator_log(), &[]);
         *self.operator.lock().unwrap() = Some(op);
