@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller until SIGINT or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the KmsKey CustomResourceDefinition as YAML.
     Crd,
 }
@@ -52,6 +52,16 @@ pub struct RunArgs {
     /// shares an AWS account and Region its own name.
     #[arg(long, env = "KMS_OPERATOR_CLUSTER_NAME", default_value = "default", value_parser = parse_cluster_name)]
     pub cluster_name: String,
+
+    /// Share of AWS's per-operation KMS request quotas the operator may use (0 < f <= 1); the
+    /// rest is left to other software in the account.
+    #[arg(long, env = "KMS_OPERATOR_KMS_QUOTA_FRACTION", default_value_t = 1.0, value_parser = parse_fraction)]
+    pub kms_quota_fraction: f64,
+
+    /// Per-operation rate limits that replace the quota-derived ones, in requests per second:
+    /// `CreateKey=2,PutKeyPolicy=5`.
+    #[arg(long, env = "KMS_OPERATOR_KMS_RATE_LIMITS", default_value = "", value_parser = crate::kms::parse_overrides)]
+    pub kms_rate_limits: std::collections::BTreeMap<String, f64>,
 
     /// Address of the HTTP endpoints /healthz, /readyz and /metrics.
     #[arg(long, env = "KMS_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
@@ -96,6 +106,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("'{text}' is not a fraction above 0 and at most 1")),
+    }
+}
+
 /// A cluster name must be a valid KMS tag value that is not empty.
 fn parse_cluster_name(text: &str) -> Result<String, String> {
     if text.is_empty() || text.len() > 256 {
@@ -132,7 +149,19 @@ mod tests {
         assert_eq!(args.concurrency, 4);
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);
+        assert_eq!(args.kms_quota_fraction, 1.0);
+        assert!(args.kms_rate_limits.is_empty());
         assert_eq!(args.http_addr.port(), 8080);
+    }
+
+    #[test]
+    fn quota_flags_parse_and_refuse_nonsense() {
+        let args = ["kms-operator", "run", "--kms-quota-fraction", "0.5", "--kms-rate-limits", "CreateKey=2"];
+        let Command::Run(run) = Cli::try_parse_from(args).unwrap().command else { panic!() };
+        assert_eq!(run.kms_quota_fraction, 0.5);
+        assert_eq!(run.kms_rate_limits.get("CreateKey"), Some(&2.0));
+        assert!(Cli::try_parse_from(["kms-operator", "run", "--kms-quota-fraction", "1.5"]).is_err());
+        assert!(Cli::try_parse_from(["kms-operator", "run", "--kms-rate-limits", "Nope=1"]).is_err());
     }
 
     #[test]

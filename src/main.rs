@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Run(args) => {
             init_tracing(args.log_format);
-            match kms_operator::controller::run(args).await {
+            match kms_operator::controller::run(*args).await {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!(error = %err, "kms-operator stopped");

@@ -24,7 +24,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use crate::api::{FINALIZER, KmsKey};
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
-use crate::kms::{AwsKms, KmsPort};
+use crate::kms::{AwsKms, KmsPort, Quotas};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Outcome, Owner, Released, Target};
 
@@ -83,7 +83,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .map_err(|source| RunError::Http { addr: args.http_addr, source })?;
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
-    let kms = Arc::new(AwsKms::new(crate::kms::aws_client(&args).await));
+    let quotas = Arc::new(Quotas::of_aws(args.kms_quota_fraction, &args.kms_rate_limits));
+    let kms = Arc::new(AwsKms::with_quotas(crate::kms::aws_client(&args).await, quotas));
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),

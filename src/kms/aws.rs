@@ -3,6 +3,7 @@
 //! `PolicyName("default")`, and explicit `KeyUsage`/`MultiRegion` on CreateKey; all are sent.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
@@ -10,7 +11,7 @@ use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, Tag};
 
-use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey};
+use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas};
 
 const POLICY_NAME: &str = "default";
 
@@ -21,11 +22,18 @@ pub const UNREADABLE_KEY: &str = "(a key the operator's IAM role may not describ
 #[derive(Clone, Debug)]
 pub struct AwsKms {
     client: Client,
+    quotas: Arc<Quotas>,
 }
 
 impl AwsKms {
+    /// KMS through `client`, without client-side rate limits (tests, tools).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self::with_quotas(client, Arc::new(Quotas::unlimited()))
+    }
+
+    /// KMS through `client`, each call first waiting for its operation's `quotas`.
+    pub fn with_quotas(client: Client, quotas: Arc<Quotas>) -> Self {
+        Self { client, quotas }
     }
 }
 
@@ -71,6 +79,7 @@ fn not_found_is_none<T>(result: Result<T, KmsError>) -> Result<Option<T>, KmsErr
 #[async_trait]
 impl KmsPort for AwsKms {
     async fn describe_key(&self, key_id: &str) -> Result<Option<KeyDescription>, KmsError> {
+        self.quotas.acquire("DescribeKey").await;
         let out = self.client.describe_key().key_id(key_id).send().await;
         let out = not_found_is_none(out.map_err(|e| sdk_error("DescribeKey", e)))?;
         Ok(out.and_then(|o| o.key_metadata().map(describe)))
@@ -90,6 +99,7 @@ impl KmsPort for AwsKms {
         let mut tags = BTreeMap::new();
         let mut marker = None;
         loop {
+            self.quotas.acquire("ListResourceTags").await;
             let out = (self.client.list_resource_tags().key_id(key_id))
                 .set_marker(marker)
                 .send()
@@ -106,11 +116,13 @@ impl KmsPort for AwsKms {
     }
 
     async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError> {
+        self.quotas.acquire("GetKeyRotationStatus").await;
         let out = self.client.get_key_rotation_status().key_id(key_id).send().await;
         Ok(out.map_err(|e| sdk_error("GetKeyRotationStatus", e))?.key_rotation_enabled())
     }
 
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
+        self.quotas.acquire("GetKeyPolicy").await;
         let out = self.client.get_key_policy().key_id(key_id).policy_name(POLICY_NAME).send();
         let out = out.await.map_err(|e| sdk_error("GetKeyPolicy", e))?;
         Ok(out.policy().map(str::to_owned))
@@ -120,6 +132,7 @@ impl KmsPort for AwsKms {
         let mut names = Vec::new();
         let mut marker = None;
         loop {
+            self.quotas.acquire("ListAliases").await;
             let out = (self.client.list_aliases().key_id(key_id))
                 .set_marker(marker)
                 .send()
@@ -142,6 +155,7 @@ impl KmsPort for AwsKms {
         let mut grants = Vec::new();
         let mut marker = None;
         loop {
+            self.quotas.acquire("ListGrants").await;
             let out = (self.client.list_grants().key_id(key_id))
                 .set_marker(marker)
                 .send()
@@ -170,6 +184,7 @@ impl KmsPort for AwsKms {
         let mut ids = Vec::new();
         let mut marker = None;
         loop {
+            self.quotas.acquire("ListKeys").await;
             let out = (self.client.list_keys().set_marker(marker).send().await)
                 .map_err(|e| sdk_error("ListKeys", e))?;
             ids.extend(out.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)));
@@ -181,6 +196,7 @@ impl KmsPort for AwsKms {
     }
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
+        self.quotas.acquire("CreateKey").await;
         let out = (self.client.create_key())
             .description(&key.description)
             .set_policy(key.policy.clone())
@@ -203,36 +219,42 @@ impl KmsPort for AwsKms {
 
     async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError> {
         let call = self.client.update_key_description().key_id(key_id).description(description);
+        self.quotas.acquire("UpdateKeyDescription").await;
         call.send().await.map_err(|e| sdk_error("UpdateKeyDescription", e))?;
         Ok(())
     }
 
     async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError> {
         let call = self.client.put_key_policy().key_id(key_id).policy_name(POLICY_NAME);
+        self.quotas.acquire("PutKeyPolicy").await;
         call.policy(policy).send().await.map_err(|e| sdk_error("PutKeyPolicy", e))?;
         Ok(())
     }
 
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError> {
         let call = self.client.tag_resource().key_id(key_id).set_tags(Some(aws_tags(tags)));
+        self.quotas.acquire("TagResource").await;
         call.send().await.map_err(|e| sdk_error("TagResource", e))?;
         Ok(())
     }
 
     async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), KmsError> {
         let call = self.client.untag_resource().key_id(key_id).set_tag_keys(Some(keys.to_vec()));
+        self.quotas.acquire("UntagResource").await;
         call.send().await.map_err(|e| sdk_error("UntagResource", e))?;
         Ok(())
     }
 
     async fn create_alias(&self, alias_name: &str, key_id: &str) -> Result<(), KmsError> {
         let call = self.client.create_alias().alias_name(alias_name).target_key_id(key_id);
+        self.quotas.acquire("CreateAlias").await;
         call.send().await.map_err(|e| sdk_error("CreateAlias", e))?;
         Ok(())
     }
 
     async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError> {
         let call = self.client.delete_alias().alias_name(alias_name);
+        self.quotas.acquire("DeleteAlias").await;
         call.send().await.map_err(|e| sdk_error("DeleteAlias", e))?;
         Ok(())
     }
@@ -240,9 +262,11 @@ impl KmsPort for AwsKms {
     async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
         if enabled {
             let call = self.client.enable_key_rotation().key_id(key_id);
+            self.quotas.acquire("EnableKeyRotation").await;
             call.send().await.map_err(|e| sdk_error("EnableKeyRotation", e))?;
         } else {
             let call = self.client.disable_key_rotation().key_id(key_id);
+            self.quotas.acquire("DisableKeyRotation").await;
             call.send().await.map_err(|e| sdk_error("DisableKeyRotation", e))?;
         }
         Ok(())
@@ -251,9 +275,11 @@ impl KmsPort for AwsKms {
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
         if enabled {
             let call = self.client.enable_key().key_id(key_id);
+            self.quotas.acquire("EnableKey").await;
             call.send().await.map_err(|e| sdk_error("EnableKey", e))?;
         } else {
             let call = self.client.disable_key().key_id(key_id);
+            self.quotas.acquire("DisableKey").await;
             call.send().await.map_err(|e| sdk_error("DisableKey", e))?;
         }
         Ok(())
@@ -265,6 +291,7 @@ impl KmsPort for AwsKms {
             GrantConstraints::builder().set_encryption_context_equals(Some(pairs)).build()
         });
         let operations = grant.operations.iter().map(|o| GrantOperation::from(o.as_str()));
+        self.quotas.acquire("CreateGrant").await;
         let out = (self.client.create_grant())
             .key_id(key_id)
             .name(&grant.name)
@@ -279,12 +306,14 @@ impl KmsPort for AwsKms {
 
     async fn revoke_grant(&self, key_id: &str, grant_id: &str) -> Result<(), KmsError> {
         let call = self.client.revoke_grant().key_id(key_id).grant_id(grant_id);
+        self.quotas.acquire("RevokeGrant").await;
         call.send().await.map_err(|e| sdk_error("RevokeGrant", e))?;
         Ok(())
     }
 
     async fn schedule_deletion(&self, key_id: &str, window_days: i32) -> Result<(), KmsError> {
         let call = self.client.schedule_key_deletion().key_id(key_id);
+        self.quotas.acquire("ScheduleKeyDeletion").await;
         let out = call.pending_window_in_days(window_days).send().await;
         let out = out.map_err(|e| sdk_error("ScheduleKeyDeletion", e))?;
         // moto answers 200 with no date for a window it does not accept; AWS would refuse it.
@@ -300,6 +329,7 @@ impl KmsPort for AwsKms {
 
     async fn cancel_deletion(&self, key_id: &str) -> Result<(), KmsError> {
         let call = self.client.cancel_key_deletion().key_id(key_id);
+        self.quotas.acquire("CancelKeyDeletion").await;
         call.send().await.map_err(|e| sdk_error("CancelKeyDeletion", e))?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 mod aws;
 mod client;
 mod error;
+mod quota;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 pub use aws::AwsKms;
 pub use client::aws_client;
 pub use error::{ErrorKind, KmsError};
+pub use quota::{AWS_QUOTAS, Quotas, parse_overrides};
 
 /// A key as DescribeKey reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
