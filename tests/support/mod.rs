@@ -3,6 +3,7 @@
 //! stands in for the apiserver (the real apiserver is exercised by the end-to-end tests).
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod flaky;
 pub mod moto;
 pub mod object;

@@ -60,13 +60,7 @@ impl Moto {
 
     /// An SDK client for moto, as the operator builds it but with static test credentials.
     pub fn client(&self) -> aws_sdk_kms::Client {
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(&self.url)
-            .build();
-        aws_sdk_kms::Client::from_conf(config)
+        client_for(&self.url)
     }
 }
 
@@ -135,4 +129,20 @@ impl Drop for Moto {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.recording);
     }
+}
+
+/// An SDK client for a KMS endpoint at `url` (moto, or a proxy in front of it), with static test
+/// credentials and a 1 s attempt timeout.
+pub fn client_for(url: &str) -> aws_sdk_kms::Client {
+    let timeouts = aws_sdk_kms::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .build();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .timeout_config(timeouts)
+        .endpoint_url(url)
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
 }

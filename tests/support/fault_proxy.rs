@@ -1,0 +1,250 @@
+//! A fault-injecting HTTP proxy for the KMS wire protocol, put between the operator and moto.
+//! It counts calls by operation (`X-Amz-Target`) and, at a configured rate or on a script per
+//! operation, answers with a fault instead of (or after) forwarding:
+//! throttling, 500/503, a response slower than the client's timeout, a reset connection, or —
+//! the nastiest — the call forwarded to moto and its response dropped.
+//! It can also enforce per-operation request quotas the way KMS does (token buckets).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    Throttle,
+    InternalError,
+    Unavailable,
+    Slow,
+    Reset,
+    DropResponse,
+}
+
+pub const ALL_FAULTS: [Fault; 6] = [
+    Fault::Throttle,
+    Fault::InternalError,
+    Fault::Unavailable,
+    Fault::Slow,
+    Fault::Reset,
+    Fault::DropResponse,
+];
+
+#[derive(Default)]
+struct State {
+    calls: BTreeMap<String, u64>,
+    injected: BTreeMap<Fault, u64>,
+    rate: f64,
+    kinds: Vec<Fault>,
+    script: HashMap<String, VecDeque<Fault>>,
+    quotas: HashMap<String, (f64, f64, Instant)>,
+    throttled_by_quota: u64,
+}
+
+pub struct FaultProxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long a `Slow` answer waits: longer than the test clients' attempt timeout.
+pub const SLOW: Duration = Duration::from_millis(1500);
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, upstream.clone(), shared.clone()));
+            }
+        });
+        FaultProxy { url, state, task }
+    }
+
+    /// Faults a share `rate` of all calls at random, with a fault drawn from `kinds`.
+    pub fn fault_at_random(&self, rate: f64, kinds: &[Fault]) {
+        let mut state = self.state.lock().unwrap();
+        state.rate = rate;
+        state.kinds = kinds.to_vec();
+    }
+
+    /// The next calls of `operation` get these faults, in order.
+    pub fn script(&self, operation: &str, faults: &[Fault]) {
+        let mut state = self.state.lock().unwrap();
+        state.script.entry(operation.to_owned()).or_default().extend(faults.iter().copied());
+    }
+
+    /// Throttles each operation beyond `per_second` requests per second, as KMS does.
+    pub fn enforce_quotas(&self, quotas: &[(&str, f64)]) {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap();
+        for (op, rps) in quotas {
+            state.quotas.insert((*op).to_owned(), (*rps, rps.max(1.0), now));
+        }
+    }
+
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.state.lock().unwrap().calls.values().sum()
+    }
+
+    pub fn injected(&self) -> BTreeMap<Fault, u64> {
+        self.state.lock().unwrap().injected.clone()
+    }
+
+    pub fn throttled_by_quota(&self) -> u64 {
+        self.state.lock().unwrap().throttled_by_quota
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The fault (if any) for one call of `operation`, and counts the call.
+fn decide(state: &Mutex<State>, operation: &str) -> Option<Fault> {
+    let mut state = state.lock().unwrap();
+    *state.calls.entry(operation.to_owned()).or_default() += 1;
+    if let Some((rps, tokens, at)) = state.quotas.get_mut(operation) {
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * *rps).min(rps.max(1.0));
+        *at = now;
+        if *tokens < 1.0 {
+            state.throttled_by_quota += 1;
+            return Some(Fault::Throttle);
+        }
+        *tokens -= 1.0;
+    }
+    let fault = match state.script.get_mut(operation).and_then(VecDeque::pop_front) {
+        Some(fault) => Some(fault),
+        None if !state.kinds.is_empty() && rand::rng().random_bool(state.rate) => {
+            Some(state.kinds[rand::rng().random_range(0..state.kinds.len())])
+        }
+        None => None,
+    };
+    if let Some(fault) = fault {
+        *state.injected.entry(fault).or_default() += 1;
+    }
+    fault
+}
+
+async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>) {
+    loop {
+        let Some(request) = read_message(&mut client).await else { return };
+        let operation = header(&request.head, "x-amz-target")
+            .map(|t| t.trim_start_matches("TrentService.").to_owned())
+            .unwrap_or_else(|| "other".to_owned());
+        let fault = decide(&state, &operation);
+        let answer = match fault {
+            Some(Fault::Throttle) => error_response(400, "ThrottlingException", "Rate exceeded"),
+            Some(Fault::InternalError) => {
+                error_response(500, "KMSInternalException", "injected internal error")
+            }
+            Some(Fault::Unavailable) => error_response(503, "DependencyTimeoutException", "injected outage"),
+            Some(Fault::Reset) => {
+                let _ = client.set_zero_linger();
+                return;
+            }
+            Some(Fault::Slow) => {
+                tokio::time::sleep(SLOW).await;
+                match forward(&upstream, &request).await {
+                    Some(response) => response,
+                    None => return,
+                }
+            }
+            Some(Fault::DropResponse) => {
+                let _ = forward(&upstream, &request).await;
+                let _ = client.set_zero_linger();
+                return;
+            }
+            None => match forward(&upstream, &request).await {
+                Some(response) => response,
+                None => return,
+            },
+        };
+        if client.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Message {
+    head: String,
+    body: Vec<u8>,
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Reads one HTTP/1.1 message with a Content-Length body (what the SDK and moto send).
+async fn read_message(stream: &mut TcpStream) -> Option<Message> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Some(Message { head, body })
+}
+
+/// Sends `request` to moto on a fresh connection; the raw response, ready for the client.
+async fn forward(upstream: &str, request: &Message) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    let mut bytes = request.head.clone().into_bytes();
+    bytes.extend_from_slice(b"\r\n\r\n");
+    bytes.extend_from_slice(&request.body);
+    server.write_all(&bytes).await.ok()?;
+    let response = read_message(&mut server).await?;
+    let head: Vec<&str> =
+        response.head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+    let mut out = head.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&response.body);
+    Some(out)
+}
+
+fn error_response(status: u16, code: &str, message: &str) -> Vec<u8> {
+    let body = format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}");
+    let reason = match status {
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {code}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
