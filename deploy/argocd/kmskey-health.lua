@@ -31,7 +31,7 @@ end
 local stalled = condition("Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = stalled.reason .. ": " .. (stalled.message or "")
+  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
   return hs
 end
 
@@ -45,7 +45,7 @@ end
 local reconciling = condition("Reconciling")
 hs.status = "Progressing"
 if reconciling ~= nil and reconciling.status == "True" then
-  hs.message = reconciling.reason .. ": " .. (reconciling.message or "")
+  hs.message = (reconciling.reason or "Reconciling") .. ": " .. (reconciling.message or "")
 else
   hs.message = "Waiting for the key to become ready"
 end

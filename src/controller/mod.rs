@@ -112,6 +112,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     health.set_ready(false);
     metrics.set_leader(true);
     let mut watch_loss = campaign.is_leader.clone();
+    let lost = leader::lost(ctx.client.clone(), &campaign.namespace, &args.lease_name, &campaign.identity);
     tokio::select! {
         _ = run_controllers(&args, ctx, health) => {
             drop(watch_loss);
@@ -122,6 +123,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             Ok(())
         }
         _ = leader::until(&mut watch_loss, false) => Err(RunError::LostLease),
+        _ = lost => Err(RunError::LostLease),
     }
 }
 

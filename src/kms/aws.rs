@@ -15,9 +15,6 @@ use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, N
 
 const POLICY_NAME: &str = "default";
 
-/// Stands for the key behind an alias when the operator may not describe that key.
-pub const UNREADABLE_KEY: &str = "(a key the operator's IAM role may not describe)";
-
 /// KMS through the AWS SDK.
 #[derive(Clone, Debug)]
 pub struct AwsKms {
@@ -86,13 +83,7 @@ impl KmsPort for AwsKms {
     }
 
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError> {
-        match self.describe_key(alias_name).await {
-            Ok(key) => Ok(key.map(|key| key.key_id)),
-            // The least-privilege IAM policy lets the operator describe only its own keys, so a
-            // denied lookup means the alias exists and points at a key that is not ours.
-            Err(err) if err.kind == ErrorKind::AccessDenied => Ok(Some(UNREADABLE_KEY.to_owned())),
-            Err(err) => Err(err),
-        }
+        Ok(self.describe_key(alias_name).await?.map(|key| key.key_id))
     }
 
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {

@@ -18,8 +18,10 @@ pub async fn find_owned_key(
     for key_id in kms.list_key_ids().await? {
         let tags = match kms.list_tags(&key_id).await {
             Ok(tags) => tags,
-            // Deleted meanwhile, or a key this identity may not read: not ours either way.
-            Err(err) if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => continue,
+            // Deleted meanwhile: not ours. A key the operator may not read is an error, not
+            // "not ours": it could be the key being looked for, and skipping it would lead to a
+            // second CreateKey.
+            Err(err) if err.kind == ErrorKind::NotFound => continue,
             Err(err) => return Err(err),
         };
         if !owner.owns(&tags) {

@@ -121,7 +121,7 @@ pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
         ("create", "pods"),
         ("delete", "kmskeys"),
         ("create", "kmskeys"),
-        ("update", "leases"),
+        ("patch", "leases"),
     ] {
         assert!(!can_i(w, &sa, verb, resource, "e2e-helm"), "the ServiceAccount may {verb} {resource}");
     }
@@ -154,8 +154,8 @@ pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
     assert!(can_i(w, &sa, "watch", "kmskeys", "e2e-helm"));
     assert!(!can_i(w, &sa, "watch", "kmskeys", "default"), "namespaced mode reaches no other namespace");
     assert!(!can_i(w, &sa, "list", "kmskeys", "kube-system"));
-    assert!(can_i(w, &sa, "update", "leases", NS), "leader election needs its lease");
-    assert!(!can_i(w, &sa, "update", "leases", "default"), "only in its own namespace");
+    assert!(can_i(w, &sa, "patch", "leases", NS), "leader election needs its lease");
+    assert!(!can_i(w, &sa, "patch", "leases", "default"), "only in its own namespace");
     let args = ["--namespaces", "e2e-helm", "--leader-election", "--lease-namespace", NS];
     let op = Operator::start_as(&sa, &url, dir.join("operator-sa-ns.log"), &args);
     key_lifecycle(w, "e2e-helm", "via-chart-namespaced", "e2e-helm-namespaced").await;

@@ -7,6 +7,9 @@
 {{- end -}}
 
 {{- define "kms-operator.serviceAccountName" -}}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
+{{- fail "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false" -}}
+{{- end -}}
 {{- default (include "kms-operator.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
@@ -33,10 +36,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["kms.boosterpack.io"]
   resources: ["kmskeys/status"]
-  verbs: ["get", "patch", "update"]
-- apiGroups: ["kms.boosterpack.io"]
-  resources: ["kmskeys/finalizers"]
-  verbs: ["update"]
+  verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
