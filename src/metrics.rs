@@ -86,6 +86,8 @@ mod tests {
         assert!(text.contains("kms_operator_reconciles_total{outcome=\"ready\"} 2"), "{text}");
         assert!(text.contains("kms_operator_reconciles_total{outcome=\"stalled\"} 1"), "{text}");
         assert!(text.contains("kms_operator_reconcile_duration_seconds_count 3"), "{text}");
-        assert!(text.contains("kms_operator_leader 1"), "{text}");
+        assert!(text.lines().any(|l| l == "kms_operator_leader 1"), "{text}");
+        metrics.set_leader(false);
+        assert!(metrics.encode().lines().any(|l| l == "kms_operator_leader 0"));
     }
 }

@@ -43,7 +43,9 @@ pub async fn campaign(
         .with_identity(identity.clone())
         .with_duration(LEASE_SECONDS)
         .with_grace(GRACE_SECONDS)
-        .with_field_manager("kms-operator")
+        // One field manager per replica: server-side apply detects conflicts only between
+        // different managers, and the lease relies on it so that two replicas never both win.
+        .with_field_manager(format!("kms-operator-{identity}"))
         .build()
         .await?;
     let (is_leader, task) = manager.watch().await;

@@ -11,6 +11,7 @@ mod helm;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+mod reliability;
 mod scenarios;
 mod world;
 

@@ -1,0 +1,122 @@
+//! Crashes and failover with the real binary: SIGKILL at random moments while keys are being
+//! created, and a leader killed while a standby waits for its lease.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::env::{Operator, eventually, http_get};
+use crate::world::World;
+
+fn manifests(namespace_prefix: &str, count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: key-{i}\nspec:\n  aliasName: {namespace_prefix}-{i}\n  createGrants: true\n  grants:\n    - name: app\n      granteePrincipal: arn:aws:iam::123456789012:role/app\n      operations: [Encrypt, Decrypt]\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Kills the operator with SIGKILL at random moments while it creates `count` keys, restarts
+/// it each time, and checks that every object ends Ready with exactly one key, one alias and
+/// one grant.
+pub async fn sigkill_while_creating_leaves_one_key_per_object(w: &World) {
+    let (ns, count, kills) = ("e2e-crash", 20, 8);
+    w.namespace(ns);
+    w.pause_operator();
+    w.apply(ns, &manifests("e2e-crash", count));
+    let url = w.moto().url.clone();
+    let pauses: Vec<u64> = (0..kills).map(|_| rand::rng().random_range(200..1500)).collect();
+    for (round, pause) in pauses.into_iter().enumerate() {
+        let log = w.state_dir.join(format!("operator-crash-{round}.log"));
+        let op = Operator::start(w.cp(), &url, log, &["--concurrency", "4"]);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        drop(op); // SIGKILL
+    }
+    w.resume_operator();
+    for i in 0..count {
+        w.wait_ready(ns, &format!("key-{i}")).await;
+    }
+    let mut leaked = Vec::new();
+    for i in 0..count {
+        let name = format!("key-{i}");
+        let keys = w.keys_owned_by(ns, &name).await;
+        if keys.len() != 1 {
+            leaked.push(format!("{name}: {keys:?}"));
+            continue;
+        }
+        let grants = w.grants(&keys[0]).await;
+        if grants.len() != 1 {
+            leaked.push(format!("{name}: {} grants", grants.len()));
+        }
+        if w.alias_target(&format!("alias/e2e-crash-{i}")).await.as_deref() != Some(keys[0].as_str()) {
+            leaked.push(format!("{name}: alias not on its key"));
+        }
+    }
+    eprintln!("     {count} keys, {kills} SIGKILLs, leaks: {}", leaked.len());
+    assert!(leaked.is_empty(), "after crashes: {leaked:?}");
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=90s"]);
+}
+
+fn leader_of(ops: &[&Operator]) -> Vec<usize> {
+    (ops.iter().enumerate())
+        .filter(|(_, op)| http_get(&op.http, "/metrics").1.lines().any(|l| l == "kms_operator_leader 1"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn reconciles(op: &Operator) -> u64 {
+    let metrics = http_get(&op.http, "/metrics").1;
+    (metrics.lines())
+        .filter(|l| l.starts_with("kms_operator_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Two replicas with leader election: only the lease holder reconciles; when it is killed,
+/// the standby takes over within the lease duration.
+pub async fn only_the_leader_reconciles_and_a_standby_takes_over(w: &World) {
+    let ns = "e2e-leader";
+    w.namespace(ns);
+    w.pause_operator();
+    let url = w.moto().url.clone();
+    let args = ["--leader-election", "--lease-namespace", ns, "--lease-name", "e2e-leader"];
+    let a = Operator::start(w.cp(), &url, w.state_dir.join("operator-a.log"), &args);
+    let b = Operator::start(w.cp(), &url, w.state_dir.join("operator-b.log"), &args);
+    let leader = eventually("one replica to hold the lease", Duration::from_secs(30), || async {
+        let leaders = leader_of(&[&a, &b]);
+        (leaders.len() == 1).then(|| leaders[0])
+    })
+    .await;
+    let (mut active, standby) = if leader == 0 { (a, b) } else { (b, a) };
+
+    w.apply(ns, "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: led\nspec:\n  aliasName: e2e-led\n");
+    w.wait_ready(ns, "led").await;
+    assert!(reconciles(&active) > 0, "the leader did the work");
+    assert_eq!(reconciles(&standby), 0, "the standby reconciled nothing");
+    assert!(http_get(&standby.http, "/readyz").0 == 200, "a standby is ready");
+
+    let killed = Instant::now();
+    active.kill();
+    eventually("the standby to take the lease", Duration::from_secs(30), || async {
+        leader_of(&[&standby]).first().map(|_| ())
+    })
+    .await;
+    let takeover = killed.elapsed();
+    eprintln!("     takeover after SIGKILL of the leader: {:.1}s", takeover.as_secs_f64());
+    assert!(
+        takeover <= Duration::from_secs(15 + 5),
+        "within the 15 s lease (plus a retry), took {takeover:?}"
+    );
+
+    w.patch(ns, "led", &serde_json::json!({"spec": {"keyDescription": "after failover"}}));
+    let obj = w.wait_ready(ns, "led").await;
+    let key = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    assert_eq!(w.describe(&key).await.description(), Some("after failover"));
+    assert!(reconciles(&standby) > 0, "the new leader did the work");
+    w.kubectl_ok(&["delete", "kms", "led", "-n", ns, "--timeout=60s"]);
+    drop(standby);
+    w.resume_operator();
+}
