@@ -6,7 +6,7 @@ VENV := .venv
 MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 
-.PHONY: demo test unit lint crds deploy release moto controlplane lua clean
+.PHONY: demo test reliability unit lint crds deploy release moto controlplane lua clean
 
 ## demo: control plane + moto + operator + both examples, until Ctrl-C.
 demo:
@@ -36,6 +36,13 @@ release:
 ## deploy: regenerate deploy/kms-operator.yaml from the chart.
 deploy:
 	@bash hack/render-deploy.sh > deploy/kms-operator.yaml
+
+## reliability: the larger fault, quota and crash runs whose figures are in the README (~10 min).
+reliability: $(MOTO) controlplane
+	KMS_RELIABILITY_KEYS=200 KMS_RELIABILITY_QUOTA_KEYS=200 MOTO_SERVER=$(abspath $(MOTO)) \
+	  cargo test --locked --test reliability -- --nocapture --test-threads 1
+	KMS_E2E_CRASH_KEYS=100 KMS_E2E_CRASH_KILLS=20 MOTO_SERVER=$(abspath $(MOTO)) \
+	  cargo test --locked --test e2e -- sigkill leader
 
 ## unit: the tests that need no server.
 unit:

@@ -61,8 +61,15 @@ async fn census(
     (keys_by_uid, ours, grants)
 }
 
+/// How many keys a run uses: `default` in `make test`, more in `make reliability`.
+fn keys(variable: &str, default: usize) -> usize {
+    std::env::var(variable).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_keys_reach_ready_under_twenty_percent_faults_with_one_key_each() {
+    let count = keys("KMS_RELIABILITY_KEYS", 50);
+    let started = std::time::Instant::now();
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.fault_at_random(0.2, &ALL_FAULTS);
@@ -83,13 +90,17 @@ async fn fifty_keys_reach_ready_under_twenty_percent_faults_with_one_key_each() 
         assert_eq!(keys.get(&obj.owner.uid).map(Vec::len), Some(1), "{} has exactly one key", obj.owner.name);
         assert_eq!(grants.get(&obj.key_id()), Some(&1), "{} has exactly one grant", obj.owner.name);
     }
-    assert_eq!(keys.values().map(Vec::len).sum::<usize>(), 50, "no orphan keys");
-    assert_eq!(aliases, 50, "no orphan aliases");
+    assert_eq!(keys.values().map(Vec::len).sum::<usize>(), count, "no orphan keys");
+    assert_eq!(aliases, count, "no orphan aliases");
     let calls = proxy.total_calls();
     let injected: u64 = proxy.injected().values().sum();
-    eprintln!("50 keys: {rounds} rounds, {calls} calls, {injected} faults injected: {:?}", proxy.injected());
+    let took = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{count} keys under 20% faults: {rounds} rounds, {calls} calls, {injected} faults injected {:?}, {took:.0}s, 0 leaks",
+        proxy.injected()
+    );
     // A clean create-and-configure takes about 20 calls per key; faults add retries, bounded.
-    assert!(calls < 50 * 80, "a retry storm: {calls} calls for 50 keys");
+    assert!(calls < count as u64 * 80, "a retry storm: {calls} calls for {count} keys");
     assert!(injected > 0, "the proxy injected faults");
 }
 
@@ -133,4 +144,69 @@ async fn client_side_quotas_keep_throttling_away_from_every_object() {
     for obj in &objects {
         assert!(obj.status().conditions.iter().all(|c| c.reason != "Throttled"));
     }
+}
+
+const BAD_PRINCIPAL: &str = "Policy contains a statement with one or more invalid principals.";
+
+#[tokio::test]
+async fn a_policy_kms_rejects_stalls_with_its_message_without_a_hot_loop_and_recovers() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.script("CreateKey", &[Fault::Reject("MalformedPolicyDocumentException", BAD_PRINCIPAL); 3]);
+    let kms = AwsKms::new(client_for(&proxy.url));
+    let obj = Object::new("rejected", spec("rejected"));
+    for _ in 0..3 {
+        obj.reconcile(&kms).await;
+        assert_eq!(obj.stalled_reason().as_deref(), Some("AwsRejected"));
+    }
+    assert!(obj.condition("Stalled").message.contains(BAD_PRINCIPAL), "AWS's message is shown");
+    assert_eq!(proxy.calls().get("CreateKey"), Some(&3), "one CreateKey per reconcile, no retries");
+    assert!(obj.status().create_intent.is_none(), "a refused create leaves no intent behind");
+    assert!(moto.client().list_keys().send().await.unwrap().keys().is_empty());
+
+    // The user fixes the policy (here: KMS stops refusing it); the next reconcile succeeds.
+    obj.reconcile(&kms).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+}
+
+#[tokio::test]
+async fn a_grant_to_a_principal_kms_rejects_stalls_and_recovers() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url).await;
+    let kms = AwsKms::new(client_for(&proxy.url));
+    let obj = Object::new("badgrant", spec("badgrant"));
+    proxy.script("CreateGrant", &[Fault::Reject("InvalidArnException", "invalid grantee principal"); 2]);
+    obj.reconcile(&kms).await;
+    obj.reconcile(&kms).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("AwsRejected"));
+    assert!(obj.condition("Stalled").message.contains("invalid grantee principal"));
+    assert_eq!(proxy.calls().get("CreateGrant"), Some(&2), "no retry storm");
+    obj.reconcile(&kms).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+}
+
+#[tokio::test]
+async fn deleting_while_kms_throttles_retries_until_the_key_is_scheduled() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url).await;
+    let kms = AwsKms::new(client_for(&proxy.url));
+    let obj = Object::new("throttled", spec("throttled"));
+    obj.reconcile(&kms).await;
+    // More throttles than the SDK's own retries absorb: the cleanup fails and is retried.
+    proxy.script("ScheduleKeyDeletion", &[Fault::Throttle; 4]);
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    let mut attempts = 0;
+    let released = loop {
+        attempts += 1;
+        match kms_operator::reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await
+        {
+            Ok(released) => break released,
+            Err(err) => assert_eq!(err.kind, kms_operator::kms::ErrorKind::Throttled, "{err}"),
+        }
+        assert!(attempts < 5, "cleanup keeps failing");
+    };
+    assert!(matches!(released, kms_operator::reconcile::Released::Done { .. }));
+    assert!(attempts > 1, "the throttled attempt failed and was retried");
+    let meta = moto.client().describe_key().key_id(obj.key_id()).send().await.unwrap();
+    assert_eq!(meta.key_metadata().unwrap().key_state().map(|s| s.as_str()), Some("PendingDeletion"));
 }

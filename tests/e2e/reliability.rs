@@ -23,7 +23,11 @@ fn manifests(namespace_prefix: &str, count: usize) -> String {
 /// it each time, and checks that every object ends Ready with exactly one key, one alias and
 /// one grant.
 pub async fn sigkill_while_creating_leaves_one_key_per_object(w: &World) {
-    let (ns, count, kills) = ("e2e-crash", 20, 8);
+    let setting =
+        |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (ns, count, kills) =
+        ("e2e-crash", setting("KMS_E2E_CRASH_KEYS", 20), setting("KMS_E2E_CRASH_KILLS", 8));
+    let started = Instant::now();
     w.namespace(ns);
     w.pause_operator();
     w.apply(ns, &manifests("e2e-crash", count));
@@ -55,7 +59,11 @@ pub async fn sigkill_while_creating_leaves_one_key_per_object(w: &World) {
             leaked.push(format!("{name}: alias not on its key"));
         }
     }
-    eprintln!("     {count} keys, {kills} SIGKILLs, leaks: {}", leaked.len());
+    eprintln!(
+        "     {count} keys, {kills} SIGKILLs, {:.0}s, leaks: {}",
+        started.elapsed().as_secs_f64(),
+        leaked.len()
+    );
     assert!(leaked.is_empty(), "after crashes: {leaked:?}");
     w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=90s"]);
 }

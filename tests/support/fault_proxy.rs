@@ -21,6 +21,8 @@ pub enum Fault {
     Slow,
     Reset,
     DropResponse,
+    /// A 400 refusal with this error code and message, as KMS gives for bad input.
+    Reject(&'static str, &'static str),
 }
 
 pub const ALL_FAULTS: [Fault; 6] = [
@@ -152,6 +154,7 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
                 error_response(500, "KMSInternalException", "injected internal error")
             }
             Some(Fault::Unavailable) => error_response(503, "DependencyTimeoutException", "injected outage"),
+            Some(Fault::Reject(code, message)) => error_response(400, code, message),
             Some(Fault::Reset) => {
                 let _ = client.set_zero_linger();
                 return;
