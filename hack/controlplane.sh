@@ -20,6 +20,7 @@ usage: $(basename "$0") start STATE_DIR
        $(basename "$0") stop STATE_DIR
        $(basename "$0") env STATE_DIR
        $(basename "$0") status STATE_DIR
+       $(basename "$0") restart-apiserver STATE_DIR
 
 start   builds missing binaries (hack/build-controlplane.sh), then starts etcd
         and kube-apiserver on free 127.0.0.1 ports with their state, logs
@@ -32,6 +33,9 @@ stop    stops the processes recorded in STATE_DIR (TERM, then KILL after
 env     prints shell exports: KUBECONFIG=STATE_DIR/kubeconfig and PATH with the
         cached binaries first. Use: eval "\$($(basename "$0") env STATE_DIR)"
 status  prints the recorded processes and whether the apiserver is ready.
+restart-apiserver
+        stops kube-apiserver (etcd keeps running) and starts it again on the
+        same port, for tests of an apiserver outage.
 
 Environment: KMS_CP_START_TIMEOUT (seconds to wait for readiness, default 180),
 KMS_CP_STOP_GRACE (seconds between TERM and KILL, default 5), and the variables
@@ -286,28 +290,8 @@ cmd_start() {
   wait_for "etcd" 60 "$(<"$dir/etcd.pid")" "$dir/etcd.log" \
     curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
-  # kube-apiserver: secure port only, on loopback. The ServiceAccount
-  # admission plugin is disabled because no controller-manager runs to create
-  # the "default" service accounts it insists on.
-  "$apiserver_bin" \
-    --bind-address=127.0.0.1 \
-    --advertise-address=127.0.0.1 \
-    --secure-port="$api_port" \
-    --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --cert-dir="$dir/pki" \
-    --tls-cert-file="$dir/pki/apiserver.crt" \
-    --tls-private-key-file="$dir/pki/apiserver.key" \
-    --client-ca-file="$dir/pki/ca.crt" \
-    --authorization-mode=Node,RBAC \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$dir/pki/sa.pub" \
-    --service-account-signing-key-file="$dir/pki/sa.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" \
-    --disable-admission-plugins=ServiceAccount \
-    --allow-privileged=true \
-    --profiling=false \
-    </dev/null >"$dir/kube-apiserver.log" 2>&1 &
-  echo $! >"$dir/kube-apiserver.pid"
+  printf '%s %s\n' "$api_port" "$etcd_port" >"$dir/ports"
+  launch_apiserver "$dir" "$apiserver_bin" "$api_port" "$etcd_port"
 
   local server="https://127.0.0.1:$api_port"
   local kc="$dir/kubeconfig.tmp"
@@ -337,6 +321,48 @@ cmd_start() {
   trap - EXIT INT TERM
   kms_cp_log "control plane ready in $(kms_cp_duration $((SECONDS - start))): $server (etcd PID $(<"$dir/etcd.pid"), kube-apiserver PID $api_pid)"
   kms_cp_log "kubeconfig: $dir/kubeconfig"
+}
+
+# launch_apiserver DIR BINARY API_PORT ETCD_PORT: starts kube-apiserver in the
+# background and records its PID in DIR/kube-apiserver.pid.
+launch_apiserver() {
+  local dir="$1" apiserver_bin="$2" api_port="$3" etcd_port="$4"
+  # kube-apiserver: secure port only, on loopback. The ServiceAccount
+  # admission plugin is disabled because no controller-manager runs to create
+  # the "default" service accounts it insists on.
+  "$apiserver_bin" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="$api_port" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --cert-dir="$dir/pki" \
+    --tls-cert-file="$dir/pki/apiserver.crt" \
+    --tls-private-key-file="$dir/pki/apiserver.key" \
+    --client-ca-file="$dir/pki/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$dir/pki/sa.pub" \
+    --service-account-signing-key-file="$dir/pki/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --disable-admission-plugins=ServiceAccount \
+    --allow-privileged=true \
+    --profiling=false \
+    </dev/null >>"$dir/kube-apiserver.log" 2>&1 &
+  echo $! >"$dir/kube-apiserver.pid"
+}
+
+# restart-apiserver: stops kube-apiserver (not etcd) and starts it again on the
+# same port with the same state, for tests of an apiserver outage.
+cmd_restart_apiserver() {
+  local dir="$1" api_port etcd_port
+  [[ -f "$dir/$MARKER" && -f "$dir/ports" ]] || kms_cp_die "$dir holds no running control plane"
+  read -r api_port etcd_port <"$dir/ports"
+  stop_process "$dir" kube-apiserver
+  launch_apiserver "$dir" "$(kms_cp_binary_path kube-apiserver)" "$api_port" "$etcd_port"
+  wait_for "kube-apiserver /readyz" "$START_TIMEOUT" "$(<"$dir/kube-apiserver.pid")" "$dir/kube-apiserver.log" \
+    curl -fsS --max-time 5 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" \
+    --key "$dir/pki/admin.key" "https://127.0.0.1:$api_port/readyz"
+  kms_cp_log "kube-apiserver restarted (PID $(<"$dir/kube-apiserver.pid"))"
 }
 
 # ---------------------------------------------------------------- stop / env / status
@@ -408,6 +434,7 @@ case "$1" in
   stop) cmd_stop "$STATE_DIR" ;;
   env) cmd_env "$STATE_DIR" ;;
   status) cmd_status "$STATE_DIR" ;;
+  restart-apiserver) cmd_restart_apiserver "$STATE_DIR" ;;
   *)
     usage >&2
     exit 2

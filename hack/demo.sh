@@ -9,6 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/kms-operator-demo.XXXXXX")"
 OPERATOR_PID="" MOTO_PID=""
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   trap - EXIT INT TERM
   set +e

@@ -128,3 +128,33 @@ pub async fn only_the_leader_reconciles_and_a_standby_takes_over(w: &World) {
     drop(standby);
     w.resume_operator();
 }
+
+/// kube-apiserver goes away and comes back under the running operator: its watch reconnects,
+/// and what changed meanwhile (in AWS, and in the spec right after) is reconciled.
+pub async fn the_operator_rides_out_an_apiserver_restart(w: &World) {
+    let ns = "e2e-outage";
+    w.namespace(ns);
+    w.apply(ns, "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: outage\nspec:\n  aliasName: e2e-outage\n");
+    let obj = w.wait_ready(ns, "outage").await;
+    let key = obj["status"]["keyId"].as_str().unwrap().to_owned();
+
+    w.kms.disable_key().key_id(&key).send().await.unwrap();
+    let script = format!("{}/hack/controlplane.sh", crate::env::ROOT);
+    let dir = w.cp().dir.clone();
+    let restarted = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash").arg(script).arg("restart-apiserver").arg(dir).status().unwrap()
+    });
+    assert!(restarted.await.unwrap().success(), "kube-apiserver restarts");
+
+    w.patch(ns, "outage", &serde_json::json!({"spec": {"keyDescription": "after the outage"}}));
+    let obj = w.wait_ready(ns, "outage").await;
+    assert_eq!(obj["metadata"]["generation"], obj["status"]["observedGeneration"]);
+    let meta = w.describe(&key).await;
+    assert_eq!(meta.description(), Some("after the outage"));
+    assert_eq!(
+        meta.key_state().map(|s| s.as_str()),
+        Some("Enabled"),
+        "the drift made during the outage is undone"
+    );
+    assert!(w.operator_running(), "the operator kept running through the outage");
+}

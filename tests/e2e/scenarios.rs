@@ -35,6 +35,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("the_helm_chart_installs_and_its_rbac_is_enough", |w| {
             Box::pin(helm::chart_installs_and_its_rbac_is_enough(w))
         }),
+        ("the_operator_rides_out_an_apiserver_restart", |w| {
+            Box::pin(reliability::the_operator_rides_out_an_apiserver_restart(w))
+        }),
         ("sigkill_while_creating_leaves_exactly_one_key_per_object", |w| {
             Box::pin(reliability::sigkill_while_creating_leaves_one_key_per_object(w))
         }),

@@ -58,6 +58,10 @@ impl World {
         self.operator.lock().unwrap().take();
     }
 
+    pub fn operator_running(&self) -> bool {
+        self.operator.lock().unwrap().as_mut().is_some_and(Operator::is_running)
+    }
+
     /// Takes the shared operator out of the run, for a scenario that ends it.
     pub fn take_operator(&self) -> Option<Operator> {
         self.operator.lock().unwrap().take()
