@@ -47,8 +47,9 @@ export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
 step "installing the CRD and starting the operator (log: $STATE/operator.log)"
 kubectl apply --server-side -f crds/kmskey.yaml >/dev/null
 kubectl wait --for=condition=Established crd/kmskeys.kms.boosterpack.io --timeout=60s >/dev/null
+HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 target/debug/kms-operator run --kms-endpoint "http://127.0.0.1:$MOTO_PORT" \
-  --resync-interval 30s --cluster-name demo >"$STATE/operator.log" 2>&1 &
+  --resync-interval 30s --cluster-name demo --http-addr "127.0.0.1:$HTTP_PORT" >"$STATE/operator.log" 2>&1 &
 OPERATOR_PID=$!
 
 step "applying examples/basic.yaml and examples/advanced.yaml"
@@ -84,6 +85,7 @@ cat <<TXT
   kubectl describe kms basic-key
   kubectl patch kms basic-key --type merge -p '{"spec":{"isEnabled":false}}'
   kubectl delete kms advanced-key
+  curl -s http://127.0.0.1:$HTTP_PORT/metrics
 The operator logs to $STATE/operator.log. Press Ctrl-C to stop and clean up.
 TXT
 wait "$OPERATOR_PID"
