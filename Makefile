@@ -17,9 +17,9 @@ test: $(MOTO) controlplane lua
 	@echo "==> cargo test (first build compiles the dependencies: a few minutes on 2 cores)"
 	MOTO_SERVER=$(abspath $(MOTO)) cargo test --locked --all-targets
 
-## controlplane: build etcd, kube-apiserver, kubectl and helm from source into the cache, if missing.
+## controlplane: build etcd, kube-apiserver, kubectl, kube-controller-manager and helm from source into the cache, if missing.
 controlplane:
-	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl helm
+	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl kube-controller-manager helm
 
 ## lua: Debian's Lua interpreter, for the Argo CD health-check test.
 lua:

@@ -16,6 +16,7 @@ Builds the named binaries (default: all) unless they are already cached:
   etcd            $KMS_CP_ETCD_VERSION  go.etcd.io/etcd/server/v3
   kube-apiserver  $KMS_CP_KUBE_VERSION  k8s.io/kubernetes/cmd/kube-apiserver
   kubectl         $KMS_CP_KUBE_VERSION  k8s.io/kubernetes/cmd/kubectl
+  kube-controller-manager  $KMS_CP_KUBE_VERSION  k8s.io/kubernetes/cmd/kube-controller-manager
   helm            $KMS_CP_HELM_VERSION  helm.sh/helm/${KMS_CP_HELM_VERSION%%.*}/cmd/helm
 
 Binaries are written as NAME-VERSION into the cache directory, with a NAME
@@ -280,11 +281,12 @@ fi
 
 # ---------------------------------------------------------------- kubernetes
 
-if needs kube-apiserver || needs kubectl; then
+if needs kube-apiserver || needs kubectl || needs kube-controller-manager; then
   kms_cp_log "==> kubernetes $KMS_CP_KUBE_VERSION"
   kube_pkgs=()
   needs kube-apiserver && kube_pkgs+=(k8s.io/kubernetes/cmd/kube-apiserver)
   needs kubectl && kube_pkgs+=(k8s.io/kubernetes/cmd/kubectl)
+  needs kube-controller-manager && kube_pkgs+=(k8s.io/kubernetes/cmd/kube-controller-manager)
   prepare_module "$workdir/kubernetes" k8s.io/kubernetes "$KMS_CP_KUBE_VERSION" "${kube_pkgs[@]}"
 
   # What upstream's build sets, so that `kubectl version` and the server's
@@ -301,6 +303,9 @@ if needs kube-apiserver || needs kubectl; then
   fi
   if needs kubectl; then
     build_binary "$workdir/kubernetes" kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+  fi
+  if needs kube-controller-manager; then
+    build_binary "$workdir/kubernetes" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
   fi
 fi
 

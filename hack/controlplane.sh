@@ -139,7 +139,9 @@ stop_process() {
 stop_all() {
   local dir="$1" pid waited=0
   STOPPED_PIDS=()
-  # The apiserver first, so it does not spin on a vanished etcd.
+  # The controller manager and the apiserver first, so they do not spin on a
+  # vanished etcd.
+  stop_process "$dir" kube-controller-manager
   stop_process "$dir" kube-apiserver
   stop_process "$dir" etcd
   # The processes are gone or zombies; give their parent (init, as `start` has
@@ -246,12 +248,13 @@ cmd_start() {
     kms_cp_die "$dir exists and is not empty; give start a new or empty directory"
   fi
 
-  local bin_dir etcd_bin apiserver_bin kubectl_bin
-  bin_dir="$("$HACK_DIR/build-controlplane.sh" etcd kube-apiserver kubectl)"
+  local bin_dir etcd_bin apiserver_bin kubectl_bin kcm_bin
+  bin_dir="$("$HACK_DIR/build-controlplane.sh" etcd kube-apiserver kubectl kube-controller-manager)"
   etcd_bin="$(kms_cp_binary_path etcd)"
   apiserver_bin="$(kms_cp_binary_path kube-apiserver)"
   kubectl_bin="$(kms_cp_binary_path kubectl)"
-  [[ -x "$etcd_bin" && -x "$apiserver_bin" && -x "$kubectl_bin" ]] ||
+  kcm_bin="$(kms_cp_binary_path kube-controller-manager)"
+  [[ -x "$etcd_bin" && -x "$apiserver_bin" && -x "$kubectl_bin" && -x "$kcm_bin" ]] ||
     kms_cp_die "binaries missing in $bin_dir after build"
 
   local start=$SECONDS
@@ -315,6 +318,18 @@ cmd_start() {
   # /readyz can pass a moment before the bootstrap namespaces exist.
   wait_for "default namespaces" 60 "$api_pid" "$dir/kube-apiserver.log" \
     "$kubectl_bin" --kubeconfig="$dir/kubeconfig" get namespace default kube-system
+
+  # kube-controller-manager, for what the apiserver alone does not do: finishing namespace
+  # deletion (it runs the finalizers' wait) and garbage collection. It serves nothing.
+  "$kcm_bin" \
+    --kubeconfig="$dir/kubeconfig" \
+    --controllers=namespace,garbagecollector \
+    --leader-elect=false \
+    --secure-port=0 \
+    --service-account-private-key-file="$dir/pki/sa.key" \
+    --root-ca-file="$dir/pki/ca.crt" \
+    </dev/null >"$dir/kube-controller-manager.log" 2>&1 &
+  echo $! >"$dir/kube-controller-manager.pid"
 
   printf '%s\n' "$server" >"$dir/apiserver-url"
   STARTING_DIR=""

@@ -27,8 +27,8 @@ step "building the operator (cargo build; the first build takes a few minutes)"
 cargo build --locked --quiet
 step "installing moto if missing"
 make --no-print-directory moto
-step "building etcd, kube-apiserver and kubectl if missing (first time: several minutes)"
-bash hack/build-controlplane.sh etcd kube-apiserver kubectl
+step "building etcd, kube-apiserver, kubectl and kube-controller-manager if missing (first time: several minutes)"
+bash hack/build-controlplane.sh etcd kube-apiserver kubectl kube-controller-manager
 
 step "starting etcd and kube-apiserver"
 bash hack/controlplane.sh start "$STATE/cp"

@@ -10,7 +10,7 @@ KMS_CP_HELM_VERSION="${KMS_CP_HELM_VERSION:-v4.3.2}"
 
 # Every binary this tooling knows how to build, in build order.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-KMS_CP_ALL_BINARIES=(etcd kube-apiserver kubectl helm)
+KMS_CP_ALL_BINARIES=(etcd kube-apiserver kubectl kube-controller-manager helm)
 
 kms_cp_cache_dir() {
   printf '%s\n' "${XDG_CACHE_HOME:-$HOME/.cache}/kms-operator"
@@ -28,7 +28,7 @@ kms_cp_bin_dir() {
 kms_cp_version_of() {
   case "$1" in
     etcd) printf '%s\n' "$KMS_CP_ETCD_VERSION" ;;
-    kube-apiserver | kubectl) printf '%s\n' "$KMS_CP_KUBE_VERSION" ;;
+    kube-apiserver | kubectl | kube-controller-manager) printf '%s\n' "$KMS_CP_KUBE_VERSION" ;;
     helm) printf '%s\n' "$KMS_CP_HELM_VERSION" ;;
     *) return 1 ;;
   esac

@@ -158,3 +158,23 @@ pub async fn the_operator_rides_out_an_apiserver_restart(w: &World) {
     );
     assert!(w.operator_running(), "the operator kept running through the outage");
 }
+
+/// Deleting a namespace full of KmsKeys: every object goes away through its finalizer, every
+/// key ends scheduled for deletion, and the namespace itself finishes deleting.
+pub async fn deleting_a_namespace_schedules_every_key(w: &World) {
+    let ns = "e2e-doomed-namespace";
+    w.namespace(ns);
+    let count = 5;
+    w.apply(ns, &manifests("e2e-doomed-ns", count));
+    let mut keys = Vec::new();
+    for i in 0..count {
+        let obj = w.wait_ready(ns, &format!("key-{i}")).await;
+        keys.push(obj["status"]["keyId"].as_str().unwrap().to_owned());
+    }
+    w.kubectl_ok(&["delete", "namespace", ns, "--timeout=120s"]);
+    let gone = w.cp().kubectl(&["get", "namespace", ns], None);
+    assert!(!gone.status.success(), "the namespace finished deleting");
+    for key in keys {
+        assert_eq!(w.describe(&key).await.key_state().map(|s| s.as_str()), Some("PendingDeletion"), "{key}");
+    }
+}

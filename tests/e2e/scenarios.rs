@@ -38,6 +38,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("the_operator_rides_out_an_apiserver_restart", |w| {
             Box::pin(reliability::the_operator_rides_out_an_apiserver_restart(w))
         }),
+        ("deleting_a_namespace_full_of_kmskeys_schedules_every_key", |w| {
+            Box::pin(reliability::deleting_a_namespace_schedules_every_key(w))
+        }),
         ("sigkill_while_creating_leaves_exactly_one_key_per_object", |w| {
             Box::pin(reliability::sigkill_while_creating_leaves_one_key_per_object(w))
         }),
