@@ -38,7 +38,11 @@ pub fn status_after(
     next
 }
 
-/// The three conditions describing `outcome` for `generation`, at time `now` (RFC 3339).
+/// The condition types the operator writes.
+const OWN_TYPES: [&str; 3] = ["Ready", "Reconciling", "Stalled"];
+
+/// The three conditions describing `outcome` for `generation`, at time `now` (RFC 3339),
+/// followed by any condition another writer added, unchanged.
 pub fn conditions(
     old: &[Condition],
     outcome: &Outcome,
@@ -63,8 +67,10 @@ pub fn conditions(
             (True, *reason, message.clone()),
         ),
     };
-    [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)]
-        .into_iter()
+    let ours = [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)];
+    // Conditions other writers added (another controller, a policy engine) are kept as they are.
+    let others = old.iter().filter(|c| !OWN_TYPES.contains(&c.type_.as_str())).cloned();
+    ours.into_iter()
         .map(|(type_, (status, reason, message))| {
             let previous = old.iter().find(|c| c.type_ == type_);
             let last_transition_time = match previous {
@@ -80,6 +86,7 @@ pub fn conditions(
                 observed_generation: generation,
             }
         })
+        .chain(others)
         .collect()
 }
 
@@ -124,6 +131,26 @@ mod tests {
         assert_eq!(time("Ready"), "t3");
         assert_eq!(time("Stalled"), "t3");
         assert_eq!(time("Reconciling"), "t1");
+    }
+
+    #[test]
+    fn conditions_written_by_others_are_kept() {
+        let foreign = Condition {
+            type_: "PolicyCompliant".into(),
+            status: ConditionStatus::False,
+            reason: "MissingLabel".into(),
+            message: "written by a policy engine".into(),
+            last_transition_time: "t0".into(),
+            observed_generation: None,
+        };
+        let conds = conditions(
+            std::slice::from_ref(&foreign),
+            &Outcome::Ready { message: "ok".into() },
+            Some(1),
+            "t1",
+        );
+        assert_eq!(conds.len(), 4);
+        assert!(conds.contains(&foreign));
     }
 
     #[test]

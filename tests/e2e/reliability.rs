@@ -178,3 +178,38 @@ pub async fn deleting_a_namespace_schedules_every_key(w: &World) {
         assert_eq!(w.describe(&key).await.key_state().map(|s| s.as_str()), Some("PendingDeletion"), "{key}");
     }
 }
+
+/// Another writer's status data (its own condition) survives the operator's status writes:
+/// they carry the resourceVersion (a stale write is refused with 409 and retried from a fresh
+/// copy) and leave conditions the operator does not own alone.
+pub async fn another_writers_status_survives(w: &World) {
+    let ns = "e2e-writers";
+    w.namespace(ns);
+    w.apply(ns, "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: shared-status\nspec:\n  aliasName: e2e-shared-status\n");
+    w.wait_ready(ns, "shared-status").await;
+    let foreign = r#"[{"op":"add","path":"/status/conditions/-","value":{"type":"PolicyCompliant","status":"False","reason":"MissingLabel","message":"written by a policy engine","lastTransitionTime":"2026-01-01T00:00:00Z"}}]"#;
+    w.kubectl_ok(&[
+        "patch",
+        "kms",
+        "shared-status",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        foreign,
+    ]);
+    w.patch(
+        ns,
+        "shared-status",
+        &serde_json::json!({"spec": {"keyDescription": "changed after the other write"}}),
+    );
+    let obj = w.wait_ready(ns, "shared-status").await;
+    assert_eq!(obj["status"]["observedGeneration"], 2);
+    let conditions = obj["status"]["conditions"].as_array().unwrap();
+    let kept = conditions
+        .iter()
+        .find(|c| c["type"] == "PolicyCompliant")
+        .expect("the other writer's condition survives");
+    assert_eq!(kept["message"], "written by a policy engine");
+}

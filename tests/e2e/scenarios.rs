@@ -38,6 +38,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("the_operator_rides_out_an_apiserver_restart", |w| {
             Box::pin(reliability::the_operator_rides_out_an_apiserver_restart(w))
         }),
+        ("another_writers_status_survives_the_operators_writes", |w| {
+            Box::pin(reliability::another_writers_status_survives(w))
+        }),
         ("deleting_a_namespace_full_of_kmskeys_schedules_every_key", |w| {
             Box::pin(reliability::deleting_a_namespace_schedules_every_key(w))
         }),
