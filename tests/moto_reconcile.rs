@@ -430,6 +430,11 @@ async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     assert_eq!(obj.stalled_reason().as_deref(), Some("KeyNotFound"));
     assert!(obj.condition("Stalled").message.contains(&key_id));
     assert!(aws.key_ids().await.is_empty());
+    // Deleting the object then lets go: there is nothing left to schedule.
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    let later = Timestamp::now() + Duration::from_secs(180);
+    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, later).await.unwrap();
+    assert_eq!(released, Released::Done { changes: vec![] });
 }
 
 #[tokio::test]

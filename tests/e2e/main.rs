@@ -7,6 +7,9 @@
 
 mod bad_input;
 mod env;
+#[path = "../support/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
 mod helm;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]

@@ -44,6 +44,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("deleting_a_namespace_full_of_kmskeys_schedules_every_key", |w| {
             Box::pin(reliability::deleting_a_namespace_schedules_every_key(w))
         }),
+        ("the_operator_converges_through_twenty_percent_kms_faults", |w| {
+            Box::pin(reliability::the_operator_converges_through_twenty_percent_faults(w))
+        }),
         ("sigkill_while_creating_leaves_exactly_one_key_per_object", |w| {
             Box::pin(reliability::sigkill_while_creating_leaves_one_key_per_object(w))
         }),
