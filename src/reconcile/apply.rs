@@ -54,7 +54,8 @@ pub async fn apply(
     Ok(applied)
 }
 
-async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, Error> {
+/// Runs one action on the existing key `key_id`; the change it made, for events and logs.
+pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, Error> {
     let change = match action {
         Action::CreateKey { .. } => unreachable!("handled by apply"),
         Action::CancelDeletion => {

@@ -213,67 +213,38 @@ pub async fn cleanup(
 ) -> Result<Released, KmsError> {
     let key_id = match (&recorded.key_id, &recorded.intent) {
         (Some(id), _) => Some(id.clone()),
-        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
-            Some(key) => Some(key.key_id),
-            None => match plan::settling_intent(recorded, now) {
-                Some(left) => return Ok(Released::Wait(left)),
-                None => None,
-            },
-        },
+        (None, Some(intent)) => adopt::find_owned_key(kms, owner, &intent.token).await?.map(|k| k.key_id),
         (None, None) => None,
     };
     let observed = observe::observe(kms, spec, owner, key_id.as_deref()).await?;
-    match &observed {
-        Observed::Foreign { key_id } => return Ok(Released::NotOwned { key_id: key_id.clone() }),
-        Observed::Missing { .. } => {
-            if let Some(left) = plan::young_key(recorded, now) {
-                return Ok(Released::Wait(left));
-            }
-        }
-        _ => {}
-    }
-    let Observed::Owned(key) = &observed else {
-        return Ok(Released::Done { changes: Vec::new() });
+    let actions = match plan::plan_cleanup(spec, &observed, recorded, now) {
+        plan::Cleanup::Wait(wait) => return Ok(Released::Wait(wait)),
+        plan::Cleanup::NotOwned { key_id } => return Ok(Released::NotOwned { key_id }),
+        plan::Cleanup::Release(actions) => actions,
     };
     let mut changes = Vec::new();
-    for action in plan::plan_cleanup(spec, &observed, recorded) {
-        changes.extend(apply_cleanup_action(kms, &key.key.key_id, &action).await?);
+    if let Observed::Owned(key) = &observed {
+        for action in &actions {
+            changes.extend(release_step(kms, &key.key.key_id, action).await?);
+        }
     }
     Ok(Released::Done { changes })
 }
 
-async fn apply_cleanup_action(
-    kms: &dyn KmsPort,
-    key_id: &str,
-    action: &Action,
-) -> Result<Option<String>, KmsError> {
-    let result =
-        apply::apply(kms, &NoStatusWrites, Some(key_id), std::slice::from_ref(action), Timestamp::UNIX_EPOCH);
-    match result.await {
-        Ok(applied) => Ok(Some(applied.changes.join("; "))),
+/// One cleanup call; `None` when KMS refused it because someone scheduled the deletion
+/// between observe and now (the key is released all the same).
+async fn release_step(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<Option<String>, KmsError> {
+    match apply::apply_one(kms, key_id, action).await {
+        Ok(change) => Ok(Some(change)),
         Err(Error::Kms(err)) if err.kind == crate::kms::ErrorKind::InvalidState => {
-            // Released only if someone scheduled the deletion between observe and now.
             let state = kms.describe_key(key_id).await?.map(|k| k.state);
-            match state.as_deref() {
-                Some("PendingDeletion" | "PendingReplicaDeletion") | None => Ok(None),
-                _ => Err(err),
+            match state {
+                Some(state) if !plan::is_pending_deletion(&state) => Err(err),
+                _ => Ok(None),
             }
         }
         Err(Error::Kms(err)) => Err(err),
-        Err(Error::StatusWrite(_)) => unreachable!("cleanup never creates a key"),
-    }
-}
-
-/// Cleanup never creates keys, so it has nothing to record.
-struct NoStatusWrites;
-
-#[async_trait]
-impl StatusWriter for NoStatusWrites {
-    async fn record_intent(&self, _: Option<&CreateIntent>) -> Result<(), Error> {
-        Ok(())
-    }
-    async fn record_key(&self, _: &KeyDescription) -> Result<(), Error> {
-        Ok(())
+        Err(Error::StatusWrite(_)) => unreachable!("a single action on an existing key writes no status"),
     }
 }
 

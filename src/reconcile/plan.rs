@@ -147,11 +147,31 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
     }
 }
 
+/// How to let go of the key when the object is deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Make these calls (maybe none), then release the object.
+    Release(Vec<Action>),
+    /// The key belongs to another object or cluster: release the object, touch nothing.
+    NotOwned { key_id: String },
+    /// A key may exist that KMS does not show yet (created moments ago): keep the finalizer
+    /// and look again after this long.
+    Wait(Duration),
+}
+
 /// Decides how to let go of the key when the object is deleted: drop the aliases this object
-/// made, then schedule deletion unless it already is.
-pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Vec<Action> {
-    let Observed::Owned(key) = observed else {
-        return Vec::new();
+/// made, then schedule deletion unless it already is. A key that may still appear (an
+/// interrupted create, a key created moments ago) is waited for, never given up on.
+pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded, now: Timestamp) -> Cleanup {
+    let key = match observed {
+        Observed::Foreign { key_id } => return Cleanup::NotOwned { key_id: key_id.clone() },
+        Observed::NoKey { .. } => {
+            return settling_intent(recorded, now).map_or(Cleanup::Release(vec![]), Cleanup::Wait);
+        }
+        Observed::Missing { .. } => {
+            return young_key(recorded, now).map_or(Cleanup::Release(vec![]), Cleanup::Wait);
+        }
+        Observed::Owned(key) => key,
     };
     let ours =
         |alias: &String| *alias == spec.full_alias_name() || Some(alias) == recorded.alias_name.as_ref();
@@ -160,7 +180,7 @@ pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded)
     if !is_pending_deletion(&key.key.state) {
         actions.push(Action::ScheduleDeletion(spec.deletion_window_in_days));
     }
-    actions
+    Cleanup::Release(actions)
 }
 
 /// How much longer a missing key may be waited for, while it was recorded moments ago.
@@ -179,7 +199,7 @@ fn blocked(blocker: Blocker) -> Plan {
     Plan { blockers: vec![blocker], ..Plan::default() }
 }
 
-fn is_pending_deletion(state: &str) -> bool {
+pub fn is_pending_deletion(state: &str) -> bool {
     matches!(state, "PendingDeletion" | "PendingReplicaDeletion")
 }
 

@@ -390,8 +390,8 @@ fn cleanup_drops_this_objects_aliases_and_schedules_deletion_with_the_window() {
     let spec = KmsKeySpec { deletion_window_in_days: 7, ..mk_spec() };
     let key = ObservedKey { aliases: vec!["alias/orders".into(), "alias/by-hand".into()], ..mk_key() };
     assert_eq!(
-        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded()),
-        vec![Action::DeleteAlias("alias/orders".into()), Action::ScheduleDeletion(7)]
+        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded(), now()),
+        Cleanup::Release(vec![Action::DeleteAlias("alias/orders".into()), Action::ScheduleDeletion(7)])
     );
 }
 
@@ -400,9 +400,17 @@ fn cleanup_of_a_key_already_pending_deletion_only_drops_aliases() {
     let mut key = mk_key();
     key.key.state = "PendingDeletion".into();
     assert_eq!(
-        plan_cleanup(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded()),
-        vec![Action::DeleteAlias("alias/orders".into())]
+        plan_cleanup(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded(), now()),
+        Cleanup::Release(vec![Action::DeleteAlias("alias/orders".into())])
     );
+}
+
+/// The calls a cleanup makes (none unless it releases an owned key).
+fn cleanup_actions(cleanup: &Cleanup) -> &[Action] {
+    match cleanup {
+        Cleanup::Release(actions) => actions,
+        Cleanup::NotOwned { .. } | Cleanup::Wait(_) => &[],
+    }
 }
 
 #[test]
@@ -412,6 +420,35 @@ fn cleanup_never_touches_a_missing_or_foreign_key() {
         Observed::Missing { key_id: "k1".into() },
         Observed::Foreign { key_id: "k1".into() },
     ] {
-        assert!(plan_cleanup(&mk_spec(), &observed, &recorded()).is_empty(), "{observed:?}");
+        assert!(
+            cleanup_actions(&plan_cleanup(&mk_spec(), &observed, &recorded(), now())).is_empty(),
+            "{observed:?}"
+        );
     }
+}
+
+#[test]
+fn cleanup_of_a_foreign_key_releases_the_object_without_touching_the_key() {
+    let observed = Observed::Foreign { key_id: "k1".into() };
+    assert_eq!(
+        plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
+        Cleanup::NotOwned { key_id: "k1".into() }
+    );
+}
+
+#[test]
+fn cleanup_waits_for_a_key_that_may_still_appear() {
+    // Releasing the finalizer now would leave a key no object tracks.
+    let started_at = now() - std::time::Duration::from_secs(10);
+    let interrupted =
+        Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let no_key = Observed::NoKey { alias_target: None };
+    let wait = std::time::Duration::from_secs(20);
+    assert_eq!(plan_cleanup(&mk_spec(), &no_key, &interrupted, now()), Cleanup::Wait(wait));
+    let young = Recorded { key_created_at: Some(started_at), ..recorded() };
+    let missing = Observed::Missing { key_id: "k1".into() };
+    assert_eq!(
+        plan_cleanup(&mk_spec(), &missing, &young, now()),
+        Cleanup::Wait(std::time::Duration::from_secs(110))
+    );
 }
