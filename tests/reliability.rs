@@ -25,7 +25,8 @@ fn spec(alias: &str) -> KmsKeySpec {
 }
 
 /// Reconciles every object, concurrently, round after round, until all are Ready. Each round
-/// moves the clock 31 s on, past the wait for an interrupted create.
+/// moves the clock 31 s on, past the wait for an interrupted create — so each round also waits
+/// for requests the proxy is still holding back to land, as they would within those 31 s.
 async fn converge(kms: &AwsKms, objects: &[Object], max_rounds: u32) -> u32 {
     let start = Timestamp::now();
     for round in 0..max_rounds {
@@ -34,6 +35,11 @@ async fn converge(kms: &AwsKms, objects: &[Object], max_rounds: u32) -> u32 {
             objects.iter().filter(|o| o.status().conditions.is_empty() || !o.is_ready()).collect();
         if pending.is_empty() {
             return round;
+        }
+        if round > 0 {
+            // A slow CreateKey the client gave up on reaches KMS later; without this wait the
+            // virtual clock would skip the settle time while the request is still in flight.
+            tokio::time::sleep(support::fault_proxy::SLOW).await;
         }
         join_all(pending.iter().map(|o| o.reconcile_at(kms, now))).await;
     }
