@@ -31,6 +31,11 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_KMS_ENDPOINT")]
     pub kms_endpoint: Option<String>,
 
+    /// Resource Groups Tagging API endpoint URL, for a local stand-in such as moto.
+    /// AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API works too.
+    #[arg(long, env = "KMS_OPERATOR_TAGGING_ENDPOINT")]
+    pub tagging_endpoint: Option<String>,
+
     /// How often every KmsKey is checked against KMS, drift or not (e.g. 30s, 10m, 1h).
     /// Each object's next check is jittered by ±10%.
     #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]

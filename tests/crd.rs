@@ -47,3 +47,13 @@ fn the_crd_has_the_short_name_and_printer_columns_users_rely_on() {
         assert!(columns.iter().any(|c| c == want), "missing column {want}: {columns:?}");
     }
 }
+
+#[test]
+fn the_spec_tags_leave_room_for_the_operators_own_within_aws_limit_of_50() {
+    let crd = serde_json::to_value(KmsKey::crd()).unwrap();
+    let tags =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["tags"];
+    let max = tags["maxProperties"].as_u64().unwrap() as usize;
+    assert_eq!(max + kms_operator::reconcile::OPERATOR_TAGS, 50);
+    assert!(tags["description"].as_str().unwrap().contains(&format!("at most {max}")));
+}

@@ -70,7 +70,7 @@ impl Aws {
 
 fn setup() -> (Moto, AwsKms, Aws) {
     let moto = Moto::start();
-    let kms = AwsKms::new(moto.client());
+    let kms = AwsKms::new(moto.clients());
     let aws = Aws { client: moto.client() };
     (moto, kms, aws)
 }

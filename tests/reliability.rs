@@ -14,7 +14,7 @@ use kms_operator::api::KmsKeySpec;
 use kms_operator::kms::{AWS_QUOTAS, AwsKms, Quotas};
 use kms_operator::reconcile::TAG_UID;
 use support::fault_proxy::{ALL_FAULTS, Fault, FaultProxy};
-use support::moto::{Moto, client_for};
+use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
 
 fn spec(alias: &str) -> KmsKeySpec {
@@ -79,7 +79,7 @@ async fn keys_reach_ready_under_twenty_percent_faults_with_one_key_each() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.fault_at_random(0.2, &ALL_FAULTS);
-    let kms = AwsKms::new(client_for(&proxy.url));
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let objects: Vec<Object> =
         (0..count).map(|i| Object::new(&format!("key-{i}"), spec(&format!("faulty-{i}")))).collect();
 
@@ -129,7 +129,7 @@ async fn dropped_responses_to_creates_leave_no_duplicates() {
     proxy.script("CreateKey", &[Fault::DropResponse]);
     proxy.script("CreateAlias", &[Fault::DropResponse]);
     proxy.script("CreateGrant", &[Fault::DropResponse]);
-    let kms = AwsKms::new(client_for(&proxy.url));
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let obj = Object::new("dropped", spec("dropped"));
     converge(&kms, std::slice::from_ref(&obj), 10).await;
 
@@ -151,7 +151,7 @@ async fn client_side_quotas_keep_throttling_away_from_every_object() {
     proxy.enforce_quotas(&AWS_QUOTAS);
     // The operator takes 90% of each quota, as if other software spent the rest.
     let quotas = Arc::new(Quotas::of_aws(0.9, &BTreeMap::new()));
-    let kms = AwsKms::with_quotas(client_for(&proxy.url), quotas);
+    let kms = AwsKms::with_quotas(clients_for(&proxy.url), quotas);
     let count = keys("KMS_RELIABILITY_QUOTA_KEYS", 20);
     let objects: Vec<Object> =
         (0..count).map(|i| Object::new(&format!("q-{i}"), spec(&format!("quota-{i}")))).collect();
@@ -177,7 +177,7 @@ async fn a_policy_kms_rejects_stalls_with_its_message_without_a_hot_loop_and_rec
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.script("CreateKey", &[Fault::Reject("MalformedPolicyDocumentException", BAD_PRINCIPAL); 3]);
-    let kms = AwsKms::new(client_for(&proxy.url));
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let obj = Object::new("rejected", spec("rejected"));
     for _ in 0..3 {
         obj.reconcile(&kms).await;
@@ -197,7 +197,7 @@ async fn a_policy_kms_rejects_stalls_with_its_message_without_a_hot_loop_and_rec
 async fn a_grant_to_a_principal_kms_rejects_stalls_and_recovers() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
-    let kms = AwsKms::new(client_for(&proxy.url));
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let obj = Object::new("badgrant", spec("badgrant"));
     proxy.script("CreateGrant", &[Fault::Reject("InvalidArnException", "invalid grantee principal"); 2]);
     obj.reconcile(&kms).await;
@@ -213,7 +213,7 @@ async fn a_grant_to_a_principal_kms_rejects_stalls_and_recovers() {
 async fn deleting_while_kms_throttles_retries_until_the_key_is_scheduled() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
-    let kms = AwsKms::new(client_for(&proxy.url));
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let obj = Object::new("throttled", spec("throttled"));
     obj.reconcile(&kms).await;
     // More throttles than the SDK's own retries absorb: the cleanup fails and is retried.

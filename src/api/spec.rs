@@ -80,12 +80,14 @@ pub struct KmsKeySpec {
     #[schemars(length(max = 32768))]
     pub key_policy: Option<String>,
 
-    /// Tags for the key (at most 50). Keys are 1-128 characters and must not start with `aws:`
-    /// or `kms.boosterpack.io/` (the operator's ownership tags); values are at most 256
-    /// characters. These tags plus the ownership tags are the whole truth: any other tag found
-    /// on the key is removed.
+    /// Tags for the key: at most 46, because AWS allows 50 tags per key and the operator
+    /// keeps 4 of its own (`kms.boosterpack.io/owner`, `uid`, `cluster` and `create-token`).
+    /// Keys are 1-128 characters and must not start with `aws:` or `kms.boosterpack.io/`;
+    /// values are at most 256 characters. These tags plus the operator's are the whole truth:
+    /// any other tag found on the key is removed, except one under `kms.boosterpack.io/` that
+    /// the operator did not write, which is reported in the Ready condition and left alone.
     #[serde(default)]
-    #[schemars(extend("maxProperties" = 50, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    #[schemars(extend("maxProperties" = 46, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     #[x_kube(
         validation = Rule::new("self.all(k, size(k) >= 1 && size(k) <= 128)").message("tag keys must be 1-128 characters"),
         validation = Rule::new("self.all(k, !k.startsWith('aws:'))").message("tag keys must not start with 'aws:': that prefix is reserved by AWS"),
@@ -176,11 +178,6 @@ impl GrantOperation {
             Self::VerifyMac => "VerifyMac",
             Self::DeriveSharedSecret => "DeriveSharedSecret",
         }
-    }
-
-    /// The operation for a KMS wire name, if it is one a grant can allow.
-    pub fn from_wire(name: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
     }
 }
 

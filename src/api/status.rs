@@ -45,6 +45,13 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_intent: Option<CreateIntent>,
 
+    /// When AWS began refusing the operator's calls for want of permission (RFC 3339); absent
+    /// while it does not. A refusal is retried for six minutes from here (or from the key's
+    /// creation) before the object is Stalled: IAM applies a new key's tags up to five minutes
+    /// late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_denied_since: Option<String>,
+
     /// The `metadata.generation` that the conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

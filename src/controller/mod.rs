@@ -5,6 +5,8 @@
 //! operator's own status writes never trigger another reconcile.
 
 mod leader;
+mod merge_patch;
+mod recorded;
 mod requeue;
 mod status_writer;
 
@@ -28,8 +30,9 @@ use crate::kms::{AwsKms, KmsPort, Quotas};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Outcome, Owner, Released, Target};
 
+pub use recorded::recorded_from;
 pub use requeue::Backoff;
-pub use status_writer::{KubeStatusWriter, recorded_from};
+pub use status_writer::KubeStatusWriter;
 
 /// Errors that end `run`.
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +77,10 @@ pub struct Context {
 }
 
 /// Runs the controller until SIGINT or SIGTERM (or, with leader election, until the lease is
-/// lost).
+/// lost or can no longer be confirmed: see `leader`).
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
-    let client = Client::try_default().await?;
+    let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+    let client = Client::try_from(config.clone())?;
     let (health, metrics) = (Arc::new(Health::default()), Arc::new(Metrics::default()));
     let listener = health::bind(args.http_addr)
         .await
@@ -84,7 +88,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
     let quotas = Arc::new(Quotas::of_aws(args.kms_quota_fraction, &args.kms_rate_limits));
-    let kms = Arc::new(AwsKms::with_quotas(crate::kms::aws_client(&args).await, quotas));
+    let kms = Arc::new(AwsKms::with_quotas(crate::kms::aws_clients(&args).await, quotas));
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
@@ -102,29 +106,42 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         return Ok(());
     }
 
-    let mut campaign = leader::campaign(client, &args).await?;
+    // Lease calls go through a client whose every call times out well within the lease.
+    let mut campaign = leader::campaign(leader::lease_client(config)?, &args).await?;
     health.set_ready(true); // a standby is ready: it is healthy and waiting
     tokio::select! {
         _ = leader::until(&mut campaign.is_leader, true) => {}
         _ = shutdown_signal() => return Ok(()),
     }
-    tracing::info!("acquired the leader lease");
+    tracing::info!(identity = %campaign.identity, "acquired the leader lease");
+    // Nothing is reconciled before a read confirms the lease and arms the watchdog.
+    let Some(watchdog) = leader::Watchdog::arm(&campaign).await else {
+        leader::abandon(campaign);
+        return Err(RunError::LostLease);
+    };
     health.set_ready(false);
     metrics.set_leader(true);
     let mut watch_loss = campaign.is_leader.clone();
-    let lost = leader::lost(ctx.client.clone(), &campaign.namespace, &args.lease_name, &campaign.identity);
+    // Losing drops the controllers, which aborts their in-flight reconciles (a KMS call stuck in
+    // one cannot delay the exit), and `abandon` ends the process even if its shutdown hangs.
     tokio::select! {
+        biased;
+        _ = leader::until(&mut watch_loss, false) => {
+            tracing::error!("the lease manager saw the leader lease pass to another replica");
+        }
+        _ = watchdog.fired() => {}
         _ = run_controllers(&args, ctx, health) => {
             drop(watch_loss);
             drop(campaign.is_leader);
             // The campaign releases the lease once no receiver is left.
             let _ = campaign.task.await;
             tracing::info!("released the leader lease");
-            Ok(())
+            return Ok(());
         }
-        _ = leader::until(&mut watch_loss, false) => Err(RunError::LostLease),
-        _ = lost => Err(RunError::LostLease),
     }
+    metrics.set_leader(false);
+    leader::abandon(campaign);
+    Err(RunError::LostLease)
 }
 
 async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>) {
@@ -212,7 +229,7 @@ async fn reconcile_object(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(obj) => apply(&api, &obj, &ctx).await,
-            Finalizer::Cleanup(obj) => release(&obj, &ctx).await,
+            Finalizer::Cleanup(obj) => release(&api, &obj, &ctx).await,
         }
     })
     .await
@@ -252,12 +269,18 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     })
 }
 
-async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
+async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let recorded = recorded_from(obj.status.as_ref());
-    let released =
-        reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, Timestamp::now()).await?;
+    let now = Timestamp::now();
+    let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now).await {
+        Ok(released) => released,
+        Err(err) => {
+            report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await;
+            return Err(ReconcileError::Release(err));
+        }
+    };
     let (type_, reason, note) = match released {
         Released::Done { changes } if changes.is_empty() => (
             EventType::Normal,
@@ -276,6 +299,43 @@ async fn release(obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError>
     ctx.metrics.reconciled("deleted", started.elapsed());
     ctx.backoff.reset(&owner.uid);
     Ok(Requeue::await_change())
+}
+
+/// A cleanup that failed shows on the object (conditions) and as a Warning Event, so a
+/// Terminating object says why it stays.
+async fn report_failed_cleanup(
+    api: &Api<KmsKey>,
+    obj: &KmsKey,
+    ctx: &Context,
+    err: &crate::kms::KmsError,
+    recorded: &reconcile::Recorded,
+    now: Timestamp,
+) {
+    let outcome = match Outcome::of_kms_error(err, recorded, now) {
+        Outcome::Stalled { reason, message } => {
+            Outcome::Stalled { reason, message: format!("releasing the key failed: {message}") }
+        }
+        Outcome::Progressing { reason, message, retry } => {
+            Outcome::Progressing { reason, message: format!("releasing the key failed: {message}"), retry }
+        }
+        ready @ Outcome::Ready { .. } => ready,
+    };
+    let report = reconcile::Report { outcome, key: None, changes: vec![], created: None };
+    let writer = KubeStatusWriter::new(api.clone(), obj);
+    if let Err(write) = writer.finish(&report, &obj.spec.full_alias_name(), obj.meta().generation).await {
+        tracing::warn!(error = %write, "could not record the failed cleanup in status");
+    }
+    if err.kind != crate::kms::ErrorKind::Throttled {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            "CleanupFailed",
+            "Delete",
+            format!("releasing the key failed: {err}"),
+        )
+        .await;
+    }
 }
 
 fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
@@ -297,7 +357,10 @@ async fn publish_report(ctx: &Context, obj: &KmsKey, report: &reconcile::Report)
         Outcome::Stalled { reason, message } => {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }
-        Outcome::Progressing { reason, message, .. } if *reason != "CreateInFlight" => {
+        // Waiting for an earlier create, or for IAM to catch up, is expected: no warning.
+        Outcome::Progressing { reason, message, .. }
+            if !matches!(*reason, "CreateInFlight" | "AwaitingPermissions") =>
+        {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }
         _ => {}

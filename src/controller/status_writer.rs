@@ -17,21 +17,11 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{CreateIntent, KmsKey, KmsKeyStatus};
 use crate::kms::KeyDescription;
-use crate::reconcile::{self, Intent, Recorded, Report, StatusWriter, status_after};
+use crate::reconcile::{self, Intent, Report, StatusWriter, status_after};
+
+use super::merge_patch::merge_patch;
 
 const FIELD_MANAGER: &str = "kms-operator";
-
-/// What an earlier reconcile recorded, as the planner reads it.
-pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
-    let Some(status) = status else { return Recorded::default() };
-    let intent = status.create_intent.as_ref().map(|i| Intent {
-        token: i.token.clone(),
-        // An unreadable time is treated as long past, so a new attempt may go ahead.
-        started_at: i.started_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
-    });
-    let key_created_at = status.key_created_at.as_ref().and_then(|t| t.parse().ok());
-    Recorded { key_id: status.key_id.clone(), key_created_at, alias_name: status.alias_name.clone(), intent }
-}
 
 /// Writes one object's status during and after a reconcile.
 pub struct KubeStatusWriter {
@@ -81,92 +71,38 @@ impl KubeStatusWriter {
 
 #[async_trait::async_trait]
 impl StatusWriter for KubeStatusWriter {
-    async fn record_intent(&self, intent: Option<&CreateIntent>) -> Result<(), reconcile::Error> {
+    async fn record_intent(&self, token: &str) -> Result<Intent, reconcile::Error> {
+        let started_at = Timestamp::now();
         let mut next = self.view();
-        next.create_intent = intent.cloned();
-        self.write(next).await.map_err(|e| reconcile::Error::StatusWrite(e.to_string()))
+        next.create_intent =
+            Some(CreateIntent { token: token.to_owned(), started_at: started_at.to_string() });
+        self.write(next).await.map_err(status_write_failed)?;
+        Ok(Intent { token: token.to_owned(), started_at })
     }
 
-    async fn record_key(&self, key: &KeyDescription) -> Result<(), reconcile::Error> {
+    async fn clear_intent(&self) -> Result<(), reconcile::Error> {
+        let mut next = self.view();
+        next.create_intent = None;
+        self.write(next).await.map_err(status_write_failed)
+    }
+
+    async fn record_key(&self, key: &KeyDescription) -> Result<Timestamp, reconcile::Error> {
+        let at = Timestamp::now();
         let mut next = self.view();
         next.key_id = Some(key.key_id.clone());
         next.key_arn = Some(key.arn.clone());
         next.key_state = Some(key.state.clone());
-        next.key_created_at = Some(Timestamp::now().to_string());
+        next.key_created_at = Some(at.to_string());
         next.create_intent = None;
-        self.write(next).await.map_err(|e| reconcile::Error::StatusWrite(e.to_string()))
+        self.write(next).await.map_err(status_write_failed)?;
+        Ok(at)
     }
+}
+
+fn status_write_failed(err: kube::Error) -> reconcile::Error {
+    reconcile::Error::StatusWrite(err.to_string())
 }
 
 fn to_value(status: &KmsKeyStatus) -> Value {
     serde_json::to_value(status).unwrap_or_else(|_| Value::Object(Map::new()))
-}
-
-/// The JSON merge patch (RFC 7396) that turns `old` into `new`: changed values, and `null`
-/// for every field `new` no longer has.
-pub fn merge_patch(old: &Value, new: &Value) -> Value {
-    match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = Map::new();
-            for (key, value) in new {
-                match old.get(key) {
-                    Some(before) if before == value => {}
-                    Some(before) => {
-                        patch.insert(key.clone(), merge_patch(before, value));
-                    }
-                    None => {
-                        patch.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            for key in old.keys().filter(|k| !new.contains_key(*k)) {
-                patch.insert(key.clone(), Value::Null);
-            }
-            Value::Object(patch)
-        }
-        _ => new.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_merge_patch_carries_changes_and_nulls_for_removed_fields() {
-        let old = json!({"keyId": "k1", "createIntent": {"token": "t"}, "grantIds": {"a": "1", "b": "2"}});
-        let new = json!({"keyId": "k1", "keyArn": "arn", "grantIds": {"a": "1"}});
-        assert_eq!(
-            merge_patch(&old, &new),
-            json!({"keyArn": "arn", "createIntent": null, "grantIds": {"b": null}})
-        );
-    }
-
-    #[test]
-    fn lists_are_replaced_whole() {
-        let old = json!({"conditions": [{"type": "Ready"}]});
-        let new = json!({"conditions": [{"type": "Ready"}, {"type": "Stalled"}]});
-        assert_eq!(merge_patch(&old, &new), new);
-    }
-
-    #[test]
-    fn an_unchanged_status_gives_an_empty_patch() {
-        let same = json!({"keyId": "k1"});
-        assert_eq!(merge_patch(&same, &same), json!({}));
-    }
-
-    #[test]
-    fn a_recorded_intent_reads_back_with_its_time() {
-        let status = KmsKeyStatus {
-            create_intent: Some(CreateIntent {
-                token: "t".into(),
-                started_at: "2026-01-02T03:04:05Z".into(),
-            }),
-            ..KmsKeyStatus::default()
-        };
-        let recorded = recorded_from(Some(&status));
-        let intent = recorded.intent.unwrap();
-        assert_eq!(intent.token, "t");
-        assert_eq!(intent.started_at.to_string(), "2026-01-02T03:04:05Z");
-    }
 }

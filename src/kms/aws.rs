@@ -1,6 +1,8 @@
-//! The KMS port implemented with aws-sdk-kms. Works against AWS and against moto's server.
-//! moto needs the bare key ID for Enable/Disable/Schedule/CancelKeyDeletion, an explicit
-//! `PolicyName("default")`, and explicit `KeyUsage`/`MultiRegion` on CreateKey; all are sent.
+//! The KMS port implemented with aws-sdk-kms (and the Resource Groups Tagging API for finding
+//! keys by tag). Works against AWS and against moto's server. moto needs the bare key ID for
+//! Enable/Disable/Schedule/CancelKeyDeletion, an explicit `PolicyName("default")`, and
+//! explicit `KeyUsage`/`MultiRegion` on CreateKey; all are sent. Lists are read with the
+//! SDK's paginators, each page waiting for its operation's quota.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,28 +11,69 @@ use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, Tag};
+use aws_sdk_kms::types::{
+    GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, Tag,
+};
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 
-use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas};
+use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, TaggedKey};
 
 const POLICY_NAME: &str = "default";
+
+/// The SDK clients the adapter calls.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub kms: Client,
+    /// Resource Groups Tagging API, for finding a key by its ownership tags.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+}
 
 /// KMS through the AWS SDK.
 #[derive(Clone, Debug)]
 pub struct AwsKms {
     client: Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     quotas: Arc<Quotas>,
 }
 
 impl AwsKms {
-    /// KMS through `client`, without client-side rate limits (tests, tools).
-    pub fn new(client: Client) -> Self {
-        Self::with_quotas(client, Arc::new(Quotas::unlimited()))
+    /// KMS through `clients`, without client-side rate limits (tests, tools).
+    pub fn new(clients: AwsClients) -> Self {
+        Self::with_quotas(clients, Arc::new(Quotas::unlimited()))
     }
 
-    /// KMS through `client`, each call first waiting for its operation's `quotas`.
-    pub fn with_quotas(client: Client, quotas: Arc<Quotas>) -> Self {
-        Self { client, quotas }
+    /// KMS through `clients`, each call first waiting for its operation's `quotas`.
+    pub fn with_quotas(clients: AwsClients, quotas: Arc<Quotas>) -> Self {
+        Self { client: clients.kms, tagging: clients.tagging, quotas }
+    }
+
+    /// Every page of a paginated call, each page first waiting for `operation`'s quota. `more`
+    /// tells from a page whether another follows, so no token is spent on a page never sent.
+    async fn all_pages<P, E>(
+        &self,
+        operation: &'static str,
+        mut pages: PaginationStream<Result<P, SdkError<E>>>,
+        more: fn(&P) -> bool,
+    ) -> Result<Vec<P>, KmsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut out = Vec::new();
+        loop {
+            self.quotas.acquire(operation).await;
+            match pages.next().await {
+                None => return Ok(out),
+                Some(Err(err)) => return Err(sdk_error(operation, err)),
+                Some(Ok(page)) => {
+                    let last = !more(&page);
+                    out.push(page);
+                    if last {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -65,6 +108,19 @@ fn aws_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+fn grant_info(grant: &GrantListEntry) -> GrantInfo {
+    let context = grant.constraints().and_then(|c| c.encryption_context_equals());
+    GrantInfo {
+        grant_id: grant.grant_id().unwrap_or_default().to_owned(),
+        name: grant.name().filter(|n| !n.is_empty()).map(str::to_owned),
+        grantee_principal: grant.grantee_principal().unwrap_or_default().to_owned(),
+        operations: grant.operations().iter().map(|o| o.as_str().to_owned()).collect(),
+        encryption_context_equals: context
+            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
 fn not_found_is_none<T>(result: Result<T, KmsError>) -> Result<Option<T>, KmsError> {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -87,23 +143,10 @@ impl KmsPort for AwsKms {
     }
 
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {
-        let mut tags = BTreeMap::new();
-        let mut marker = None;
-        loop {
-            self.quotas.acquire("ListResourceTags").await;
-            let out = (self.client.list_resource_tags().key_id(key_id))
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListResourceTags", e))?;
-            for tag in out.tags() {
-                tags.insert(tag.tag_key().to_owned(), tag.tag_value().to_owned());
-            }
-            marker = out.next_marker().filter(|_| out.truncated()).map(str::to_owned);
-            if marker.is_none() {
-                return Ok(tags);
-            }
-        }
+        let pages = self.client.list_resource_tags().key_id(key_id).into_paginator().send();
+        let pages = self.all_pages("ListResourceTags", pages, |p| p.truncated()).await?;
+        let tags = pages.iter().flat_map(|p| p.tags());
+        Ok(tags.map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect())
     }
 
     async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError> {
@@ -120,70 +163,42 @@ impl KmsPort for AwsKms {
     }
 
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
-        let mut names = Vec::new();
-        let mut marker = None;
-        loop {
-            self.quotas.acquire("ListAliases").await;
-            let out = (self.client.list_aliases().key_id(key_id))
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListAliases", e))?;
-            for alias in out.aliases() {
-                // moto lists the AWS-managed aliases whatever KeyId asks for.
-                if alias.target_key_id() == Some(key_id) {
-                    names.extend(alias.alias_name().map(str::to_owned));
-                }
-            }
-            marker = out.next_marker().filter(|_| out.truncated()).map(str::to_owned);
-            if marker.is_none() {
-                return Ok(names);
-            }
-        }
+        let pages = self.client.list_aliases().key_id(key_id).into_paginator().send();
+        let pages = self.all_pages("ListAliases", pages, |p| p.truncated()).await?;
+        let aliases = pages.iter().flat_map(|p| p.aliases());
+        // moto lists the AWS-managed aliases whatever KeyId asks for.
+        let aliases = aliases.filter(|a| a.target_key_id() == Some(key_id));
+        Ok(aliases.filter_map(|a| a.alias_name().map(str::to_owned)).collect())
     }
 
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError> {
-        let mut grants = Vec::new();
-        let mut marker = None;
-        loop {
-            self.quotas.acquire("ListGrants").await;
-            let out = (self.client.list_grants().key_id(key_id))
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListGrants", e))?;
-            for grant in out.grants() {
-                let context = grant.constraints().and_then(|c| c.encryption_context_equals());
-                grants.push(GrantInfo {
-                    grant_id: grant.grant_id().unwrap_or_default().to_owned(),
-                    name: grant.name().filter(|n| !n.is_empty()).map(str::to_owned),
-                    grantee_principal: grant.grantee_principal().unwrap_or_default().to_owned(),
-                    operations: grant.operations().iter().map(|o| o.as_str().to_owned()).collect(),
-                    encryption_context_equals: context
-                        .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                        .unwrap_or_default(),
-                });
-            }
-            marker = out.next_marker().filter(|_| out.truncated()).map(str::to_owned);
-            if marker.is_none() {
-                return Ok(grants);
-            }
-        }
+        let pages = self.client.list_grants().key_id(key_id).into_paginator().send();
+        let pages = self.all_pages("ListGrants", pages, |p| p.truncated()).await?;
+        Ok(pages.iter().flat_map(|p| p.grants()).map(grant_info).collect())
     }
 
     async fn list_key_ids(&self) -> Result<Vec<String>, KmsError> {
-        let mut ids = Vec::new();
-        let mut marker = None;
-        loop {
-            self.quotas.acquire("ListKeys").await;
-            let out = (self.client.list_keys().set_marker(marker).send().await)
-                .map_err(|e| sdk_error("ListKeys", e))?;
-            ids.extend(out.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)));
-            marker = out.next_marker().filter(|_| out.truncated()).map(str::to_owned);
-            if marker.is_none() {
-                return Ok(ids);
-            }
-        }
+        let pages = self.client.list_keys().into_paginator().send();
+        let pages = self.all_pages("ListKeys", pages, |p| p.truncated()).await?;
+        Ok(pages.iter().flat_map(|p| p.keys()).filter_map(|k| k.key_id().map(str::to_owned)).collect())
+    }
+
+    async fn find_tagged_keys(&self, key: &str, value: &str) -> Result<Vec<TaggedKey>, KmsError> {
+        let filter = TagFilter::builder().key(key).values(value).build();
+        let request = self.tagging.get_resources().resource_type_filters("kms:key").tag_filters(filter);
+        let pages = request.into_paginator().send();
+        let more = |p: &aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput| {
+            p.pagination_token().is_some_and(|t| !t.is_empty())
+        };
+        let pages = self.all_pages("GetResources", pages, more).await?;
+        let found = pages.iter().flat_map(|p| p.resource_tag_mapping_list());
+        Ok(found
+            .filter_map(|mapping| {
+                let key_id = mapping.resource_arn()?.rsplit_once(":key/")?.1.to_owned();
+                let tags = mapping.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned()));
+                Some(TaggedKey { key_id, tags: tags.collect() })
+            })
+            .collect())
     }
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {

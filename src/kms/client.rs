@@ -1,16 +1,18 @@
-//! Building the aws-sdk KMS client from the `run` flags and the AWS default chain.
+//! Building the aws-sdk clients from the `run` flags and the AWS default chain.
 
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 
+use super::AwsClients;
 use crate::cli::RunArgs;
 
-/// A KMS client with bounded timeouts. Credentials come from the AWS default chain
-/// (environment, profile, IRSA web identity, EKS Pod Identity); `AWS_ENDPOINT_URL_KMS` is
-/// honoured, and `--kms-endpoint` overrides it.
-pub async fn aws_client(args: &RunArgs) -> aws_sdk_kms::Client {
+/// KMS and Resource Groups Tagging API clients with bounded timeouts. Credentials come from
+/// the AWS default chain (environment, profile, IRSA web identity, EKS Pod Identity).
+/// `AWS_ENDPOINT_URL_KMS` and `AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API` are honoured;
+/// `--kms-endpoint` and `--tagging-endpoint` override them.
+pub async fn aws_clients(args: &RunArgs) -> AwsClients {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
@@ -21,9 +23,16 @@ pub async fn aws_client(args: &RunArgs) -> aws_sdk_kms::Client {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let shared = loader.load().await;
-    let mut config = aws_sdk_kms::config::Builder::from(&shared);
+    let mut kms = aws_sdk_kms::config::Builder::from(&shared);
     if let Some(endpoint) = &args.kms_endpoint {
-        config = config.endpoint_url(endpoint);
+        kms = kms.endpoint_url(endpoint);
     }
-    aws_sdk_kms::Client::from_conf(config.build())
+    let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared);
+    if let Some(endpoint) = &args.tagging_endpoint {
+        tagging = tagging.endpoint_url(endpoint);
+    }
+    AwsClients {
+        kms: aws_sdk_kms::Client::from_conf(kms.build()),
+        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
+    }
 }

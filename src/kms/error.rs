@@ -20,13 +20,6 @@ pub enum ErrorKind {
     Rejected,
 }
 
-impl ErrorKind {
-    /// Whether retrying the same call soon may succeed.
-    pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Throttled | Self::Transient)
-    }
-}
-
 /// A failed KMS call.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error("KMS {operation} failed ({}): {message}", .code.as_deref().unwrap_or("no response"))]
@@ -56,6 +49,17 @@ impl KmsError {
             code: code.map(str::to_owned),
             message: message.unwrap_or("no message").to_owned(),
         }
+    }
+}
+
+impl KmsError {
+    /// Whether AWS refused the call for want of permission, or because a policy names a
+    /// principal it does not know yet. Both can be IAM catching up (a new key's tags, a new
+    /// role), so they are waited out for a while before being reported.
+    pub fn is_permission_refusal(&self) -> bool {
+        let names_principal = self.code.as_deref() == Some("MalformedPolicyDocumentException")
+            && self.message.to_ascii_lowercase().contains("principal");
+        self.kind == ErrorKind::AccessDenied || names_principal
     }
 }
 
@@ -114,18 +118,23 @@ mod tests {
     }
 
     #[test]
-    fn only_throttling_and_transient_failures_are_retried() {
-        assert!(ErrorKind::Throttled.is_retryable());
-        assert!(ErrorKind::Transient.is_retryable());
-        for kind in [
-            ErrorKind::NotFound,
-            ErrorKind::InvalidState,
-            ErrorKind::AlreadyExists,
-            ErrorKind::AccessDenied,
-            ErrorKind::Rejected,
-        ] {
-            assert!(!kind.is_retryable(), "{kind:?}");
-        }
+    fn denials_and_unknown_principals_are_permission_refusals() {
+        let denied = KmsError::from_response("GetKeyPolicy", Some("AccessDeniedException"), 400, None);
+        let principal = KmsError::from_response(
+            "PutKeyPolicy",
+            Some("MalformedPolicyDocumentException"),
+            400,
+            Some("Policy contains a statement with one or more invalid principals."),
+        );
+        let syntax = KmsError::from_response(
+            "PutKeyPolicy",
+            Some("MalformedPolicyDocumentException"),
+            400,
+            Some("bad JSON"),
+        );
+        assert!(denied.is_permission_refusal());
+        assert!(principal.is_permission_refusal());
+        assert!(!syntax.is_permission_refusal());
     }
 
     #[test]

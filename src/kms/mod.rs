@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-pub use aws::AwsKms;
-pub use client::aws_client;
+pub use aws::{AwsClients, AwsKms};
+pub use client::aws_clients;
 pub use error::{ErrorKind, KmsError};
 pub use quota::{AWS_QUOTAS, Quotas, parse_overrides};
 
@@ -35,6 +35,13 @@ pub struct GrantInfo {
     pub grantee_principal: String,
     pub operations: Vec<String>,
     pub encryption_context_equals: BTreeMap<String, String>,
+}
+
+/// A key found by its tags, with all of its tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaggedKey {
+    pub key_id: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Everything CreateKey is given.
@@ -70,6 +77,10 @@ pub trait KmsPort: Send + Sync {
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError>;
     /// IDs of every key in the account and Region.
     async fn list_key_ids(&self) -> Result<Vec<String>, KmsError>;
+    /// Keys carrying the tag `key` = `value`, found with the Resource Groups Tagging API
+    /// (`tag:GetResources`): a call per 100 keys found, not per key in the account. Eventually
+    /// consistent: a key tagged moments ago may be missing.
+    async fn find_tagged_keys(&self, key: &str, value: &str) -> Result<Vec<TaggedKey>, KmsError>;
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError>;
     async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError>;

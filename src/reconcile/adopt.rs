@@ -1,42 +1,80 @@
 //! Finding a key whose creation was interrupted. CreateKey has no idempotency token, so when
 //! the operator stops after CreateKey but before the key ID reaches status, the key exists
 //! only in KMS. The next reconcile sees the recorded create intent and looks the key up by its
-//! ownership tags (ListKeys + ListResourceTags: strongly consistent, one call per key in the
-//! account, and only ever run on this rare path) before anything is created again.
+//! ownership tags before anything is created again.
+//!
+//! The lookup asks the Resource Groups Tagging API for keys tagged with this object's UID: one
+//! or two calls. Where the operator may not use that API, it falls back to ListKeys and
+//! ListResourceTags, one call per key in the account. Both are eventually consistent, which is
+//! why a create attempt is waited for (`CREATE_SETTLE`) before it is looked up and repeated.
 
-use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
+use std::collections::BTreeMap;
 
-use super::ownership::{Owner, TAG_CREATE_TOKEN};
+use crate::kms::{ErrorKind, KmsError, KmsPort, TaggedKey};
 
-/// The key carrying this object's ownership tags, preferring the one from attempt `token`.
+use super::ownership::{Owner, TAG_CREATE_TOKEN, TAG_UID};
+
+/// The ID of the key carrying this object's ownership tags, preferring the one from attempt
+/// `token`.
 pub async fn find_owned_key(
     kms: &dyn KmsPort,
     owner: &Owner,
     token: &str,
-) -> Result<Option<KeyDescription>, KmsError> {
-    let mut found: Option<String> = None;
+) -> Result<Option<String>, KmsError> {
+    let candidates = match kms.find_tagged_keys(TAG_UID, &owner.uid).await {
+        Ok(found) => found,
+        Err(err) if err.kind == ErrorKind::AccessDenied => {
+            tracing::warn!(error = %err, "tag:GetResources is not allowed; scanning every key instead");
+            scan_every_key(kms).await?
+        }
+        Err(err) => return Err(err),
+    };
+    Ok(pick(owner, token, &candidates))
+}
+
+/// The owned key among `candidates`, the one from attempt `token` first.
+fn pick(owner: &Owner, token: &str, candidates: &[TaggedKey]) -> Option<String> {
+    let owned: Vec<&TaggedKey> = candidates.iter().filter(|k| owner.owns(&k.tags)).collect();
+    let from_attempt = owned.iter().find(|k| k.tags.get(TAG_CREATE_TOKEN).map(String::as_str) == Some(token));
+    from_attempt.or(owned.first()).map(|k| k.key_id.clone())
+}
+
+/// Every key in the account with its tags, skipping keys the operator may not read (normal in
+/// an account shared with others) and keys deleted meanwhile.
+async fn scan_every_key(kms: &dyn KmsPort) -> Result<Vec<TaggedKey>, KmsError> {
+    let mut keys = Vec::new();
     for key_id in kms.list_key_ids().await? {
-        let tags = match kms.list_tags(&key_id).await {
+        let tags: BTreeMap<String, String> = match kms.list_tags(&key_id).await {
             Ok(tags) => tags,
-            // Deleted meanwhile: not ours. A key the operator may not read is an error, not
-            // "not ours": it could be the key being looked for, and skipping it would lead to a
-            // second CreateKey.
-            Err(err) if err.kind == ErrorKind::NotFound => continue,
+            Err(err) if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => continue,
             Err(err) => return Err(err),
         };
-        if !owner.owns(&tags) {
-            continue;
-        }
-        let from_this_attempt = tags.get(TAG_CREATE_TOKEN).map(String::as_str) == Some(token);
-        if from_this_attempt || found.is_none() {
-            found = Some(key_id);
-        }
-        if from_this_attempt {
-            break;
-        }
+        keys.push(TaggedKey { key_id, tags });
     }
-    match found {
-        Some(key_id) => kms.describe_key(&key_id).await,
-        None => Ok(None),
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::ownership::tests::mk_owner;
+
+    fn tagged(id: &str, owner: &Owner, token: &str) -> TaggedKey {
+        let mut tags = owner.tags();
+        tags.insert(TAG_CREATE_TOKEN.into(), token.into());
+        TaggedKey { key_id: id.into(), tags }
+    }
+
+    #[test]
+    fn the_key_from_this_attempt_is_preferred() {
+        let owner = mk_owner();
+        let keys = [tagged("k1", &owner, "old"), tagged("k2", &owner, "t")];
+        assert_eq!(pick(&owner, "t", &keys), Some("k2".into()));
+    }
+
+    #[test]
+    fn a_key_of_another_cluster_with_the_same_uid_is_not_picked() {
+        let other = Owner { cluster: "staging".into(), ..mk_owner() };
+        assert_eq!(pick(&mk_owner(), "t", &[tagged("k1", &other, "t")]), None);
     }
 }

@@ -1,19 +1,30 @@
 //! Runs planned actions through the KMS port, in order, stopping at the first failure.
 //! CreateKey is wrapped in the crash-safe sequence: record the intent, create, record the ID.
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::CreateIntent;
 use crate::kms::{ErrorKind, KeyDescription, KmsPort};
 
 use super::plan::Action;
-use super::{Error, StatusWriter};
+use super::writer::{Error, StatusWriter};
+
+/// A key whose ID this run wrote to status.
+#[derive(Debug)]
+pub struct RecordedKey {
+    pub key_id: String,
+    /// When the ID was written.
+    pub at: Timestamp,
+}
 
 /// What a successful run of actions did.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// The key that CreateKey made, if the actions created one.
-    pub created: Option<KeyDescription>,
+    /// The key this run recorded in status: one it created, or one an interrupted create left.
+    pub recorded: Option<RecordedKey>,
+    /// Whether this run created that key.
+    pub created: bool,
     /// One line per change, for events and logs.
     pub changes: Vec<String>,
 }
@@ -24,40 +35,74 @@ pub async fn apply(
     writer: &dyn StatusWriter,
     key_id: Option<&str>,
     actions: &[Action],
-    now: Timestamp,
 ) -> Result<Applied, Error> {
     let mut applied = Applied::default();
+    // Grant IDs that CreateGrant answered in this run. AWS answers a CreateGrant that repeats
+    // an existing grant's name and parameters with that grant's ID; revoking it afterwards, as
+    // the replacement of a grant KMS reports in another form, would remove the grant itself.
+    let mut granted: BTreeSet<String> = BTreeSet::new();
     for action in actions {
-        if let Action::CreateKey { key, token } = action {
-            let intent = CreateIntent { token: token.clone(), started_at: now.to_string() };
-            writer.record_intent(Some(&intent)).await?;
-            let created = match kms.create_key(key).await {
-                Ok(created) => created,
-                Err(err) => {
-                    // KMS answered with a refusal, so no key exists: forget the attempt. Without
-                    // an answer the key may exist, and the intent stays for adoption.
-                    if err.code.is_some() && err.kind != ErrorKind::Transient {
-                        writer.record_intent(None).await?;
-                    }
-                    return Err(err.into());
-                }
-            };
-            writer.record_key(&created).await?;
-            applied.changes.push(format!("created key {}", created.key_id));
-            applied.created = Some(created);
-            continue;
+        match action {
+            Action::CreateKey { key, token } => {
+                let created = create_key(kms, writer, key, token).await?;
+                applied.changes.push(format!("created key {}", created.key_id));
+                applied.recorded = Some(record(writer, &created).await?);
+                applied.created = true;
+            }
+            Action::RecordKey(key) => {
+                applied.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
+                applied.recorded = Some(record(writer, key).await?);
+            }
+            Action::CreateGrant(grant) => {
+                let key_id = key_id.expect("grants are planned on an existing key");
+                let id = kms.create_grant(key_id, grant).await?;
+                applied.changes.push(format!("created grant {} ({id})", grant.name));
+                granted.insert(id);
+            }
+            Action::RevokeGrant { name, grant_id } if granted.contains(grant_id) => {
+                applied
+                    .changes
+                    .push(format!("kept grant {name} ({grant_id}): KMS gave it for the new grant"));
+            }
+            action => {
+                let key_id = key_id.expect("the plan acts on an existing key only after CreateKey");
+                applied.changes.push(apply_one(kms, key_id, action).await?);
+            }
         }
-        let key_id = key_id.expect("the plan acts on an existing key only after CreateKey");
-        let change = apply_one(kms, key_id, action).await?;
-        applied.changes.push(change);
     }
     Ok(applied)
+}
+
+/// CreateKey between an intent written before it and, when KMS refuses, forgotten after it.
+async fn create_key(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    key: &crate::kms::NewKey,
+    token: &str,
+) -> Result<KeyDescription, Error> {
+    writer.record_intent(token).await?;
+    match kms.create_key(key).await {
+        Ok(created) => Ok(created),
+        Err(err) => {
+            // KMS answered with a refusal, so no key exists: forget the attempt. Without an
+            // answer the key may exist, and the intent stays for adoption.
+            if err.code.is_some() && err.kind != ErrorKind::Transient {
+                writer.clear_intent().await?;
+            }
+            Err(err.into())
+        }
+    }
+}
+
+async fn record(writer: &dyn StatusWriter, key: &KeyDescription) -> Result<RecordedKey, Error> {
+    let at = writer.record_key(key).await?;
+    Ok(RecordedKey { key_id: key.key_id.clone(), at })
 }
 
 /// Runs one action on the existing key `key_id`; the change it made, for events and logs.
 pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, Error> {
     let change = match action {
-        Action::CreateKey { .. } => unreachable!("handled by apply"),
+        Action::CreateKey { .. } | Action::RecordKey(_) => unreachable!("handled by apply"),
         Action::CancelDeletion => {
             kms.cancel_deletion(key_id).await?;
             "cancelled a deletion scheduled outside the operator".to_owned()

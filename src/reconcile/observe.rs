@@ -1,38 +1,86 @@
 //! Reads what KMS holds for an object into an [`Observed`]. Reads only; a missing key is a
-//! value, not an error.
+//! value, not an error, and so is a read AWS refuses on the object's own key: the plan decides
+//! what can be done without it (putting the spec's policy may be what gives the operator its
+//! other permissions back).
 
 use crate::api::KmsKeySpec;
 use crate::kms::{ErrorKind, KmsError, KmsPort};
 
+use super::adopt;
 use super::ownership::Owner;
-use super::plan::{Observed, ObservedKey};
+use super::plan::{Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, Recorded};
 
-/// Observes the key with ID `key_id` (or, without one, whether the wanted alias is free).
+/// Observes the recorded key; without one, the key an interrupted create left (found by its
+/// tags), or else whether the wanted alias is free.
 pub async fn observe(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
     owner: &Owner,
-    key_id: Option<&str>,
+    recorded: &Recorded,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
-    let Some(key_id) = key_id else {
-        let alias_target = kms.alias_target(&wanted_alias).await?;
-        return Ok(Observed::NoKey { alias_target });
+    let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
+        (Some(id), _) => (id.clone(), false),
+        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
+            Some(id) => (id, true),
+            None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
+        },
+        (None, None) => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
     };
-    let Some(key) = kms.describe_key(key_id).await? else {
-        return Ok(Observed::Missing { key_id: key_id.to_owned() });
+    let key = match kms.describe_key(&key_id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Ok(Observed::Missing { key_id }),
+        Err(err) if err.kind == ErrorKind::AccessDenied => {
+            return Ok(Observed::Unreadable { key_id, permission: "kms:DescribeKey" });
+        }
+        Err(err) => return Err(err),
     };
-    let tags = kms.list_tags(&key.key_id).await?;
+    let tags = match kms.list_tags(&key.key_id).await {
+        Ok(tags) => tags,
+        Err(err) if err.kind == ErrorKind::AccessDenied => {
+            return Ok(Observed::Unreadable { key_id, permission: "kms:ListResourceTags" });
+        }
+        Err(err) => return Err(err),
+    };
     if !owner.owns(&tags) {
         return Ok(Observed::Foreign { key_id: key.key_id });
     }
-    let rotation_enabled = readable_in_state(kms.rotation_enabled(&key.key_id).await)?;
-    let policy = kms.key_policy(&key.key_id).await?;
-    let aliases = kms.list_aliases(&key.key_id).await?;
+    let mut denied = Vec::new();
+    let rotation = readable_in_state(kms.rotation_enabled(&key.key_id).await);
+    let rotation_enabled = allowed(rotation, READ_ROTATION, &mut denied)?.flatten();
+    let policy = allowed(kms.key_policy(&key.key_id).await, READ_POLICY, &mut denied)?.flatten();
+    let aliases =
+        allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
     let alias_target = kms.alias_target(&wanted_alias).await?;
-    let grants = kms.list_grants(&key.key_id).await?;
-    let observed = ObservedKey { key, tags, rotation_enabled, policy, aliases, alias_target, grants };
+    let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
+    let observed = ObservedKey {
+        key,
+        unrecorded,
+        tags,
+        rotation_enabled,
+        policy,
+        aliases,
+        alias_target,
+        grants,
+        denied,
+    };
     Ok(Observed::Owned(Box::new(observed)))
+}
+
+/// A read AWS refused is noted under `permission` and gives `None`.
+fn allowed<T>(
+    result: Result<T, KmsError>,
+    permission: &'static str,
+    denied: &mut Vec<&'static str>,
+) -> Result<Option<T>, KmsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.kind == ErrorKind::AccessDenied => {
+            denied.push(permission);
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// KMS refuses some reads in some key states (rotation status of a key pending deletion);

@@ -3,9 +3,15 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
+
 use crate::kms::{ErrorKind, KmsError};
 
-use super::plan::{Blocker, Hold, Plan};
+use super::plan::{Blocker, Denial, Hold, Plan, Recorded, judge_denial};
+
+/// Reasons under which AWS refuses the operator for want of permission: while one of them
+/// stands, `status.accessDeniedSince` keeps the time the refusals began.
+pub const PERMISSION_REASONS: [&str; 3] = ["AwaitingPermissions", "AccessDenied", "InvalidPrincipal"];
 
 /// The end state of one reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +44,15 @@ impl Outcome {
         }
     }
 
+    /// KMS has not shown every change yet: look again with backoff.
+    pub fn not_converged() -> Self {
+        Self::Progressing {
+            reason: "Converging",
+            message: "KMS does not show every change yet; checking again shortly".to_owned(),
+            retry: Retry::Backoff,
+        }
+    }
+
     /// The outcome of a plan with no actions left to run.
     pub fn of_settled_plan(plan: &Plan) -> Self {
         if let Some(blocker) = plan.blockers.first() {
@@ -61,18 +76,48 @@ impl Outcome {
                 message: "KMS does not describe the new key yet; checking again shortly".to_owned(),
                 retry: Retry::After((*left).min(Duration::from_secs(10))),
             },
-            None if plan.deferred.is_empty() => {
-                Self::Ready { message: "the key matches the spec".to_owned() }
-            }
-            None => Self::Ready {
-                message: format!("the key matches the spec, except: {}", plan.deferred.join("; ")),
+            Some(Hold::AwaitingPermissions { permissions, retry }) => Self::Progressing {
+                reason: "AwaitingPermissions",
+                message: format!(
+                    "AWS refuses {} to the operator; IAM applies a new key's tags up to five minutes late, so this is retried before it is reported",
+                    permissions.join(", ")
+                ),
+                retry: Retry::After(*retry),
             },
+            Some(Hold::NotConverged) => Self::not_converged(),
+            None => {
+                let mut message = "the key matches the spec".to_owned();
+                if !plan.deferred.is_empty() {
+                    message += &format!(", except: {}", plan.deferred.join("; "));
+                }
+                if !plan.notices.is_empty() {
+                    message += &format!(". Note: {}", plan.notices.join("; "));
+                }
+                Self::Ready { message }
+            }
         }
     }
 
-    /// The outcome of a KMS call that failed.
-    pub fn of_kms_error(err: &KmsError) -> Self {
+    /// The outcome of a KMS call that failed at `now`. A refusal for want of permission is
+    /// waited out while IAM may still be catching up (see `judge_denial`).
+    pub fn of_kms_error(err: &KmsError, recorded: &Recorded, now: Timestamp) -> Self {
         let message = err.to_string();
+        if err.is_permission_refusal() {
+            return match judge_denial(recorded, now) {
+                Denial::Propagating(retry) => Self::Progressing {
+                    reason: "AwaitingPermissions",
+                    message: format!("{message}; IAM may still be catching up, retrying"),
+                    retry: Retry::After(retry),
+                },
+                Denial::Lasting if err.kind == ErrorKind::AccessDenied => Self::Stalled {
+                    reason: "AccessDenied",
+                    message: format!(
+                        "{message}; check the IAM permissions of the operator's role and the key policy"
+                    ),
+                },
+                Denial::Lasting => Self::Stalled { reason: "InvalidPrincipal", message },
+            };
+        }
         let progressing =
             |reason| Self::Progressing { reason, message: message.clone(), retry: Retry::Backoff };
         match err.kind {
@@ -81,10 +126,7 @@ impl Outcome {
             ErrorKind::InvalidState => progressing("KeyStateConflict"),
             ErrorKind::NotFound => progressing("AwsNotFound"),
             ErrorKind::AlreadyExists => Self::Stalled { reason: "AliasConflict", message },
-            ErrorKind::AccessDenied => Self::Stalled {
-                reason: "AccessDenied",
-                message: format!("{message}; check the IAM permissions of the operator's role"),
-            },
+            ErrorKind::AccessDenied => unreachable!("a permission refusal is judged above"),
             ErrorKind::Rejected => Self::Stalled { reason: "AwsRejected", message },
         }
     }
@@ -108,10 +150,11 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
             "NotOwned",
             format!("key {key_id} is tagged for another object or cluster; the operator will not modify it"),
         ),
-        Blocker::MultiRegionMismatch { key_is_multi_region } => (
-            "MultiRegionImmutable",
+        Blocker::ReadDenied { key_id, permissions } => (
+            "AccessDenied",
             format!(
-                "the key's multiRegion is {key_is_multi_region} and cannot change after creation; set spec.multiRegion back to {key_is_multi_region}"
+                "the operator may not call {} on key {key_id}; allow it in the operator's IAM policy and in the key policy",
+                permissions.join(", ")
             ),
         ),
     }
@@ -140,9 +183,9 @@ mod tests {
             (Blocker::KeyNotFound { key_id: "k1".into() }, "KeyNotFound", "not re-created"),
             (Blocker::NotOwned { key_id: "k1".into() }, "NotOwned", "another object"),
             (
-                Blocker::MultiRegionMismatch { key_is_multi_region: true },
-                "MultiRegionImmutable",
-                "spec.multiRegion",
+                Blocker::ReadDenied { key_id: "k1".into(), permissions: vec!["kms:ListGrants"] },
+                "AccessDenied",
+                "may not call kms:ListGrants on key k1",
             ),
         ];
         for (blocker, want_reason, want_text) in table {
@@ -154,10 +197,55 @@ mod tests {
     }
 
     #[test]
+    fn access_denied_on_a_new_key_awaits_permissions_then_stalls_once_it_lasts() {
+        // IAM applies a new key's tags up to five minutes late: Stalled at once would show
+        // Failed in Flux and Argo CD for every new key.
+        let err = KmsError::from_response("GetKeyPolicy", Some("AccessDeniedException"), 400, Some("no"));
+        let young = Recorded { key_created_at: Some(at(0)), ..Recorded::default() };
+        let Outcome::Progressing { reason, retry, .. } = Outcome::of_kms_error(&err, &young, at(5)) else {
+            panic!()
+        };
+        assert_eq!((reason, retry), ("AwaitingPermissions", Retry::After(Duration::from_secs(10))));
+        let lasting = Recorded { denied_since: Some(at(0)), ..young };
+        let Outcome::Stalled { reason, .. } = Outcome::of_kms_error(&err, &lasting, at(400)) else {
+            panic!()
+        };
+        assert_eq!(reason, "AccessDenied");
+    }
+
+    #[test]
+    fn an_unknown_principal_that_stays_unknown_stalls_as_invalid_principal() {
+        let err = KmsError::from_response(
+            "CreateKey",
+            Some("MalformedPolicyDocumentException"),
+            400,
+            Some("Policy contains a statement with one or more invalid principals."),
+        );
+        let first = Outcome::of_kms_error(&err, &Recorded::default(), at(0));
+        assert!(matches!(first, Outcome::Progressing { reason: "AwaitingPermissions", .. }));
+        let lasting = Recorded { denied_since: Some(at(0)), ..Recorded::default() };
+        let Outcome::Stalled { reason, .. } = Outcome::of_kms_error(&err, &lasting, at(400)) else {
+            panic!()
+        };
+        assert_eq!(reason, "InvalidPrincipal");
+    }
+
+    #[test]
+    fn notices_are_named_in_the_ready_message() {
+        let plan = Plan { notices: vec!["tag x is stray".into()], ..Plan::default() };
+        let Outcome::Ready { message } = Outcome::of_settled_plan(&plan) else { panic!() };
+        assert!(message.ends_with("Note: tag x is stray"), "{message}");
+    }
+
+    #[test]
     fn holds_retry_after_a_known_time() {
         let plan = Plan { hold: Some(Hold::CreateSettling(Duration::from_secs(7))), ..Plan::default() };
         let Outcome::Progressing { retry, .. } = Outcome::of_settled_plan(&plan) else { panic!() };
         assert_eq!(retry, Retry::After(Duration::from_secs(7)));
+    }
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
     }
 
     #[test]
@@ -168,12 +256,11 @@ mod tests {
             (ErrorKind::InvalidState, "KeyStateConflict", false),
             (ErrorKind::NotFound, "AwsNotFound", false),
             (ErrorKind::AlreadyExists, "AliasConflict", true),
-            (ErrorKind::AccessDenied, "AccessDenied", true),
             (ErrorKind::Rejected, "AwsRejected", true),
         ];
         for (kind, want, stalled) in table {
             let err = KmsError::new("PutKeyPolicy", kind, "because");
-            match Outcome::of_kms_error(&err) {
+            match Outcome::of_kms_error(&err, &Recorded::default(), at(0)) {
                 Outcome::Stalled { reason, message } if stalled => {
                     assert_eq!(reason, want);
                     assert!(message.contains("because"));

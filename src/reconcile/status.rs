@@ -4,9 +4,9 @@
 
 use crate::api::{Condition, ConditionStatus, KmsKeyStatus};
 
-use super::Report;
-use super::grants::managed_name;
-use super::outcome::Outcome;
+use super::outcome::{Outcome, PERMISSION_REASONS};
+use super::plan::grants::managed_name;
+use super::run::Report;
 
 /// The status after `report`, starting from `current` (which already holds the intent and key
 /// ID written during the reconcile). `now` is RFC 3339.
@@ -33,6 +33,14 @@ pub fn status_after(
             .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
             .collect();
     }
+    next.access_denied_since = match &report.outcome {
+        Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. }
+            if PERMISSION_REASONS.contains(reason) =>
+        {
+            next.access_denied_since.take().or_else(|| Some(now.to_owned()))
+        }
+        _ => None,
+    };
     next.conditions = conditions(&next.conditions, &report.outcome, generation, now);
     next.observed_generation = generation;
     next
@@ -151,6 +159,26 @@ mod tests {
         );
         assert_eq!(conds.len(), 4);
         assert!(conds.contains(&foreign));
+    }
+
+    fn report(outcome: Outcome) -> Report {
+        Report { outcome, key: None, changes: vec![], created: None }
+    }
+
+    #[test]
+    fn the_time_refusals_began_is_kept_while_they_last_and_cleared_after() {
+        let denied = report(Outcome::Progressing {
+            reason: "AwaitingPermissions",
+            message: "no".into(),
+            retry: Retry::Backoff,
+        });
+        let first = status_after(&KmsKeyStatus::default(), &denied, "alias/a", None, "t1");
+        assert_eq!(first.access_denied_since.as_deref(), Some("t1"));
+        let stalled = report(Outcome::Stalled { reason: "AccessDenied", message: "no".into() });
+        let later = status_after(&first, &stalled, "alias/a", None, "t2");
+        assert_eq!(later.access_denied_since.as_deref(), Some("t1"));
+        let ready = report(Outcome::Ready { message: "ok".into() });
+        assert_eq!(status_after(&later, &ready, "alias/a", None, "t3").access_denied_since, None);
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Operator {
             .args(["run", "--region", "us-east-1"])
             // The standard variable, not --kms-endpoint: the run proves the SDK honours it.
             .env("AWS_ENDPOINT_URL_KMS", kms_url)
+            .env("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API", kms_url)
             .args(["--resync-interval", "3s", "--cluster-name", "e2e", "--http-addr", &http])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use kms_operator::kms::{AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey};
+use kms_operator::kms::{AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, TaggedKey};
 
 pub struct Lagging {
     pub inner: AwsKms,
@@ -73,6 +73,9 @@ impl KmsPort for Lagging {
     }
     async fn list_key_ids(&self) -> Result<Vec<String>, KmsError> {
         self.inner.list_key_ids().await
+    }
+    async fn find_tagged_keys(&self, key: &str, value: &str) -> Result<Vec<TaggedKey>, KmsError> {
+        self.inner.find_tagged_keys(key, value).await
     }
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
         self.inner.create_key(key).await

@@ -62,6 +62,11 @@ impl Moto {
     pub fn client(&self) -> aws_sdk_kms::Client {
         client_for(&self.url)
     }
+
+    /// The operator's clients (KMS and the Tagging API) for moto.
+    pub fn clients(&self) -> kms_operator::kms::AwsClients {
+        clients_for(&self.url)
+    }
 }
 
 impl Moto {
@@ -145,4 +150,21 @@ pub fn client_for(url: &str) -> aws_sdk_kms::Client {
         .endpoint_url(url)
         .build();
     aws_sdk_kms::Client::from_conf(config)
+}
+
+/// The operator's clients (KMS and the Resource Groups Tagging API) for an endpoint at `url`
+/// that serves both (moto, or a proxy in front of it).
+pub fn clients_for(url: &str) -> kms_operator::kms::AwsClients {
+    let config = aws_sdk_resourcegroupstagging::Config::builder()
+        .behavior_version(aws_sdk_resourcegroupstagging::config::BehaviorVersion::latest())
+        .region(aws_sdk_resourcegroupstagging::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_resourcegroupstagging::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .endpoint_url(url)
+        .build();
+    kms_operator::kms::AwsClients {
+        kms: client_for(url),
+        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(config),
+    }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use k8s_openapi::jiff::Timestamp;
 use kms_operator::api::{Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus};
 use kms_operator::kms::{KeyDescription, KmsPort};
-use kms_operator::reconcile::{self, Error, Owner, Report, StatusWriter, Target};
+use kms_operator::reconcile::{self, Error, Intent, Owner, Report, StatusWriter, Target};
 
 pub fn example(file: &str) -> KmsKey {
     let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -23,6 +23,8 @@ pub struct Object {
     pub generation: i64,
     /// When set, `record_key` fails: the operator "crashes" right after CreateKey.
     pub fail_key_write: Mutex<bool>,
+    /// The (virtual) time of the reconcile in progress: status writes are stamped with it.
+    clock: Mutex<Option<Timestamp>>,
 }
 
 impl Object {
@@ -39,6 +41,7 @@ impl Object {
             status: Mutex::new(KmsKeyStatus::default()),
             generation: 1,
             fail_key_write: Mutex::new(false),
+            clock: Mutex::new(None),
         }
     }
 
@@ -52,6 +55,7 @@ impl Object {
 
     /// One reconcile as the controller runs it, at `now`.
     pub async fn reconcile_at(&self, kms: &dyn KmsPort, now: Timestamp) -> Result<Report, Error> {
+        *self.clock.lock().unwrap() = Some(now);
         let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
         let target = Target { spec: &self.spec, owner: &self.owner, recorded };
         let report = reconcile::reconcile(kms, self, target, now).await?;
@@ -68,6 +72,12 @@ impl Object {
 
     pub async fn reconcile(&self, kms: &dyn KmsPort) -> Report {
         self.reconcile_at(kms, Timestamp::now()).await.expect("status writes succeed")
+    }
+
+    /// The time a status write is stamped with: the reconcile's, as the operator's writer
+    /// stamps the moment it writes.
+    fn write_time(&self) -> Timestamp {
+        self.clock.lock().unwrap().unwrap_or_else(Timestamp::now)
     }
 
     pub fn condition(&self, type_: &str) -> Condition {
@@ -87,20 +97,28 @@ impl Object {
 
 #[async_trait]
 impl StatusWriter for Object {
-    async fn record_intent(&self, intent: Option<&CreateIntent>) -> Result<(), Error> {
-        self.status.lock().unwrap().create_intent = intent.cloned();
+    async fn record_intent(&self, token: &str) -> Result<Intent, Error> {
+        let started_at = self.write_time();
+        let intent = CreateIntent { token: token.to_owned(), started_at: started_at.to_string() };
+        self.status.lock().unwrap().create_intent = Some(intent);
+        Ok(Intent { token: token.to_owned(), started_at })
+    }
+
+    async fn clear_intent(&self) -> Result<(), Error> {
+        self.status.lock().unwrap().create_intent = None;
         Ok(())
     }
 
-    async fn record_key(&self, key: &KeyDescription) -> Result<(), Error> {
+    async fn record_key(&self, key: &KeyDescription) -> Result<Timestamp, Error> {
         if *self.fail_key_write.lock().unwrap() {
             return Err(Error::StatusWrite("injected: the operator died after CreateKey".into()));
         }
+        let at = self.write_time();
         let mut status = self.status.lock().unwrap();
         status.key_id = Some(key.key_id.clone());
         status.key_arn = Some(key.arn.clone());
-        status.key_created_at = Some(Timestamp::now().to_string());
+        status.key_created_at = Some(at.to_string());
         status.create_intent = None;
-        Ok(())
+        Ok(at)
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::api::{GrantSpec, KmsKeySpec};
 use crate::kms::{GrantInfo, NewGrant};
 
-use super::plan::{Action, Plan};
+use super::{Action, Plan};
 
 /// Prefix of the names of grants the operator manages.
 pub const GRANT_PREFIX: &str = "kms-operator/";

@@ -2,8 +2,10 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::api::{GrantOperation, GrantSpec, KmsKeySpec};
-use crate::reconcile::grants::GRANT_PREFIX;
+use crate::kms::GrantInfo;
+use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
+use grants::GRANT_PREFIX;
 
 pub fn mk_spec() -> KmsKeySpec {
     KmsKeySpec {
@@ -54,12 +56,14 @@ fn mk_key() -> ObservedKey {
             description: "Orders key".into(),
             multi_region: false,
         },
+        unrecorded: false,
         tags,
         rotation_enabled: Some(true),
         policy: default_policy(ARN),
         aliases: vec!["alias/orders".into()],
         alias_target: Some("k1".into()),
         grants: Vec::new(),
+        denied: Vec::new(),
     }
 }
 
@@ -73,12 +77,13 @@ fn recorded() -> Recorded {
         key_created_at: Some(now() - std::time::Duration::from_secs(3600)),
         alias_name: Some("alias/orders".into()),
         intent: None,
+        denied_since: None,
     }
 }
 
 fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
     let owner = mk_owner();
-    let ctx = Context { owner: &owner, recorded, now: now(), fresh_token: "t1" };
+    let ctx = Context { owner: &owner, recorded, now: now(), fresh_token: "t1", previous: &[] };
     plan(spec, observed, &ctx)
 }
 
@@ -252,13 +257,6 @@ fn a_key_in_a_transitional_state_is_waited_for() {
 }
 
 #[test]
-fn a_multi_region_flag_that_differs_is_reported() {
-    let spec = KmsKeySpec { multi_region: true, ..mk_spec() };
-    let plan = run_key(&spec, mk_key());
-    assert_eq!(plan.blockers, vec![Blocker::MultiRegionMismatch { key_is_multi_region: false }]);
-}
-
-#[test]
 fn a_missing_alias_is_created() {
     let key = ObservedKey { alias_target: None, aliases: vec![], ..mk_key() };
     assert_eq!(actions(&mk_spec(), key), vec![Action::CreateAlias("alias/orders".into())]);
@@ -409,7 +407,7 @@ fn cleanup_of_a_key_already_pending_deletion_only_drops_aliases() {
 fn cleanup_actions(cleanup: &Cleanup) -> &[Action] {
     match cleanup {
         Cleanup::Release(actions) => actions,
-        Cleanup::NotOwned { .. } | Cleanup::Wait(_) => &[],
+        Cleanup::NotOwned { .. } | Cleanup::Wait(_) | Cleanup::Unreadable { .. } => &[],
     }
 }
 
@@ -450,5 +448,84 @@ fn cleanup_waits_for_a_key_that_may_still_appear() {
     assert_eq!(
         plan_cleanup(&mk_spec(), &missing, &young, now()),
         Cleanup::Wait(std::time::Duration::from_secs(110))
+    );
+}
+
+#[test]
+fn the_same_actions_as_the_previous_pass_are_not_repeated() {
+    // KMS lags, or reports the change in a form the plan does not recognise.
+    let spec = KmsKeySpec { key_description: "new".into(), ..mk_spec() };
+    let owner = mk_owner();
+    let rec = recorded();
+    let previous = vec![Action::UpdateDescription("new".into())];
+    let ctx = Context { owner: &owner, recorded: &rec, now: now(), fresh_token: "t1", previous: &previous };
+    let plan = plan(&spec, &Observed::Owned(Box::new(mk_key())), &ctx);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.hold, Some(Hold::NotConverged));
+}
+
+#[test]
+fn a_key_left_by_an_interrupted_create_is_recorded_before_anything_else() {
+    let key = ObservedKey {
+        unrecorded: true,
+        key: KeyDescription { description: "old".into(), ..mk_key().key },
+        ..mk_key()
+    };
+    let got = actions(&mk_spec(), key.clone());
+    assert_eq!(got, vec![Action::RecordKey(key.key), Action::UpdateDescription("Orders key".into())]);
+}
+
+#[test]
+fn a_stray_tag_under_the_operators_prefix_is_reported_not_removed() {
+    // The shipped IAM policy forbids removing such tags: an Untag holding one fails whole.
+    let mut key = mk_key();
+    key.tags.insert("kms.boosterpack.io/forged".into(), "x".into());
+    key.tags.insert("by-hand".into(), "y".into());
+    let plan = run_key(&mk_spec(), key);
+    assert_eq!(plan.actions, vec![Action::Untag(vec!["by-hand".into()])]);
+    assert_eq!(plan.notices.len(), 1);
+    assert!(plan.notices[0].contains("kms.boosterpack.io/forged"), "{:?}", plan.notices);
+}
+
+#[test]
+fn a_policy_the_operator_may_not_read_is_put_from_the_spec() {
+    // Putting the spec's policy may be what gives the operator its other permissions back.
+    let key = ObservedKey { policy: None, denied: vec![READ_POLICY], ..mk_key() };
+    assert_eq!(actions(&mk_spec(), key), vec![Action::PutPolicy(default_policy(ARN).unwrap())]);
+}
+
+#[test]
+fn grants_and_aliases_the_operator_may_not_list_are_left_alone_and_waited_for() {
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let key = ObservedKey { alias_target: None, denied: vec![READ_GRANTS, READ_ALIASES], ..mk_key() };
+    let plan = run(&spec, &Observed::Owned(Box::new(key)), &Recorded { denied_since: None, ..recorded() });
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let permissions = vec![READ_GRANTS, READ_ALIASES];
+    let retry = timing::PERMISSION_RETRY;
+    assert_eq!(plan.hold, Some(Hold::AwaitingPermissions { permissions, retry }));
+}
+
+#[test]
+fn reads_refused_for_longer_than_iam_takes_stall_naming_the_permission() {
+    let key = ObservedKey { denied: vec![READ_GRANTS], ..mk_key() };
+    let since = now() - std::time::Duration::from_secs(600);
+    let plan = run(
+        &mk_spec(),
+        &Observed::Owned(Box::new(key)),
+        &Recorded { denied_since: Some(since), ..recorded() },
+    );
+    let blocker = Blocker::ReadDenied { key_id: "k1".into(), permissions: vec![READ_GRANTS] };
+    assert_eq!(plan.blockers, vec![blocker]);
+}
+
+#[test]
+fn a_key_whose_ownership_cannot_be_read_is_neither_touched_nor_released() {
+    let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" };
+    let plan = run(&mk_spec(), &observed, &recorded());
+    assert!(plan.actions.is_empty());
+    assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })));
+    assert_eq!(
+        plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
+        Cleanup::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" }
     );
 }

@@ -1,0 +1,54 @@
+//! What earlier reconciles recorded in status, read back as the planner's [`Recorded`].
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::KmsKeyStatus;
+use crate::reconcile::{Intent, Recorded};
+
+/// What an earlier reconcile recorded, as the planner reads it.
+pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
+    let Some(status) = status else { return Recorded::default() };
+    let intent = status.create_intent.as_ref().map(|i| Intent {
+        token: i.token.clone(),
+        // An unreadable time is treated as long past, so a new attempt may go ahead.
+        started_at: i.started_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+    });
+    let time = |t: &Option<String>| t.as_ref().and_then(|t| t.parse().ok());
+    Recorded {
+        key_id: status.key_id.clone(),
+        key_created_at: time(&status.key_created_at),
+        alias_name: status.alias_name.clone(),
+        intent,
+        denied_since: time(&status.access_denied_since),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CreateIntent;
+
+    #[test]
+    fn a_recorded_intent_reads_back_with_its_time() {
+        let status = KmsKeyStatus {
+            create_intent: Some(CreateIntent {
+                token: "t".into(),
+                started_at: "2026-01-02T03:04:05Z".into(),
+            }),
+            ..KmsKeyStatus::default()
+        };
+        let intent = recorded_from(Some(&status)).intent.unwrap();
+        assert_eq!(intent.token, "t");
+        assert_eq!(intent.started_at.to_string(), "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn the_time_refusals_began_reads_back() {
+        let status = KmsKeyStatus {
+            access_denied_since: Some("2026-01-02T03:04:05Z".into()),
+            ..KmsKeyStatus::default()
+        };
+        let since = recorded_from(Some(&status)).denied_since.unwrap();
+        assert_eq!(since.to_string(), "2026-01-02T03:04:05Z");
+    }
+}

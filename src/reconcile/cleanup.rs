@@ -1,0 +1,71 @@
+//! Letting go of the key when the object is deleted: observe, let the plan decide, run its
+//! calls. Safe to repeat; a key already pending deletion or gone counts as released.
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::KmsKeySpec;
+use crate::kms::{ErrorKind, KmsError, KmsPort};
+
+use super::apply::apply_one;
+use super::ownership::Owner;
+use super::plan::{self, Action, Cleanup, Observed, Recorded};
+use super::{observe, writer::Error};
+
+/// How the release of a deleted object's key went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released {
+    /// The key is scheduled for deletion (now or earlier), or never existed.
+    Done { changes: Vec<String> },
+    /// The key exists but is not this object's: left alone, nothing to release.
+    NotOwned { key_id: String },
+    /// A key may exist that KMS does not list or describe yet (it was created moments ago):
+    /// look again after this long before letting the object go.
+    Wait(std::time::Duration),
+}
+
+/// Lets go of the object's key: drops its aliases and schedules deletion with the spec's
+/// window.
+pub async fn cleanup(
+    kms: &dyn KmsPort,
+    spec: &KmsKeySpec,
+    owner: &Owner,
+    recorded: &Recorded,
+    now: Timestamp,
+) -> Result<Released, KmsError> {
+    let observed = observe::observe(kms, spec, owner, recorded).await?;
+    let actions = match plan::plan_cleanup(spec, &observed, recorded, now) {
+        Cleanup::Wait(wait) => return Ok(Released::Wait(wait)),
+        Cleanup::NotOwned { key_id } => return Ok(Released::NotOwned { key_id }),
+        Cleanup::Unreadable { key_id, permission } => {
+            let message = format!(
+                "the operator may not call {permission} on key {key_id}, so it cannot tell whether the key is this object's; allow it in the operator's IAM policy and the key policy"
+            );
+            return Err(KmsError::new("DescribeKey", ErrorKind::AccessDenied, message));
+        }
+        Cleanup::Release(actions) => actions,
+    };
+    let mut changes = Vec::new();
+    if let Observed::Owned(key) = &observed {
+        for action in &actions {
+            changes.extend(release_step(kms, &key.key.key_id, action).await?);
+        }
+    }
+    Ok(Released::Done { changes })
+}
+
+/// One cleanup call; `None` when KMS refused it because someone scheduled the deletion
+/// between observe and now (the key is released all the same).
+async fn release_step(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<Option<String>, KmsError> {
+    match apply_one(kms, key_id, action).await {
+        Ok(change) => Ok(Some(change)),
+        Err(Error::Kms(err)) if err.kind == ErrorKind::InvalidState => {
+            let state = kms.describe_key(key_id).await?.map(|k| k.state);
+            match state {
+                Some(state) if !plan::is_pending_deletion(&state) => Err(err),
+                _ => Ok(None),
+            }
+        }
+        Err(Error::Kms(err)) => Err(err),
+        Err(Error::StatusWrite(_)) => unreachable!("a single action on an existing key writes no status"),
+    }
+}

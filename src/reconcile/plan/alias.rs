@@ -1,0 +1,29 @@
+//! Alias decisions. An alias is never re-pointed from a key this object does not own; a
+//! rename creates the new alias before the old one goes, and only the alias this object
+//! recorded is ever deleted.
+
+use crate::api::KmsKeySpec;
+
+use super::observed::{ObservedKey, Recorded};
+use super::{Action, Blocker, Plan};
+
+/// Adds the calls that give the key the wanted alias, and drops the one it had before.
+pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded, plan: &mut Plan) {
+    let wanted = spec.full_alias_name();
+    match observed.alias_target.as_deref() {
+        None => plan.actions.push(Action::CreateAlias(wanted.clone())),
+        Some(holder) if holder != observed.key.key_id => {
+            // The key keeps its old alias until the new name is free.
+            let holder = holder.to_owned();
+            plan.blockers.push(Blocker::AliasConflict { alias: wanted, holder });
+            return;
+        }
+        Some(_) => {}
+    }
+    // The alias this object used before a rename; others pointing at the key are left alone.
+    let renamed_from =
+        (recorded.alias_name.as_ref()).filter(|old| **old != wanted && observed.aliases.contains(old));
+    if let Some(old) = renamed_from {
+        plan.actions.push(Action::DeleteAlias(old.clone()));
+    }
+}

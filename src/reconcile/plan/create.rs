@@ -1,0 +1,30 @@
+//! The decision to create a key: only when no earlier attempt may still surface, and only
+//! when the wanted alias is free (a key made for a taken alias would be orphaned at once).
+
+use crate::api::KmsKeySpec;
+use crate::kms::NewKey;
+
+use super::super::ownership::TAG_CREATE_TOKEN;
+use super::timing::settling_intent;
+use super::{Action, Blocker, Context, Hold, Plan};
+
+/// The plan for an object with no key.
+pub fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context) -> Plan {
+    if let Some(left) = settling_intent(ctx.recorded, ctx.now) {
+        return Plan { hold: Some(Hold::CreateSettling(left)), ..Plan::default() };
+    }
+    if let Some(holder) = alias_target {
+        let alias = spec.full_alias_name();
+        return Plan::blocked(Blocker::AliasConflict { alias, holder: holder.to_owned() });
+    }
+    let mut tags = spec.tags.clone();
+    tags.extend(ctx.owner.tags());
+    tags.insert(TAG_CREATE_TOKEN.to_owned(), ctx.fresh_token.to_owned());
+    let key = NewKey {
+        description: spec.key_description.clone(),
+        policy: spec.key_policy.clone(),
+        tags,
+        multi_region: spec.multi_region,
+    };
+    Plan { actions: vec![Action::CreateKey { key, token: ctx.fresh_token.to_owned() }], ..Plan::default() }
+}

@@ -1,0 +1,234 @@
+//! The decisions: given the spec, what the operator recorded, and what KMS holds, which calls
+//! to make and in which order. Pure and synchronous; time, the create token and the previous
+//! pass's actions come in as arguments, so every branch is tested with plain values. One file
+//! per concern; the order of the calls is decided here, in [`plan_update`]:
+//!
+//! - a key found after an interrupted create is recorded before anything else;
+//! - a key pending deletion is first cancelled, and nothing else is done in that pass (KMS
+//!   refuses almost everything then);
+//! - a key to enable is enabled before rotation and grants are set; the policy comes before
+//!   the rest (it may be what lets the operator do the rest);
+//! - grants are created before the ones they replace are revoked;
+//! - a key to disable is disabled last.
+
+use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
+
+use crate::api::KmsKeySpec;
+use crate::kms::{KeyDescription, NewGrant, NewKey};
+
+use super::ownership::Owner;
+use super::policy::{default_policy, policies_equal};
+
+mod alias;
+mod cleanup;
+mod create;
+pub mod grants;
+mod observed;
+mod tags;
+pub mod timing;
+
+pub use cleanup::{Cleanup, plan_cleanup};
+pub use observed::{Intent, Observed, ObservedKey, Recorded};
+pub use timing::{Denial, judge_denial};
+
+/// Permission names of the reads observe makes, as AWS names them in a refusal.
+pub const READ_POLICY: &str = "kms:GetKeyPolicy";
+pub const READ_ROTATION: &str = "kms:GetKeyRotationStatus";
+pub const READ_ALIASES: &str = "kms:ListAliases";
+pub const READ_GRANTS: &str = "kms:ListGrants";
+
+/// One KMS call to make (or, for `RecordKey`, one status write). Calls on an existing key
+/// apply to the observed key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    CreateKey {
+        key: NewKey,
+        token: String,
+    },
+    /// Record in status a key that an interrupted create left behind.
+    RecordKey(KeyDescription),
+    CancelDeletion,
+    SetEnabled(bool),
+    UpdateDescription(String),
+    PutPolicy(String),
+    Tag(std::collections::BTreeMap<String, String>),
+    Untag(Vec<String>),
+    CreateAlias(String),
+    DeleteAlias(String),
+    SetRotation(bool),
+    RevokeGrant {
+        name: String,
+        grant_id: String,
+    },
+    CreateGrant(NewGrant),
+    ScheduleDeletion(i32),
+}
+
+/// Something that stops the operator until a person (or another object) acts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// The alias belongs to another key; it is never re-pointed.
+    AliasConflict { alias: String, holder: String },
+    /// The recorded key no longer exists; it is not silently re-created.
+    KeyNotFound { key_id: String },
+    /// The recorded key is tagged for another object or cluster.
+    NotOwned { key_id: String },
+    /// AWS has refused these reads for longer than IAM takes to catch up.
+    ReadDenied { key_id: String, permissions: Vec<&'static str> },
+}
+
+/// Something to wait for that resolves without anyone acting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The key is in a transitional state (Creating, Updating, ...).
+    KeyState(String),
+    /// A create attempt may still appear in KMS; look again after this long.
+    CreateSettling(Duration),
+    /// The key was created moments ago and KMS does not describe it yet.
+    KeyNotVisibleYet(Duration),
+    /// AWS refuses these reads, probably while IAM catches up; look again after this long.
+    AwaitingPermissions { permissions: Vec<&'static str>, retry: Duration },
+    /// The previous pass made these very calls and KMS still does not show their effect: it
+    /// lags, or reports the change in a form the plan does not recognise. Looking again later
+    /// costs less than repeating them.
+    NotConverged,
+}
+
+/// The decided calls, plus what keeps the object from being Ready.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub blockers: Vec<Blocker>,
+    pub hold: Option<Hold>,
+    /// Changes that the key's state does not allow now (rotation of a disabled key).
+    pub deferred: Vec<String>,
+    /// Things a person should know that do not keep the key from being Ready.
+    pub notices: Vec<String>,
+}
+
+impl Plan {
+    fn blocked(blocker: Blocker) -> Self {
+        Plan { blockers: vec![blocker], ..Plan::default() }
+    }
+}
+
+/// Inputs of one planning step besides the spec and the observation.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    pub owner: &'a Owner,
+    pub recorded: &'a Recorded,
+    pub now: Timestamp,
+    /// Token for a CreateKey this plan may decide on.
+    pub fresh_token: &'a str,
+    /// The actions the previous pass of the same reconcile ran (empty on the first pass).
+    pub previous: &'a [Action],
+}
+
+/// Decides how to make KMS match the spec.
+pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
+    let mut plan = match observed {
+        Observed::NoKey { alias_target } => create::plan_create(spec, alias_target.as_deref(), ctx),
+        Observed::Missing { key_id } => match timing::young_key(ctx.recorded, ctx.now) {
+            Some(left) => Plan { hold: Some(Hold::KeyNotVisibleYet(left)), ..Plan::default() },
+            None => Plan::blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
+        },
+        Observed::Foreign { key_id } => Plan::blocked(Blocker::NotOwned { key_id: key_id.clone() }),
+        Observed::Unreadable { key_id, permission } => denied_reads(key_id, vec![permission], ctx),
+        Observed::Owned(key) => plan_update(spec, key, ctx),
+    };
+    if !plan.actions.is_empty() && plan.actions == ctx.previous {
+        plan.actions.clear();
+        plan.hold = Some(Hold::NotConverged);
+    }
+    if plan.actions.is_empty()
+        && let Observed::Owned(key) = observed
+        && !key.denied.is_empty()
+        && plan.blockers.is_empty()
+    {
+        let denied = denied_reads(&key.key.key_id, key.denied.clone(), ctx);
+        plan.hold = denied.hold;
+        plan.blockers = denied.blockers;
+    }
+    plan
+}
+
+/// Reads AWS refused: waited for while IAM may be catching up, then reported.
+fn denied_reads(key_id: &str, permissions: Vec<&'static str>, ctx: &Context) -> Plan {
+    match judge_denial(ctx.recorded, ctx.now) {
+        Denial::Propagating(retry) => {
+            Plan { hold: Some(Hold::AwaitingPermissions { permissions, retry }), ..Plan::default() }
+        }
+        Denial::Lasting => Plan::blocked(Blocker::ReadDenied { key_id: key_id.to_owned(), permissions }),
+    }
+}
+
+pub fn is_pending_deletion(state: &str) -> bool {
+    matches!(state, "PendingDeletion" | "PendingReplicaDeletion")
+}
+
+/// The plan for the object's own key, in the order the module docs give.
+fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan {
+    let mut plan = Plan::default();
+    if observed.unrecorded {
+        plan.actions.push(Action::RecordKey(observed.key.clone()));
+    }
+    let state = observed.key.state.as_str();
+    if is_pending_deletion(state) {
+        plan.actions.push(Action::CancelDeletion);
+        return plan;
+    }
+    if !matches!(state, "Enabled" | "Disabled") {
+        plan.hold = Some(Hold::KeyState(state.to_owned()));
+        return plan;
+    }
+    let enabled_now = state == "Enabled";
+    if spec.is_enabled && !enabled_now {
+        plan.actions.push(Action::SetEnabled(true));
+    }
+    plan_policy(spec, observed, &mut plan);
+    if observed.key.description != spec.key_description {
+        plan.actions.push(Action::UpdateDescription(spec.key_description.clone()));
+    }
+    tags::plan_tags(spec, ctx.owner, &observed.tags, &mut plan);
+    if !observed.was_denied(READ_ALIASES) {
+        alias::plan_alias(spec, observed, ctx.recorded, &mut plan);
+    }
+    let usable = spec.is_enabled || enabled_now;
+    match observed.rotation_enabled {
+        Some(on) if on != spec.enable_key_rotation && usable => {
+            plan.actions.push(Action::SetRotation(spec.enable_key_rotation));
+        }
+        Some(on) if on != spec.enable_key_rotation => {
+            plan.deferred.push("key rotation changes once the key is enabled".to_owned());
+        }
+        _ => {}
+    }
+    if !observed.was_denied(READ_GRANTS) {
+        grants::plan_grants(spec, &observed.grants, usable, &mut plan);
+    }
+    if !spec.is_enabled && enabled_now {
+        plan.actions.push(Action::SetEnabled(false));
+    }
+    plan
+}
+
+/// Puts the wanted policy when it differs, and also when the operator may not read it: the
+/// spec's policy is what the key should have either way, and putting it may be what gives
+/// the operator back its other permissions.
+fn plan_policy(spec: &KmsKeySpec, observed: &ObservedKey, plan: &mut Plan) {
+    let Some(wanted) = spec.key_policy.clone().or_else(|| default_policy(&observed.key.arn)) else {
+        return;
+    };
+    let differs = match &observed.policy {
+        _ if observed.was_denied(READ_POLICY) => true,
+        Some(current) => !policies_equal(&wanted, current),
+        None => true,
+    };
+    if differs {
+        plan.actions.push(Action::PutPolicy(wanted));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

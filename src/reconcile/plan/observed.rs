@@ -1,0 +1,84 @@
+//! The plan's inputs besides the spec: what the operator recorded in status, and what KMS
+//! holds for the object.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::kms::{GrantInfo, KeyDescription};
+
+/// What the operator wrote in status earlier.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub key_id: Option<String>,
+    /// When the key ID was recorded.
+    pub key_created_at: Option<Timestamp>,
+    pub alias_name: Option<String>,
+    pub intent: Option<Intent>,
+    /// Since when AWS has been refusing the operator's calls for want of permission. A denial
+    /// can be IAM catching up with a new key's tags, so it is waited out for a while first.
+    pub denied_since: Option<Timestamp>,
+}
+
+/// A create attempt that was started but never saw its key ID recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intent {
+    pub token: String,
+    /// When the intent was written to status, just before CreateKey was called.
+    pub started_at: Timestamp,
+}
+
+/// What KMS holds for the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// No key is recorded, and no key carries the ownership tags of an interrupted create.
+    /// `alias_target` is the key that holds the wanted alias, if any.
+    NoKey { alias_target: Option<String> },
+    /// The recorded key ID does not exist in KMS.
+    Missing { key_id: String },
+    /// The recorded key exists but is tagged for another object or cluster.
+    Foreign { key_id: String },
+    /// The key exists but the operator may not read what tells whose it is.
+    Unreadable { key_id: String, permission: &'static str },
+    /// The object's own key.
+    Owned(Box<ObservedKey>),
+}
+
+impl Observed {
+    /// The object's own key, when that is what was observed.
+    pub fn owned_key(&self) -> Option<&ObservedKey> {
+        match self {
+            Observed::Owned(key) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// The object's key as KMS describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedKey {
+    pub key: KeyDescription,
+    /// True when the key was found by its ownership tags after an interrupted create, so
+    /// status does not record it yet.
+    pub unrecorded: bool,
+    pub tags: BTreeMap<String, String>,
+    /// `None` when the key's state does not let KMS report it, or the read was denied.
+    pub rotation_enabled: Option<bool>,
+    /// `None` when the read was denied (see `denied`).
+    pub policy: Option<String>,
+    /// Aliases that point at this key.
+    pub aliases: Vec<String>,
+    /// The key that holds the wanted alias, if any (maybe this one).
+    pub alias_target: Option<String>,
+    pub grants: Vec<GrantInfo>,
+    /// Permissions (`kms:GetKeyPolicy`, ...) whose reads AWS refused; what they would have
+    /// shown is unknown, and the plan leaves that part alone.
+    pub denied: Vec<&'static str>,
+}
+
+impl ObservedKey {
+    /// Whether the read needing `permission` was refused.
+    pub fn was_denied(&self, permission: &str) -> bool {
+        self.denied.contains(&permission)
+    }
+}

@@ -1,0 +1,96 @@
+//! One reconcile: up to [`MAX_PASSES`] passes of observe, plan, apply. Creating a key takes one
+//! pass, configuring it the next, and a final observation checks that KMS shows the result.
+//! Every decision is the plan's; this loop only carries what a pass learned to the next.
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::KmsKeySpec;
+use crate::kms::KmsPort;
+
+use super::ownership::Owner;
+use super::plan::{self, Action, ObservedKey, Recorded};
+use super::writer::{Error, StatusWriter};
+use super::{apply, observe, outcome::Outcome, token, validate};
+
+/// Most observe-plan-apply passes in one reconcile.
+pub const MAX_PASSES: usize = 3;
+
+/// What a reconcile ended in and the key it last saw.
+#[derive(Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// The object's key as last observed (absent when there is none, or it is not ours).
+    pub key: Option<ObservedKey>,
+    /// The changes made, one line each.
+    pub changes: Vec<String>,
+    /// The ID of the key this reconcile created, if it created one.
+    pub created: Option<String>,
+}
+
+/// Everything a reconcile needs to know about the object.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub spec: &'a KmsKeySpec,
+    pub owner: &'a Owner,
+    pub recorded: Recorded,
+}
+
+/// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
+/// is an error, because the next step must not run without it.
+pub async fn reconcile(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    target: Target<'_>,
+    now: Timestamp,
+) -> Result<Report, Error> {
+    let mut report = Report { outcome: Outcome::not_converged(), key: None, changes: vec![], created: None };
+    if let Err(message) = validate::validate(target.spec) {
+        report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
+        return Ok(report);
+    }
+    let mut recorded = target.recorded;
+    let mut previous: Vec<Action> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let observed = match observe::observe(kms, target.spec, target.owner, &recorded).await {
+            Ok(observed) => observed,
+            Err(err) => {
+                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                return Ok(report);
+            }
+        };
+        report.key = observed.owned_key().cloned();
+        let token = token::new_token();
+        let ctx = plan::Context {
+            owner: target.owner,
+            recorded: &recorded,
+            now,
+            fresh_token: &token,
+            previous: &previous,
+        };
+        let plan = plan::plan(target.spec, &observed, &ctx);
+        if plan.actions.is_empty() {
+            report.outcome = Outcome::of_settled_plan(&plan);
+            return Ok(report);
+        }
+        let key_id = report.key.as_ref().map(|k| k.key.key_id.clone());
+        let applied = match apply::apply(kms, writer, key_id.as_deref(), &plan.actions).await {
+            Ok(applied) => applied,
+            Err(Error::Kms(err)) => {
+                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                return Ok(report);
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(key) = applied.recorded {
+            if applied.created {
+                report.created = Some(key.key_id.clone());
+            }
+            recorded.key_id = Some(key.key_id);
+            recorded.key_created_at = Some(key.at);
+            recorded.intent = None;
+        }
+        report.changes.extend(applied.changes);
+        previous = plan.actions;
+    }
+    Ok(report)
+}

@@ -1,0 +1,32 @@
+//! The status writes a reconcile cannot go on without: the create intent before CreateKey,
+//! and the new key's ID right after it. A port, so tests can fail a write on purpose.
+
+use async_trait::async_trait;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::kms::{KeyDescription, KmsError};
+
+use super::plan::Intent;
+
+/// Status writes that must land before the reconcile goes on. Each write stamps its own
+/// time: a reconcile may wait long (quotas, retries) between its start and the write.
+#[async_trait]
+pub trait StatusWriter: Send + Sync {
+    /// Records a create attempt with `token`, before CreateKey is called; the intent as
+    /// written, with the time it was written.
+    async fn record_intent(&self, token: &str) -> Result<Intent, Error>;
+    /// Forgets the create attempt: KMS refused it, so no key exists.
+    async fn clear_intent(&self) -> Result<(), Error>;
+    /// Records the ID and ARN of a key just created or found after an interrupted create, and
+    /// clears the intent; when it was recorded.
+    async fn record_key(&self, key: &KeyDescription) -> Result<Timestamp, Error>;
+}
+
+/// Failures that stop a reconcile without an outcome to report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error("writing status failed: {0}")]
+    StatusWrite(String),
+}
