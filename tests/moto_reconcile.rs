@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_kms::types::KeyState;
-use k8s_openapi::jiff::Timestamp;
 use kms_operator::api::KmsKeySpec;
 use kms_operator::kms::AwsKms;
 use kms_operator::reconcile::{self, Released, TAG_UID};
-use support::moto::Moto;
+use support::clock::TestClock;
+use support::fault_proxy::FaultProxy;
+use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
+use support::strict::StrictConfig;
 
 struct Aws {
     client: aws_sdk_kms::Client,
@@ -68,18 +70,63 @@ impl Aws {
     }
 }
 
-fn setup() -> (Moto, AwsKms, Aws) {
+/// moto behind the strict KMS layer (AWS's rules, the shipped IAM policy with its five-minute
+/// tag lag, paged lists) as the operator's KMS; `aws` checks moto directly. `clock` is the
+/// strict layer's: `Object::converge` moves it on as requeues would.
+struct Env {
+    moto: Moto,
+    _proxy: FaultProxy,
+    kms: AwsKms,
+    aws: Aws,
+    clock: TestClock,
+}
+
+fn outcome_reason(outcome: &reconcile::Outcome) -> &'static str {
+    match outcome {
+        reconcile::Outcome::Ready { .. } => "Ready",
+        reconcile::Outcome::Progressing { reason, .. } | reconcile::Outcome::Stalled { reason, .. } => reason,
+    }
+}
+
+/// Releases the object's key as the controller's finalizer would: a wait, or a refusal while
+/// IAM catches up with a new key, is retried after time passes.
+async fn release(obj: &Object, kms: &AwsKms, clock: &TestClock) -> Released {
+    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
+    for _ in 0..60 {
+        match reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp()).await {
+            Ok(Released::Wait(wait)) => clock.advance(wait),
+            Ok(released) => return released,
+            Err(err) if err.is_permission_refusal() => clock.advance(Duration::from_secs(10)),
+            Err(err) => panic!("cleanup failed: {err}"),
+        }
+    }
+    panic!("the key of {} was never released", obj.owner.name);
+}
+
+/// Every change the reports name, in order.
+fn changes(reports: &[reconcile::Report]) -> Vec<String> {
+    reports.iter().flat_map(|r| r.changes.clone()).collect()
+}
+
+async fn setup() -> Env {
+    setup_with(StrictConfig::default()).await
+}
+
+async fn setup_with(strict: StrictConfig) -> Env {
     let moto = Moto::start();
-    let kms = AwsKms::new(moto.clients());
+    let clock = strict.clock.clone();
+    let proxy = FaultProxy::start_with(&moto.url, strict).await;
+    let kms = AwsKms::new(clients_for(&proxy.url));
     let aws = Aws { client: moto.client() };
-    (moto, kms, aws)
+    Env { moto, _proxy: proxy, kms, aws, clock }
 }
 
 #[tokio::test]
 async fn the_basic_example_becomes_a_rotating_key_with_its_alias_and_tags() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
 
     assert!(obj.is_ready(), "{:?}", obj.status());
     let key_id = obj.key_id();
@@ -100,9 +147,10 @@ async fn the_basic_example_becomes_a_rotating_key_with_its_alias_and_tags() {
 
 #[tokio::test]
 async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_7_day_window() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("advanced-key", example("advanced.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
     let key_id = obj.key_id();
     assert!(key_id.starts_with("mrk-"), "{key_id}");
@@ -122,25 +170,28 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
 
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let released =
-        reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
+        reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp()).await.unwrap();
     assert!(matches!(released, Released::Done { ref changes } if !changes.is_empty()), "{released:?}");
     let meta = aws.describe(&key_id).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
     let when = meta.deletion_date().unwrap().secs();
-    let expected = Timestamp::now().as_second() + 7 * 86_400;
+    // moto dates the deletion by its own (real) clock, not the test's advanced one.
+    let expected = k8s_openapi::jiff::Timestamp::now().as_second() + 7 * 86_400;
     assert!((when - expected).abs() < 120, "deletion at {when}, expected about {expected}");
     assert_eq!(aws.alias_target("alias/advanced-key").await, None);
 
     // Deleting again (the finalizer runs twice) releases without touching the key.
-    let again = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
+    let again =
+        reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp()).await.unwrap();
     assert_eq!(again, Released::Done { changes: vec![] });
 }
 
 #[tokio::test]
 async fn every_spec_field_change_reaches_aws() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let mut obj = Object::new("orders", example("basic.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     let key_id = obj.key_id();
 
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},{"Sid":"App","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/app"},"Action":["kms:Decrypt"],"Resource":"*"}]}"#;
@@ -156,7 +207,7 @@ async fn every_spec_field_change_reaches_aws() {
         ..obj.spec.clone()
     };
     obj.generation = 2;
-    let report = obj.reconcile(&kms).await;
+    let report = obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?} {:?}", obj.status(), report);
 
     let meta = aws.describe(&key_id).await;
@@ -185,7 +236,7 @@ async fn every_spec_field_change_reaches_aws() {
         .unwrap();
     obj.spec.is_enabled = true;
     obj.spec.grants[0].operations.retain(|o| o.as_str() == "Decrypt");
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     let grants = aws.grants(&key_id).await;
     let ours: Vec<_> = grants.iter().filter(|g| g.name() == Some("kms-operator/app-server")).collect();
     assert_eq!(ours.len(), 1);
@@ -193,7 +244,7 @@ async fn every_spec_field_change_reaches_aws() {
     assert_eq!(ops, vec!["Decrypt"]);
 
     obj.spec.grants.clear();
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     let grants = aws.grants(&key_id).await;
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].grant_id(), service_grant.grant_id());
@@ -203,28 +254,25 @@ async fn every_spec_field_change_reaches_aws() {
 
 #[tokio::test]
 async fn drift_made_outside_the_operator_is_put_back() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     let key_id = obj.key_id();
     let c = &aws.client;
     c.update_key_description().key_id(&key_id).description("hand edit").send().await.unwrap();
     let tag = aws_sdk_kms::types::Tag::builder().tag_key("extra").tag_value("x").build().unwrap();
     c.tag_resource().key_id(&key_id).tags(tag).send().await.unwrap();
     c.disable_key_rotation().key_id(&key_id).send().await.unwrap();
-    c.put_key_policy()
-        .key_id(&key_id)
-        .policy_name("default")
-        .policy(r#"{"Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
+    // A hand edit that keeps the account's access (AWS's lockout check refuses one that does not).
+    let drifted = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},{"Sid":"Extra","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/intruder"},"Action":"kms:Decrypt","Resource":"*"}]}"#;
+    c.put_key_policy().key_id(&key_id).policy_name("default").policy(drifted).send().await.unwrap();
     c.disable_key().key_id(&key_id).send().await.unwrap();
     c.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.unwrap();
 
-    let report = obj.reconcile(&kms).await;
+    let report = obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
-    assert!(report.changes.iter().any(|c| c.contains("cancelled a deletion")), "{:?}", report.changes);
+    assert!(changes(&report).iter().any(|c| c.contains("cancelled a deletion")), "{:?}", changes(&report));
     let meta = aws.describe(&key_id).await;
     assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
     assert_eq!(meta.description(), Some("Basic KMS key with rotation"));
@@ -232,33 +280,36 @@ async fn drift_made_outside_the_operator_is_put_back() {
     assert!(!aws.tags(&key_id).await.contains_key("extra"));
     let policy = aws.policy(&key_id).await;
     assert_eq!(policy["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::123456789012:root");
+    assert_eq!(policy["Statement"].as_array().unwrap().len(), 1, "the intruder's statement is gone");
 }
 
 #[tokio::test]
 async fn a_policy_aws_reformatted_is_not_put_again() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let mut spec = example("basic.yaml").spec;
     spec.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["kms:*"],"Resource":"*"}]}"#.into());
     let obj = Object::new("basic-key", spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     let key_id = obj.key_id();
     // Store the same policy the way AWS would reformat it.
     let reformatted = "{\n  \"Statement\" : [ {\n    \"Resource\" : \"*\",\n    \"Action\" : \"kms:*\",\n    \"Principal\" : { \"AWS\" : \"arn:aws:iam::123456789012:root\" },\n    \"Effect\" : \"Allow\"\n  } ],\n  \"Version\" : \"2012-10-17\"\n}";
     let c = &aws.client;
     c.put_key_policy().key_id(&key_id).policy_name("default").policy(reformatted).send().await.unwrap();
-    let report = obj.reconcile(&kms).await;
-    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    let report = obj.converge(kms, clock).await;
+    assert!(changes(&report).is_empty(), "{:?}", changes(&report));
     assert!(obj.is_ready());
 }
 
 #[tokio::test]
 async fn an_alias_held_by_an_unmanaged_key_stalls_without_creating_a_key() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let other = aws.client.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
     aws.client.create_alias().alias_name("alias/basic-key").target_key_id(&other).send().await.unwrap();
 
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     assert_eq!(obj.stalled_reason().as_deref(), Some("AliasConflict"));
     assert!(obj.condition("Stalled").message.contains(&other), "the message names the other key");
     assert_eq!(aws.key_ids().await, vec![other.clone()], "no key was created");
@@ -267,17 +318,18 @@ async fn an_alias_held_by_an_unmanaged_key_stalls_without_creating_a_key() {
 
 #[tokio::test]
 async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_converges_later() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let first = Object::new("first", example("basic.yaml").spec);
-    first.reconcile(&kms).await;
+    first.converge(kms, clock).await;
     let mut second_spec = example("basic.yaml").spec;
     second_spec.alias_name = "second".into();
     let mut second = Object::new("second", second_spec);
-    second.reconcile(&kms).await;
+    second.converge(kms, clock).await;
     assert!(second.is_ready());
 
     second.spec.alias_name = "basic-key".into();
-    second.reconcile(&kms).await;
+    second.converge(kms, clock).await;
     assert_eq!(second.stalled_reason().as_deref(), Some("AliasConflict"));
     assert_eq!(aws.alias_target("alias/basic-key").await, Some(first.key_id()));
     assert_eq!(
@@ -287,8 +339,8 @@ async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_conv
     );
 
     let recorded = kms_operator::controller::recorded_from(Some(&first.status()));
-    reconcile::cleanup(&kms, &first.spec, &first.owner, &recorded, Timestamp::now()).await.unwrap();
-    second.reconcile(&kms).await;
+    reconcile::cleanup(kms, &first.spec, &first.owner, &recorded, clock.now_timestamp()).await.unwrap();
+    second.converge(kms, clock).await;
     assert!(second.is_ready(), "{:?}", second.status());
     assert_eq!(aws.alias_target("alias/basic-key").await, Some(second.key_id()));
     assert_eq!(aws.alias_target("alias/second").await, None);
@@ -296,11 +348,12 @@ async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_conv
 
 #[tokio::test]
 async fn a_policy_that_is_not_json_stalls_and_nothing_reaches_aws() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let mut spec = example("basic.yaml").spec;
     spec.key_policy = Some("{\"Statement\": [".into());
     let obj = Object::new("basic-key", spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
     assert_eq!(obj.stalled_reason().as_deref(), Some("InvalidSpec"));
     assert!(obj.condition("Stalled").message.starts_with("spec.keyPolicy"));
     assert!(aws.key_ids().await.is_empty());
@@ -308,18 +361,19 @@ async fn a_policy_that_is_not_json_stalls_and_nothing_reaches_aws() {
 
 #[tokio::test]
 async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     *obj.fail_key_write.lock().unwrap() = true;
-    let crashed = obj.reconcile_at(&kms, Timestamp::now()).await;
+    let crashed = obj.reconcile_at(kms, clock.now_timestamp()).await;
     assert!(crashed.is_err(), "the injected status failure stops the reconcile");
     assert!(obj.status().key_id.is_none());
     assert!(obj.status().create_intent.is_some(), "the intent was recorded before CreateKey");
     assert_eq!(aws.keys_of("uid-basic-key").await.len(), 1);
 
     *obj.fail_key_write.lock().unwrap() = false;
-    let report = obj.reconcile(&kms).await;
-    assert!(report.changes.iter().any(|c| c.starts_with("adopted key")), "{:?}", report.changes);
+    let report = obj.converge(kms, clock).await;
+    assert!(changes(&report).iter().any(|c| c.starts_with("adopted key")), "{:?}", changes(&report));
     assert!(obj.is_ready(), "{:?}", obj.status());
     let keys = aws.keys_of("uid-basic-key").await;
     assert_eq!(keys, vec![obj.key_id()], "exactly one key, the adopted one");
@@ -328,65 +382,64 @@ async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
 
 #[tokio::test]
 async fn deleting_during_an_interrupted_create_schedules_the_key_it_made() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     *obj.fail_key_write.lock().unwrap() = true;
-    assert!(obj.reconcile_at(&kms, Timestamp::now()).await.is_err());
+    assert!(obj.reconcile_at(kms, clock.now_timestamp()).await.is_err());
     let keys = aws.keys_of("uid-basic-key").await;
     assert_eq!(keys.len(), 1);
 
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released =
-        reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await.unwrap();
+    // KMS's listings do not show the new key yet, and IAM does not see its tags: the finalizer
+    // waits rather than let go.
+    let released = release(&obj, kms, clock).await;
     assert!(matches!(released, Released::Done { .. }), "{released:?}");
     assert_eq!(aws.describe(&keys[0]).await.key_state(), Some(&KeyState::PendingDeletion));
 }
 
 #[tokio::test]
 async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_releasing() {
-    let (_moto, kms, _aws) = setup();
+    let env = setup().await;
+    let (kms, clock) = (&env.kms, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    let started = Timestamp::now();
+    let started = clock.now_timestamp();
     obj.status.lock().unwrap().create_intent =
         Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let early = started + Duration::from_secs(5);
-    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, early).await.unwrap();
+    let released = reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, early).await.unwrap();
     assert_eq!(released, Released::Wait(Duration::from_secs(25)));
     let late = started + Duration::from_secs(31);
-    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, late).await.unwrap();
+    let released = reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, late).await.unwrap();
     assert_eq!(released, Released::Done { changes: vec![] });
 }
 
 #[tokio::test]
 async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    let started = Timestamp::now();
+    let started = clock.now_timestamp();
     obj.status.lock().unwrap().create_intent =
         Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
-    obj.reconcile_at(&kms, started + Duration::from_secs(5)).await.unwrap();
+    obj.reconcile_at(kms, started + Duration::from_secs(5)).await.unwrap();
     assert_eq!(obj.condition("Reconciling").reason, "CreateInFlight");
     assert!(aws.key_ids().await.is_empty());
 
-    obj.reconcile_at(&kms, started + Duration::from_secs(31)).await.unwrap();
+    obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
     assert_eq!(aws.keys_of("uid-basic-key").await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_missing() {
-    let (_moto, kms, aws) = setup();
-    let lagging = support::flaky::Lagging::new(kms);
+    let env =
+        setup_with(StrictConfig { describe_lag: Duration::from_secs(20), ..StrictConfig::default() }).await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    // CreateKey succeeds; the describes of this reconcile and the next answer "not found".
-    lagging.hidden_describes.store(2, std::sync::atomic::Ordering::SeqCst);
-    for _ in 0..2 {
-        obj.reconcile(&lagging).await;
-        assert_eq!(obj.condition("Reconciling").reason, "Converging");
-        assert!(obj.stalled_reason().is_none(), "{:?}", obj.status());
-    }
-    obj.reconcile(&lagging).await;
+    let reports = obj.converge(kms, clock).await;
+    let reasons: Vec<&str> = reports.iter().map(|r| outcome_reason(&r.outcome)).collect();
+    assert!(reasons.contains(&"Converging"), "{reasons:?}");
     assert!(obj.is_ready(), "{:?}", obj.status());
     assert_eq!(aws.keys_of("uid-basic-key").await, vec![obj.key_id()]);
 }
@@ -394,67 +447,75 @@ async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_mis
 #[tokio::test]
 async fn an_alias_that_already_points_at_the_key_is_not_a_conflict() {
     // A lagging alias read (or an SDK retry of a CreateAlias that succeeded) must not stall.
-    let (_moto, kms, _aws) = setup();
-    let lagging = support::flaky::Lagging::new(kms);
+    let env = setup().await;
+    let (kms, clock) = (&env.kms, &env.clock);
+    let lagging = support::flaky::Lagging::new(kms.clone());
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&lagging).await;
+    obj.converge(&lagging, clock).await;
     lagging.hidden_aliases.store(1, std::sync::atomic::Ordering::SeqCst);
-    obj.reconcile(&lagging).await;
+    obj.converge(&lagging, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
 }
 
 #[tokio::test]
 async fn a_policy_kms_keeps_reporting_differently_is_put_once_per_reconcile_not_in_a_loop() {
-    let (_moto, kms, _aws) = setup();
-    let lagging = support::flaky::Lagging::new(kms);
+    let env = setup().await;
+    let (kms, clock) = (&env.kms, &env.clock);
+    let lagging = support::flaky::Lagging::new(kms.clone());
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&lagging).await;
+    obj.converge(&lagging, clock).await;
     *lagging.stale_policy.lock().unwrap() = Some(r#"{"Statement":[]}"#.into());
     lagging.policy_puts.store(0, std::sync::atomic::Ordering::SeqCst);
-    obj.reconcile(&lagging).await;
+    obj.reconcile_at(&lagging, clock.now_timestamp()).await.unwrap();
     assert_eq!(lagging.policy_puts.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(obj.condition("Reconciling").reason, "Converging");
 }
 
 #[tokio::test]
 async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
-    let (moto, kms, aws) = setup();
+    // No tag lag here: the key must be Ready moments after its creation.
+    let env = setup_with(StrictConfig { tag_lag: Duration::ZERO, ..StrictConfig::default() }).await;
+    let (moto, kms, aws, clock) = (&env.moto, &env.kms, &env.aws, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    obj.reconcile(&kms).await;
+    obj.converge(kms, clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
     let key_id = obj.key_id();
     moto.reset();
     // Right after creation a missing key may only be lagging; minutes later it is gone.
-    obj.reconcile(&kms).await;
+    obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
     assert_eq!(obj.condition("Reconciling").reason, "Converging");
-    obj.reconcile_at(&kms, Timestamp::now() + Duration::from_secs(180)).await.unwrap();
+    clock.advance(Duration::from_secs(180));
+    obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
     assert_eq!(obj.stalled_reason().as_deref(), Some("KeyNotFound"));
     assert!(obj.condition("Stalled").message.contains(&key_id));
     assert!(aws.key_ids().await.is_empty());
     // Deleting the object then lets go: there is nothing left to schedule.
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let later = Timestamp::now() + Duration::from_secs(180);
-    let released = reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, later).await.unwrap();
+    let released =
+        reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp()).await.unwrap();
     assert_eq!(released, Released::Done { changes: vec![] });
 }
 
 #[tokio::test]
 async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
-    let (_moto, kms, aws) = setup();
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
     let original = Object::new("basic-key", example("basic.yaml").spec);
-    original.reconcile(&kms).await;
+    original.converge(kms, clock).await;
     let key_id = original.key_id();
 
     let mut spec = example("basic.yaml").spec;
     spec.key_description = "hijack".into();
     let impostor = Object::with_uid("basic-key", "another-uid", spec);
     impostor.status.lock().unwrap().key_id = Some(key_id.clone());
-    impostor.reconcile(&kms).await;
+    impostor.converge(kms, clock).await;
     assert_eq!(impostor.stalled_reason().as_deref(), Some("NotOwned"));
     assert_eq!(aws.describe(&key_id).await.description(), Some("Basic KMS key with rotation"));
 
     let recorded = kms_operator::controller::recorded_from(Some(&impostor.status()));
-    let released =
-        reconcile::cleanup(&kms, &impostor.spec, &impostor.owner, &recorded, Timestamp::now()).await.unwrap();
+    let released = reconcile::cleanup(kms, &impostor.spec, &impostor.owner, &recorded, clock.now_timestamp())
+        .await
+        .unwrap();
     assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
     assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
 }

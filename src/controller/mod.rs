@@ -277,8 +277,13 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now).await {
         Ok(released) => released,
         Err(err) => {
-            report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await;
-            return Err(ReconcileError::Release(err));
+            // A refusal on a key created moments ago is IAM catching up: retried soon.
+            return match report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await {
+                Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => {
+                    Err(ReconcileError::ReleaseWaiting(wait))
+                }
+                _ => Err(ReconcileError::Release(err)),
+            };
         }
     };
     let (type_, reason, note) = match released {
@@ -301,8 +306,9 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     Ok(Requeue::await_change())
 }
 
-/// A cleanup that failed shows on the object (conditions) and as a Warning Event, so a
-/// Terminating object says why it stays.
+/// A cleanup that failed shows on the object (conditions) and, unless it is throttling or IAM
+/// catching up, as a Warning Event, so a Terminating object says why it stays. Returns the
+/// outcome it recorded.
 async fn report_failed_cleanup(
     api: &Api<KmsKey>,
     obj: &KmsKey,
@@ -310,7 +316,7 @@ async fn report_failed_cleanup(
     err: &crate::kms::KmsError,
     recorded: &reconcile::Recorded,
     now: Timestamp,
-) {
+) -> Outcome {
     let outcome = match Outcome::of_kms_error(err, recorded, now) {
         Outcome::Stalled { reason, message } => {
             Outcome::Stalled { reason, message: format!("releasing the key failed: {message}") }
@@ -325,17 +331,13 @@ async fn report_failed_cleanup(
     if let Err(write) = writer.finish(&report, &obj.spec.full_alias_name(), obj.meta().generation).await {
         tracing::warn!(error = %write, "could not record the failed cleanup in status");
     }
-    if err.kind != crate::kms::ErrorKind::Throttled {
-        publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            "CleanupFailed",
-            "Delete",
-            format!("releasing the key failed: {err}"),
-        )
-        .await;
+    let expected =
+        matches!(report.outcome, Outcome::Progressing { reason: "Throttled" | "AwaitingPermissions", .. });
+    if !expected {
+        let note = format!("releasing the key failed: {err}");
+        publish(ctx, obj, EventType::Warning, "CleanupFailed", "Delete", note).await;
     }
+    report.outcome
 }
 
 fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {

@@ -18,9 +18,11 @@ pub struct RecordedKey {
     pub at: Timestamp,
 }
 
-/// What a successful run of actions did.
+/// What a run of actions did, up to the first failure.
 #[derive(Debug, Default)]
 pub struct Applied {
+    /// The failure that stopped the run; the fields above it say what was done before.
+    pub failed: Option<Error>,
     /// The key this run recorded in status: one it created, or one an interrupted create left.
     pub recorded: Option<RecordedKey>,
     /// Whether this run created that key.
@@ -29,14 +31,28 @@ pub struct Applied {
     pub changes: Vec<String>,
 }
 
-/// Runs `actions` against the key `key_id` (absent only before the key exists).
+/// Runs `actions` against the key `key_id` (absent only before the key exists), stopping at
+/// the first failure.
 pub async fn apply(
     kms: &dyn KmsPort,
     writer: &dyn StatusWriter,
     key_id: Option<&str>,
     actions: &[Action],
-) -> Result<Applied, Error> {
+) -> Applied {
     let mut applied = Applied::default();
+    if let Err(err) = apply_all(kms, writer, key_id, actions, &mut applied).await {
+        applied.failed = Some(err);
+    }
+    applied
+}
+
+async fn apply_all(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    key_id: Option<&str>,
+    actions: &[Action],
+    applied: &mut Applied,
+) -> Result<(), Error> {
     // Grant IDs that CreateGrant answered in this run. AWS answers a CreateGrant that repeats
     // an existing grant's name and parameters with that grant's ID; revoking it afterwards, as
     // the replacement of a grant KMS reports in another form, would remove the grant itself.
@@ -46,12 +62,12 @@ pub async fn apply(
             Action::CreateKey { key, token } => {
                 let created = create_key(kms, writer, key, token).await?;
                 applied.changes.push(format!("created key {}", created.key_id));
-                applied.recorded = Some(record(writer, &created).await?);
                 applied.created = true;
+                applied.recorded = Some(record(writer, &created).await?);
             }
             Action::RecordKey(key) => {
-                applied.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
                 applied.recorded = Some(record(writer, key).await?);
+                applied.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
             }
             Action::CreateGrant(grant) => {
                 let key_id = key_id.expect("grants are planned on an existing key");
@@ -70,7 +86,7 @@ pub async fn apply(
             }
         }
     }
-    Ok(applied)
+    Ok(())
 }
 
 /// CreateKey between an intent written before it and, when KMS refuses, forgotten after it.

@@ -32,7 +32,15 @@ pub async fn cleanup(
     recorded: &Recorded,
     now: Timestamp,
 ) -> Result<Released, KmsError> {
-    let observed = observe::observe(kms, spec, owner, recorded).await?;
+    let mut observed = observe::observe(kms, spec, owner, recorded).await?;
+    if let Observed::Unreadable { key_id, .. } = &observed
+        && let Some(repair) = plan::blind_policy_repair(spec, key_id, recorded)
+    {
+        // Its policy may shut the operator out; if the spec's lets it back in, go on.
+        if apply_one(kms, key_id, &repair).await.is_ok() {
+            observed = observe::observe(kms, spec, owner, recorded).await?;
+        }
+    }
     let actions = match plan::plan_cleanup(spec, &observed, recorded, now) {
         Cleanup::Wait(wait) => return Ok(Released::Wait(wait)),
         Cleanup::NotOwned { key_id } => return Ok(Released::NotOwned { key_id }),

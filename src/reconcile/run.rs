@@ -72,24 +72,24 @@ pub async fn reconcile(
             report.outcome = Outcome::of_settled_plan(&plan);
             return Ok(report);
         }
-        let key_id = report.key.as_ref().map(|k| k.key.key_id.clone());
-        let applied = match apply::apply(kms, writer, key_id.as_deref(), &plan.actions).await {
-            Ok(applied) => applied,
-            Err(Error::Kms(err)) => {
-                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
-                return Ok(report);
-            }
-            Err(err) => return Err(err),
-        };
+        let applied = apply::apply(kms, writer, observed.key_to_act_on(), &plan.actions).await;
+        if applied.created {
+            report.created = applied.recorded.as_ref().map(|k| k.key_id.clone());
+        }
         if let Some(key) = applied.recorded {
-            if applied.created {
-                report.created = Some(key.key_id.clone());
-            }
             recorded.key_id = Some(key.key_id);
             recorded.key_created_at = Some(key.at);
             recorded.intent = None;
         }
         report.changes.extend(applied.changes);
+        match applied.failed {
+            None => {}
+            Some(Error::Kms(err)) => {
+                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                return Ok(report);
+            }
+            Some(err) => return Err(err),
+        }
         previous = plan.actions;
     }
     Ok(report)

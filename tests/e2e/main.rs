@@ -6,6 +6,9 @@
 //! order, prints `N passed, N failed`, and stops every process it started, also on Ctrl-C.
 
 mod bad_input;
+#[path = "../support/clock.rs"]
+#[allow(dead_code)]
+mod clock;
 mod env;
 #[path = "../support/fault_proxy.rs"]
 #[allow(dead_code)]
@@ -16,6 +19,9 @@ mod helm;
 mod moto;
 mod reliability;
 mod scenarios;
+#[path = "../support/strict/mod.rs"]
+#[allow(dead_code)]
+mod strict;
 mod world;
 
 use std::panic::AssertUnwindSafe;

@@ -4,14 +4,20 @@
 //! throttling, 500/503, a response slower than the client's timeout, a reset connection, or —
 //! the nastiest — the call forwarded to moto and its response dropped.
 //! It can also enforce per-operation request quotas the way KMS does (token buckets).
+//! Calls that get no fault (or a slow one, or one whose response is dropped) go through the
+//! strict KMS layer (`super::strict`), on by default, which makes moto answer as AWS would.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use super::clock::TestClock;
+use super::strict::upstream::read_message;
+use super::strict::{Strict, StrictConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fault {
@@ -48,6 +54,7 @@ struct State {
 pub struct FaultProxy {
     pub url: String,
     state: Arc<Mutex<State>>,
+    strict: Arc<Strict>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,18 +62,36 @@ pub struct FaultProxy {
 pub const SLOW: Duration = Duration::from_millis(1500);
 
 impl FaultProxy {
+    /// A proxy in front of moto at `upstream`, with the strict KMS layer at its defaults.
     pub async fn start(upstream: &str) -> Self {
+        Self::start_with(upstream, StrictConfig::default()).await
+    }
+
+    /// A proxy in front of moto at `upstream`, with the strict layer configured by `strict`
+    /// (`StrictConfig::off()` for raw moto).
+    pub async fn start_with(upstream: &str, strict: StrictConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let shared = state.clone();
+        let strict = Arc::new(Strict::new(upstream, strict));
+        let (shared, layer) = (state.clone(), strict.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve(client, upstream.clone(), shared.clone()));
+                tokio::spawn(serve(client, layer.clone(), shared.clone()));
             }
         });
-        FaultProxy { url, state, task }
+        FaultProxy { url, state, strict, task }
+    }
+
+    /// The clock the strict layer reads (advance it to get past a lag).
+    pub fn clock(&self) -> TestClock {
+        self.strict.config().clock.clone()
+    }
+
+    /// The principal `arn` does not exist in IAM for `duration` on the strict layer's clock: a
+    /// key policy naming it is refused as malformed until then, as with a new role in AWS.
+    pub fn mark_principal_unknown(&self, arn: &str, duration: Duration) {
+        self.strict.mark_principal_unknown(arn, duration);
     }
 
     /// Faults a share `rate` of all calls at random, with a fault drawn from `kinds`.
@@ -141,11 +166,13 @@ fn decide(state: &Mutex<State>, operation: &str) -> Option<Fault> {
     fault
 }
 
-async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>) {
+async fn serve(mut client: TcpStream, strict: Arc<Strict>, state: Arc<Mutex<State>>) {
     loop {
         let Some(request) = read_message(&mut client).await else { return };
-        let operation = header(&request.head, "x-amz-target")
-            .map(|t| t.trim_start_matches("TrentService.").to_owned())
+        // `TrentService.CreateKey` → `CreateKey`; `ResourceGroupsTaggingAPI_20170126.GetResources`
+        // → `GetResources`.
+        let operation = (request.header("x-amz-target"))
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
             .unwrap_or_else(|| "other".to_owned());
         let fault = decide(&state, &operation);
         let answer = match fault {
@@ -161,17 +188,17 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
             }
             Some(Fault::Slow) => {
                 tokio::time::sleep(SLOW).await;
-                match forward(&upstream, &request).await {
+                match strict.handle(&request).await {
                     Some(response) => response,
                     None => return,
                 }
             }
             Some(Fault::DropResponse) => {
-                let _ = forward(&upstream, &request).await;
+                let _ = strict.handle(&request).await;
                 let _ = client.set_zero_linger();
                 return;
             }
-            None => match forward(&upstream, &request).await {
+            None => match strict.handle(&request).await {
                 Some(response) => response,
                 None => return,
             },
@@ -180,62 +207,6 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
             return;
         }
     }
-}
-
-struct Message {
-    head: String,
-    body: Vec<u8>,
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().skip(1).find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-    })
-}
-
-/// Reads one HTTP/1.1 message with a Content-Length body (what the SDK and moto send).
-async fn read_message(stream: &mut TcpStream) -> Option<Message> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    Some(Message { head, body })
-}
-
-/// Sends `request` to moto on a fresh connection; the raw response, ready for the client.
-async fn forward(upstream: &str, request: &Message) -> Option<Vec<u8>> {
-    let mut server = TcpStream::connect(upstream).await.ok()?;
-    let mut bytes = request.head.clone().into_bytes();
-    bytes.extend_from_slice(b"\r\n\r\n");
-    bytes.extend_from_slice(&request.body);
-    server.write_all(&bytes).await.ok()?;
-    let response = read_message(&mut server).await?;
-    let head: Vec<&str> =
-        response.head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
-    let mut out = head.join("\r\n").into_bytes();
-    out.extend_from_slice(b"\r\n\r\n");
-    out.extend_from_slice(&response.body);
-    Some(out)
 }
 
 fn error_response(status: u16, code: &str, message: &str) -> Vec<u8> {

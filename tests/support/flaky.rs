@@ -1,6 +1,6 @@
 //! A KMS port that delegates to moto but lags the way real KMS may (it is eventually
 //! consistent): it can hide a new key from DescribeKey, hide an alias, or keep reporting an
-//! old key policy after PutKeyPolicy.
+//! old key policy after PutKeyPolicy, or report grants in a form the operator does not expect.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,6 +19,8 @@ pub struct Lagging {
     pub stale_policy: Mutex<Option<String>>,
     /// PutKeyPolicy calls made.
     pub policy_puts: AtomicU32,
+    /// An operation ListGrants adds to every grant it reports.
+    pub misreported_grant_operation: Mutex<Option<String>>,
 }
 
 impl Lagging {
@@ -29,6 +31,7 @@ impl Lagging {
             hidden_aliases: AtomicU32::new(0),
             stale_policy: Mutex::new(None),
             policy_puts: AtomicU32::new(0),
+            misreported_grant_operation: Mutex::new(None),
         }
     }
 }
@@ -69,7 +72,11 @@ impl KmsPort for Lagging {
         self.inner.list_aliases(key_id).await
     }
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError> {
-        self.inner.list_grants(key_id).await
+        let mut grants = self.inner.list_grants(key_id).await?;
+        if let Some(extra) = self.misreported_grant_operation.lock().unwrap().clone() {
+            grants.iter_mut().for_each(|g| g.operations.push(extra.clone()));
+        }
+        Ok(grants)
     }
     async fn list_key_ids(&self) -> Result<Vec<String>, KmsError> {
         self.inner.list_key_ids().await

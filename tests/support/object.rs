@@ -3,12 +3,15 @@
 //! `status_after` function the kube shell uses.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::jiff::Timestamp;
 use kms_operator::api::{Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus};
 use kms_operator::kms::{KeyDescription, KmsPort};
-use kms_operator::reconcile::{self, Error, Intent, Owner, Report, StatusWriter, Target};
+use kms_operator::reconcile::{self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target};
+
+use super::clock::TestClock;
 
 pub fn example(file: &str) -> KmsKey {
     let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -72,6 +75,28 @@ impl Object {
 
     pub async fn reconcile(&self, kms: &dyn KmsPort) -> Report {
         self.reconcile_at(kms, Timestamp::now()).await.expect("status writes succeed")
+    }
+
+    /// Reconciles as the controller would until the object is Ready or Stalled: after each
+    /// `Progressing` outcome the shared clock (the strict KMS layer's too) moves on by the
+    /// requeue the outcome asks for (2 s for a backoff), as time would pass between requeues.
+    /// Returns every report, in order; panics if the object never settles.
+    pub async fn converge(&self, kms: &dyn KmsPort, clock: &TestClock) -> Vec<Report> {
+        let mut reports = Vec::new();
+        for _ in 0..100 {
+            let report = self.reconcile_at(kms, clock.now_timestamp()).await.expect("status writes succeed");
+            let wait = match &report.outcome {
+                Outcome::Progressing { retry: Retry::After(wait), .. } => *wait,
+                Outcome::Progressing { retry: Retry::Backoff, .. } => Duration::from_secs(2),
+                Outcome::Ready { .. } | Outcome::Stalled { .. } => {
+                    reports.push(report);
+                    return reports;
+                }
+            };
+            reports.push(report);
+            clock.advance(wait);
+        }
+        panic!("{} did not settle in 100 reconciles: {:?}", self.owner.name, self.status());
     }
 
     /// The time a status write is stamped with: the reconcile's, as the operator's writer

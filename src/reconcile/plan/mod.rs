@@ -134,23 +134,43 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
             None => Plan::blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
         },
         Observed::Foreign { key_id } => Plan::blocked(Blocker::NotOwned { key_id: key_id.clone() }),
-        Observed::Unreadable { key_id, permission } => denied_reads(key_id, vec![permission], ctx),
+        Observed::Unreadable { key_id, .. } => repair_unreadable(spec, key_id, ctx),
         Observed::Owned(key) => plan_update(spec, key, ctx),
     };
     if !plan.actions.is_empty() && plan.actions == ctx.previous {
         plan.actions.clear();
         plan.hold = Some(Hold::NotConverged);
     }
-    if plan.actions.is_empty()
-        && let Observed::Owned(key) = observed
-        && !key.denied.is_empty()
-        && plan.blockers.is_empty()
-    {
-        let denied = denied_reads(&key.key.key_id, key.denied.clone(), ctx);
-        plan.hold = denied.hold;
-        plan.blockers = denied.blockers;
+    let denied = match observed {
+        Observed::Owned(key) => (key.key.key_id.as_str(), key.denied.clone()),
+        Observed::Unreadable { key_id, permission } => (key_id.as_str(), vec![*permission]),
+        _ => ("", vec![]),
+    };
+    if plan.actions.is_empty() && plan.blockers.is_empty() && !denied.1.is_empty() {
+        let judged = denied_reads(denied.0, denied.1, ctx);
+        plan.hold = judged.hold;
+        plan.blockers = judged.blockers;
     }
     plan
+}
+
+/// The recorded key cannot be described: its policy may shut the operator out. Putting the
+/// spec's policy (or AWS's default) may let it back in; the operator's IAM policy only allows
+/// that on keys tagged for its cluster, and the key ID comes from status, which only the
+/// operator writes. A key found any other way is never written to blind.
+fn repair_unreadable(spec: &KmsKeySpec, key_id: &str, ctx: &Context) -> Plan {
+    let actions = blind_policy_repair(spec, key_id, ctx.recorded).into_iter().collect();
+    Plan { actions, ..Plan::default() }
+}
+
+/// The PutKeyPolicy that may let the operator back into the recorded key `key_id`, which it
+/// may not describe; `None` for a key status does not record.
+pub fn blind_policy_repair(spec: &KmsKeySpec, key_id: &str, recorded: &Recorded) -> Option<Action> {
+    if recorded.key_id.as_deref() != Some(key_id) {
+        return None;
+    }
+    let arn = recorded.key_arn.as_deref().unwrap_or_default();
+    spec.key_policy.clone().or_else(|| default_policy(arn)).map(Action::PutPolicy)
 }
 
 /// Reads AWS refused: waited for while IAM may be catching up, then reported.

@@ -11,6 +11,7 @@ use crate::kms::{GrantInfo, KeyDescription};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub key_id: Option<String>,
+    pub key_arn: Option<String>,
     /// When the key ID was recorded.
     pub key_created_at: Option<Timestamp>,
     pub alias_name: Option<String>,
@@ -45,6 +46,15 @@ pub enum Observed {
 }
 
 impl Observed {
+    /// The key the plan's calls act on: the object's own, or the recorded one it may not read.
+    pub fn key_to_act_on(&self) -> Option<&str> {
+        match self {
+            Observed::Owned(key) => Some(&key.key.key_id),
+            Observed::Unreadable { key_id, .. } => Some(key_id),
+            _ => None,
+        }
+    }
+
     /// The object's own key, when that is what was observed.
     pub fn owned_key(&self) -> Option<&ObservedKey> {
         match self {

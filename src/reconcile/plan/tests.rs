@@ -74,6 +74,7 @@ fn now() -> Timestamp {
 fn recorded() -> Recorded {
     Recorded {
         key_id: Some("k1".into()),
+        key_arn: Some(ARN.into()),
         key_created_at: Some(now() - std::time::Duration::from_secs(3600)),
         alias_name: Some("alias/orders".into()),
         intent: None,
@@ -519,11 +520,27 @@ fn reads_refused_for_longer_than_iam_takes_stall_naming_the_permission() {
 }
 
 #[test]
-fn a_key_whose_ownership_cannot_be_read_is_neither_touched_nor_released() {
+fn a_recorded_key_the_operator_may_not_describe_gets_the_specs_policy_put_blind() {
+    // Its policy may shut the operator out; the spec's (here AWS's default) lets it back in.
+    let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey" };
+    assert_eq!(
+        run(&mk_spec(), &observed, &recorded()).actions,
+        vec![Action::PutPolicy(default_policy(ARN).unwrap())]
+    );
+    let not_recorded = Recorded { key_id: Some("k2".into()), ..recorded() };
+    assert!(run(&mk_spec(), &observed, &not_recorded).actions.is_empty(), "never blind on another key");
+}
+
+#[test]
+fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then_reported() {
     let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" };
-    let plan = run(&mk_spec(), &observed, &recorded());
+    let owner = mk_owner();
+    let rec = recorded();
+    let previous = vec![Action::PutPolicy(default_policy(ARN).unwrap())];
+    let ctx = Context { owner: &owner, recorded: &rec, now: now(), fresh_token: "t1", previous: &previous };
+    let plan = plan(&mk_spec(), &observed, &ctx);
     assert!(plan.actions.is_empty());
-    assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })));
+    assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })), "{plan:?}");
     assert_eq!(
         plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
         Cleanup::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" }

@@ -1,0 +1,376 @@
+//! The request pipeline of the strict layer: one KMS or tag:GetResources call through AWS's
+//! checks (see the module above for the order), then to moto, then what the answer teaches.
+//! Side calls go to moto directly and are not counted by the proxy.
+
+use serde_json::{Value, json};
+
+use super::consistency::{Tags, key_id_of_arn};
+use super::iam::{self, Context, Policy, Request};
+use super::pages::{self, Paging};
+use super::upstream::{self, Message};
+use super::{KeyInfo, Refusal, Strict, grants, key_states, limits};
+
+/// Why the pipeline stopped before an answer from moto.
+enum Stop {
+    Refuse(Refusal),
+    /// moto could not be reached.
+    Transport,
+}
+
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Self {
+        Stop::Refuse(refusal)
+    }
+}
+
+type Step<T> = Result<T, Stop>;
+
+/// One client request with a JSON body and an operation the layer models.
+pub struct Call<'a> {
+    op: &'a str,
+    tagging: bool,
+    request: &'a Message,
+    body: Value,
+}
+
+impl<'a> Call<'a> {
+    pub fn parse(request: &'a Message) -> Option<Call<'a>> {
+        let target = request.header("x-amz-target")?;
+        let (op, tagging) = match target.strip_prefix("TrentService.") {
+            Some(op) => (op, false),
+            None if target == "ResourceGroupsTaggingAPI_20170126.GetResources" => ("GetResources", true),
+            None => return None,
+        };
+        let body =
+            if request.body.is_empty() { json!({}) } else { serde_json::from_slice(&request.body).ok()? };
+        body.is_object().then_some(Call { op, tagging, request, body })
+    }
+
+    fn text(&self, field: &str) -> Option<&str> {
+        self.body[field].as_str()
+    }
+
+    fn request_tags(&self) -> Tags {
+        let tags = self.body["Tags"].as_array().into_iter().flatten();
+        tags.map(|t| (text_of(&t["TagKey"]), text_of(&t["TagValue"]))).collect()
+    }
+}
+
+fn text_of(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// The keys a call names, in the order they are authorized: CreateAlias's target, UpdateAlias's
+/// new and current targets, DeleteAlias's target, or the KeyId of a key-scoped call.
+/// CreateKey, ListKeys and ListAliases are not key-scoped (ListAliases needs `kms:ListAliases`
+/// on `*` even with a KeyId, per its API reference).
+fn key_refs(call: &Call) -> Vec<String> {
+    let fields: &[&str] = match call.op {
+        "CreateKey" | "ListKeys" | "ListAliases" => &[],
+        "CreateAlias" => &["TargetKeyId"],
+        "UpdateAlias" => &["TargetKeyId", "AliasName"],
+        "DeleteAlias" => &["AliasName"],
+        _ => &["KeyId"],
+    };
+    fields.iter().filter_map(|f| call.text(f)).map(str::to_owned).collect()
+}
+
+/// A resource to authorize: an ARN (or `*`) and the key it is, if it is one.
+type Target<'k> = (String, Option<&'k KeyInfo>);
+
+impl Strict {
+    pub(super) async fn run(&self, call: &Call<'_>) -> Option<Vec<u8>> {
+        let outcome = if call.tagging { self.get_resources(call).await } else { self.kms(call).await };
+        match outcome {
+            Ok(bytes) => Some(bytes),
+            Err(Stop::Refuse(refusal)) => Some(upstream::error(refusal.code, &refusal.message)),
+            Err(Stop::Transport) => None,
+        }
+    }
+
+    async fn kms(&self, call: &Call<'_>) -> Step<Vec<u8>> {
+        limits::check_request(call.op, &call.body)?;
+        if call.op == "CreateKey" {
+            return self.create_key(call).await;
+        }
+        let mut keys = Vec::new();
+        for key_ref in key_refs(call) {
+            match self.resolve(call, &key_ref).await? {
+                Some(key) => keys.push(key),
+                None => return self.forward(call).await.map(|r| r.to_client()),
+            }
+        }
+        self.check_describe_lag(call, keys.first())?;
+        self.authorize(call, &format!("kms:{}", call.op), &self.targets(call, &keys))?;
+        if let Some(key) = keys.first() {
+            key_states::check(call.op, key)?;
+            limits::check_with_key(call.op, &call.body, key)?;
+        }
+        if call.op == "PutKeyPolicy" {
+            self.check_new_policy(call)?;
+        }
+        if let (Some(key), "CreateGrant") = (keys.first(), call.op)
+            && let Some(answer) = self.idempotent_grant(call, key).await?
+        {
+            return Ok(answer);
+        }
+        if let Some(paging) = pages::paging_for(call.op) {
+            return self.paged(call, &paging).await;
+        }
+        let response = self.forward(call).await?;
+        Ok(self.learn(call, keys.first(), response).await.to_client())
+    }
+
+    async fn create_key(&self, call: &Call<'_>) -> Step<Vec<u8>> {
+        let anywhere: [Target; 1] = [("*".to_owned(), None)];
+        self.authorize(call, "kms:CreateKey", &anywhere)?;
+        // CreateKey with Tags also needs kms:TagResource (CreateKey API reference).
+        if !call.request_tags().is_empty() {
+            self.authorize(call, "kms:TagResource", &anywhere)?;
+        }
+        self.check_new_policy(call)?;
+        let response = self.forward(call).await?;
+        if response.ok()
+            && let Some(id) = response.json()["KeyMetadata"]["KeyId"].as_str()
+        {
+            let now = self.now();
+            self.learned().history.created(id, now, call.request_tags());
+        }
+        Ok(response.to_client())
+    }
+
+    async fn get_resources(&self, call: &Call<'_>) -> Step<Vec<u8>> {
+        self.authorize(call, "tag:GetResources", &[("*".to_owned(), None)])?;
+        let paging = pages::paging_for("GetResources").expect("GetResources pages");
+        self.paged(call, &paging).await
+    }
+
+    async fn forward(&self, call: &Call<'_>) -> Step<Message> {
+        self.upstream.send(call.request).await.ok_or(Stop::Transport)
+    }
+
+    async fn side(&self, call: &Call<'_>, operation: &str, body: Value) -> Step<Message> {
+        self.upstream.kms(call.request, operation, body).await.ok_or(Stop::Transport)
+    }
+
+    /// The key `key_ref` (ID, ARN, alias name or alias ARN) names, or `None` if moto knows none.
+    async fn resolve(&self, call: &Call<'_>, key_ref: &str) -> Step<Option<KeyInfo>> {
+        let described = self.side(call, "DescribeKey", json!({"KeyId": key_ref})).await?;
+        if !described.ok() {
+            return Ok(None);
+        }
+        let meta = &described.json()["KeyMetadata"];
+        let mut key = KeyInfo {
+            id: text_of(&meta["KeyId"]),
+            arn: text_of(&meta["Arn"]),
+            state: text_of(&meta["KeyState"]),
+            spec: text_of(&meta["KeySpec"]),
+            origin: text_of(&meta["Origin"]),
+            tags: Tags::new(),
+            policy: None,
+        };
+        if self.identity.is_some() || matches!(call.op, "TagResource" | "UntagResource") {
+            let listed = self.side(call, "ListResourceTags", json!({"KeyId": key.id})).await?;
+            let tags = listed.json()["Tags"].as_array().cloned().unwrap_or_default();
+            key.tags = tags.iter().map(|t| (text_of(&t["TagKey"]), text_of(&t["TagValue"]))).collect();
+        }
+        if self.identity.is_some() {
+            let body = json!({"KeyId": key.id, "PolicyName": "default"});
+            let policy = self.side(call, "GetKeyPolicy", body).await?.json();
+            key.policy = policy["Policy"].as_str().map(Policy::parse);
+        }
+        Ok(Some(key))
+    }
+
+    /// DescribeKey by key ID or ARN does not find a key younger than `describe_lag`.
+    fn check_describe_lag(&self, call: &Call, key: Option<&KeyInfo>) -> Result<(), Refusal> {
+        let (Some(key), "DescribeKey") = (key, call.op) else { return Ok(()) };
+        let by_alias = call.text("KeyId").is_some_and(|r| r.starts_with("alias/") || r.contains(":alias/"));
+        let now = self.now();
+        if by_alias || !self.learned().history.younger_than(&key.id, now, self.config.describe_lag) {
+            return Ok(());
+        }
+        Err(Refusal::new("NotFoundException", format!("Key '{}' does not exist", key.arn)))
+    }
+
+    /// The resources a call is authorized on: its keys, plus the alias for alias calls (both
+    /// must be allowed, per "Controlling access to aliases"), or `*`.
+    fn targets<'k>(&self, call: &Call, keys: &'k [KeyInfo]) -> Vec<Target<'k>> {
+        let mut targets: Vec<Target> = keys.iter().map(|k| (k.arn.clone(), Some(k))).collect();
+        if let ("CreateAlias" | "UpdateAlias" | "DeleteAlias", Some(name)) = (call.op, call.text("AliasName"))
+        {
+            let region = upstream::region_of(call.request);
+            let name = name.trim_start_matches("alias/");
+            targets.push((format!("arn:aws:kms:{region}:{}:alias/{name}", self.config.account), None));
+        }
+        if targets.is_empty() {
+            targets.push(("*".to_owned(), None));
+        }
+        targets
+    }
+
+    fn authorize(&self, call: &Call, action: &str, targets: &[Target]) -> Result<(), Refusal> {
+        let Some(identity) = &self.identity else { return Ok(()) };
+        let (caller, account) = (&self.config.caller, &self.config.account);
+        for (resource, key) in targets {
+            let context = self.context(call, *key);
+            let request = Request { action, resource, context: &context };
+            let key_policy = key.and_then(|k| k.policy.as_ref());
+            iam::authorize(identity, key_policy, &request, caller, account).map_err(|denial| {
+                Refusal::new("AccessDeniedException", denial.message(caller, action, resource))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The condition keys of a call, with the key's tags as IAM sees them now.
+    fn context(&self, call: &Call, key: Option<&KeyInfo>) -> Context {
+        let mut context = Context::new().with("aws:PrincipalArn", &self.config.caller);
+        context.set("kms:CallerAccount", vec![self.config.account.clone()]);
+        let request_tags = call.request_tags();
+        for (k, v) in &request_tags {
+            context.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
+        }
+        match call.op {
+            "CreateKey" | "TagResource" if !request_tags.is_empty() => {
+                context.set("aws:TagKeys", request_tags.keys().cloned().collect());
+            }
+            "UntagResource" => {
+                let keys = call.body["TagKeys"].as_array().into_iter().flatten();
+                context.set("aws:TagKeys", keys.filter_map(Value::as_str).map(str::to_owned).collect());
+            }
+            _ => {}
+        }
+        if matches!(call.op, "CreateKey" | "PutKeyPolicy") {
+            let bypass = call.body["BypassPolicyLockoutSafetyCheck"].as_bool().unwrap_or(false);
+            context.set("kms:BypassPolicyLockoutSafetyCheck", vec![bypass.to_string()]);
+        }
+        if let Some(key) = key {
+            let now = self.now();
+            let seen = self.learned().history.tags_for_iam(&key.id, now, self.config.tag_lag, &key.tags);
+            for (k, v) in seen {
+                context.set(&format!("aws:ResourceTag/{k}"), vec![v]);
+            }
+        }
+        context
+    }
+
+    /// CreateKey and PutKeyPolicy: every principal must exist, and the policy must let the
+    /// caller update it later unless BypassPolicyLockoutSafetyCheck is set.
+    fn check_new_policy(&self, call: &Call) -> Result<(), Refusal> {
+        let Some(text) = call.text("Policy") else { return Ok(()) };
+        let policy = Policy::parse(text);
+        if policy.principals().iter().any(|p| self.principal_unknown(p)) {
+            return Err(Refusal::new(
+                "MalformedPolicyDocumentException",
+                "Policy contains a statement with one or more invalid principals.",
+            ));
+        }
+        if call.body["BypassPolicyLockoutSafetyCheck"].as_bool() == Some(true) {
+            return Ok(());
+        }
+        let (caller, account) = (self.config.caller.as_str(), self.config.account.as_str());
+        let root = format!("arn:aws:iam::{account}:root");
+        if !policy.allows_any_principal_to("kms:PutKeyPolicy", &[caller, &root, account]) {
+            return Err(Refusal::new(
+                "MalformedPolicyDocumentException",
+                "The new key policy will not allow you to update the key policy in the future.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A CreateGrant that repeats an existing grant: that grant's ID, without a new grant.
+    async fn idempotent_grant(&self, call: &Call<'_>, key: &KeyInfo) -> Step<Option<Vec<u8>>> {
+        if call.text("Name").is_none_or(str::is_empty) {
+            return Ok(None);
+        }
+        let listed = self.side(call, "ListGrants", json!({"KeyId": key.id})).await?.json();
+        let all = listed["Grants"].as_array().cloned().unwrap_or_default();
+        let Some(grant) = grants::existing(&call.body, &all) else { return Ok(None) };
+        let id = grant["GrantId"].as_str().unwrap_or_default();
+        let known = self.learned().grant_tokens.get(id).cloned();
+        let token = known.unwrap_or_else(grants::fresh_token);
+        Ok(Some(upstream::ok_json(&grants::answer(grant, &token))))
+    }
+
+    /// Asks moto for the whole list and answers one page of it.
+    async fn paged(&self, call: &Call<'_>, paging: &Paging) -> Step<Vec<u8>> {
+        let (start, size) = pages::requested(paging, &call.body, self.config.page_size)?;
+        let whole = pages::whole_list_request(paging, &call.body).to_string().into_bytes();
+        let response = self.upstream.send(&call.request.with_body(whole)).await.ok_or(Stop::Transport)?;
+        if !response.ok() {
+            return Ok(response.to_client());
+        }
+        let mut full = response.json();
+        self.hide_young_keys(paging, &mut full);
+        Ok(upstream::ok_json(&pages::page(paging, &full, start, size)))
+    }
+
+    /// ListKeys and tag:GetResources do not show keys younger than `list_lag` yet.
+    fn hide_young_keys(&self, paging: &Paging, full: &mut Value) {
+        let id_of: fn(&Value) -> Option<&str> = match paging.operation {
+            "ListKeys" => |item| item["KeyId"].as_str(),
+            "GetResources" => |item| item["ResourceARN"].as_str().and_then(key_id_of_arn),
+            _ => return,
+        };
+        let now = self.now();
+        let learned = self.learned();
+        let young = |id: &str| learned.history.younger_than(id, now, self.config.list_lag);
+        if let Some(items) = full[paging.items].as_array_mut() {
+            items.retain(|item| !id_of(item).is_some_and(young));
+        }
+    }
+
+    /// Records what a successful answer changed, and completes moto's answer where AWS says more.
+    async fn learn(&self, call: &Call<'_>, key: Option<&KeyInfo>, response: Message) -> Message {
+        let (Some(key), true) = (key, response.ok()) else { return response };
+        let now = self.now();
+        match call.op {
+            "TagResource" | "UntagResource" => {
+                let after = retagged(call, &key.tags);
+                self.learned().history.retagged(&key.id, now, &key.tags, after);
+            }
+            "CreateGrant" => {
+                let answer = response.json();
+                if let (Some(id), Some(token)) = (answer["GrantId"].as_str(), answer["GrantToken"].as_str()) {
+                    self.learned().grant_tokens.insert(id.to_owned(), token.to_owned());
+                }
+            }
+            "EnableKeyRotation" => {
+                let period = call.body["RotationPeriodInDays"].as_i64().unwrap_or(365);
+                self.learned().rotation_periods.insert(key.id.clone(), period);
+            }
+            "GetKeyRotationStatus" => return self.with_rotation_period(key, response),
+            "CancelKeyDeletion" => {
+                key_states::settle_after_cancel(&self.upstream, call.request, &key.id).await;
+            }
+            _ => {}
+        }
+        response
+    }
+
+    /// moto forgets the rotation period; AWS returns it while rotation is enabled.
+    fn with_rotation_period(&self, key: &KeyInfo, response: Message) -> Message {
+        let mut body = response.json();
+        if body["KeyRotationEnabled"] != true {
+            return response;
+        }
+        let period = self.learned().rotation_periods.get(&key.id).copied().unwrap_or(365);
+        body["RotationPeriodInDays"] = json!(period);
+        response.with_body(body.to_string().into_bytes())
+    }
+}
+
+/// The key's tags after a successful TagResource or UntagResource.
+fn retagged(call: &Call, before: &Tags) -> Tags {
+    let mut after = before.clone();
+    if call.op == "TagResource" {
+        after.extend(call.request_tags());
+    } else {
+        for key in call.body["TagKeys"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            after.remove(key);
+        }
+    }
+    after
+}
