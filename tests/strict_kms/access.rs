@@ -90,6 +90,8 @@ async fn shipped_policy_denies_keys_tagged_for_another_cluster() {
     assert_eq!(code(kms.update_key_description().key_id(&key).description("d").send().await), DENIED);
     assert_eq!(code(kms.disable_key().key_id(&key).send().await), DENIED);
     assert_eq!(code(kms.get_key_policy().key_id(&key).policy_name("default").send().await), DENIED);
+    let claim = kms.tag_resource().key_id(&key).tags(tag(CLUSTER_TAG, "test"));
+    assert_eq!(code(claim.send().await), DENIED, "another cluster's key cannot be re-tagged as ours");
     assert_eq!(code(kms.create_key().tags(tag(CLUSTER_TAG, "other")).send().await), DENIED);
     assert_eq!(code(kms.create_key().send().await), DENIED, "an untagged key is not this cluster's");
     kms.create_key().tags(tag(CLUSTER_TAG, "test")).send().await.expect("this cluster's key");
