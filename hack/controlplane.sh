@@ -21,6 +21,8 @@ usage: $(basename "$0") start STATE_DIR
        $(basename "$0") env STATE_DIR
        $(basename "$0") status STATE_DIR
        $(basename "$0") restart-apiserver STATE_DIR
+       $(basename "$0") pause-apiserver STATE_DIR
+       $(basename "$0") resume-apiserver STATE_DIR
 
 start   builds missing binaries (hack/build-controlplane.sh), then starts etcd
         and kube-apiserver on free 127.0.0.1 ports with their state, logs
@@ -36,6 +38,12 @@ status  prints the recorded processes and whether the apiserver is ready.
 restart-apiserver
         stops kube-apiserver (etcd keeps running) and starts it again on the
         same port, for tests of an apiserver outage.
+pause-apiserver
+        freezes kube-apiserver with SIGSTOP: its port still accepts
+        connections and requests, but nothing is answered, as with a hung
+        server or a network partition. Pair it with resume-apiserver.
+resume-apiserver
+        sends SIGCONT to the frozen kube-apiserver; it answers again at once.
 
 Environment: KMS_CP_START_TIMEOUT (seconds to wait for readiness, default 180),
 KMS_CP_STOP_GRACE (seconds between TERM and KILL, default 5), and the variables
@@ -380,6 +388,58 @@ cmd_restart_apiserver() {
   kms_cp_log "kube-apiserver restarted (PID $(<"$dir/kube-apiserver.pid"))"
 }
 
+# apiserver_pid DIR: the PID of the kube-apiserver that `start` (or
+# restart-apiserver) recorded in DIR, if it is alive and ours; dies otherwise.
+apiserver_pid() {
+  local dir="$1" pid
+  [[ -f "$dir/$MARKER" && -f "$dir/kube-apiserver.pid" ]] || kms_cp_die "$dir holds no running control plane"
+  pid="$(<"$dir/kube-apiserver.pid")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || kms_cp_die "malformed $dir/kube-apiserver.pid"
+  is_alive "$pid" || kms_cp_die "kube-apiserver (PID $pid) is not running"
+  is_ours "$pid" "$dir" || kms_cp_die "PID $pid is not the kube-apiserver of $dir"
+  printf '%s\n' "$pid"
+}
+
+# process_state PID: the state letter from /proc (T when stopped).
+process_state() {
+  awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true
+}
+
+# wait_state PID WANT|!WANT: waits up to 5 s for the process to (not) be in
+# state WANT; signals are delivered asynchronously.
+wait_state() {
+  local pid="$1" want="$2" waited=0 state
+  while ((waited < 50)); do
+    state="$(process_state "$pid")"
+    if [[ "$want" == !* ]]; then
+      [[ "$state" != "${want#!}" ]] && return 0
+    else
+      [[ "$state" == "$want" ]] && return 0
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  return 1
+}
+
+# pause-apiserver: SIGSTOP on kube-apiserver, for tests of a hung apiserver.
+cmd_pause_apiserver() {
+  local dir="$1" pid
+  pid="$(apiserver_pid "$dir")"
+  kill -STOP "$pid"
+  wait_state "$pid" T || kms_cp_die "kube-apiserver (PID $pid) did not stop"
+  kms_cp_log "kube-apiserver paused (PID $pid, SIGSTOP); resume it with: $0 resume-apiserver $dir"
+}
+
+# resume-apiserver: SIGCONT on a kube-apiserver that pause-apiserver froze.
+cmd_resume_apiserver() {
+  local dir="$1" pid
+  pid="$(apiserver_pid "$dir")"
+  kill -CONT "$pid"
+  wait_state "$pid" '!T' || kms_cp_die "kube-apiserver (PID $pid) did not resume"
+  kms_cp_log "kube-apiserver resumed (PID $pid, SIGCONT)"
+}
+
 # ---------------------------------------------------------------- stop / env / status
 
 cmd_stop() {
@@ -450,6 +510,8 @@ case "$1" in
   env) cmd_env "$STATE_DIR" ;;
   status) cmd_status "$STATE_DIR" ;;
   restart-apiserver) cmd_restart_apiserver "$STATE_DIR" ;;
+  pause-apiserver) cmd_pause_apiserver "$STATE_DIR" ;;
+  resume-apiserver) cmd_resume_apiserver "$STATE_DIR" ;;
   *)
     usage >&2
     exit 2

@@ -1,6 +1,7 @@
-//! Faults between the operator and KMS: a fault-injecting proxy in front of moto. Whatever
-//! goes wrong, every object ends Ready with exactly one key, no alias or grant is duplicated,
-//! and the number of calls stays bounded. The larger runs are `make reliability`.
+//! Faults between the operator and KMS: a fault-injecting proxy in front of moto, with the
+//! strict KMS layer (AWS's rules, the shipped IAM policy and its tag lag) behind the faults.
+//! Whatever goes wrong, every object ends Ready with exactly one key, no alias or grant is
+//! duplicated, and the number of calls stays bounded. The larger runs are `make reliability`.
 
 mod support;
 
@@ -9,13 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use k8s_openapi::jiff::Timestamp;
 use kms_operator::api::KmsKeySpec;
 use kms_operator::kms::{AWS_QUOTAS, AwsKms, Quotas};
 use kms_operator::reconcile::TAG_UID;
+use support::clock::TestClock;
 use support::fault_proxy::{ALL_FAULTS, Fault, FaultProxy};
 use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
+use support::strict::StrictConfig;
 
 fn spec(alias: &str) -> KmsKeySpec {
     let mut spec = example("advanced.yaml").spec;
@@ -25,12 +27,15 @@ fn spec(alias: &str) -> KmsKeySpec {
 }
 
 /// Reconciles every object, concurrently, round after round, until all are Ready. Each round
-/// moves the clock 31 s on, past the wait for an interrupted create — so each round also waits
-/// for requests the proxy is still holding back to land, as they would within those 31 s.
-async fn converge(kms: &AwsKms, objects: &[Object], max_rounds: u32) -> u32 {
-    let start = Timestamp::now();
+/// moves the shared clock (the strict layer's too) 31 s on, past the wait for an interrupted
+/// create — so each round also waits for requests the proxy is still holding back to land, as
+/// they would within those 31 s. IAM's tag lag (300 s) takes about ten rounds.
+async fn converge(kms: &AwsKms, clock: &TestClock, objects: &[Object], max_rounds: u32) -> u32 {
     for round in 0..max_rounds {
-        let now = start + Duration::from_secs(31 * u64::from(round));
+        if round > 0 {
+            clock.advance(Duration::from_secs(31));
+        }
+        let now = clock.now_timestamp();
         let pending: Vec<&Object> =
             objects.iter().filter(|o| o.status().conditions.is_empty() || !o.is_ready()).collect();
         if pending.is_empty() {
@@ -83,12 +88,14 @@ async fn keys_reach_ready_under_twenty_percent_faults_with_one_key_each() {
     let objects: Vec<Object> =
         (0..count).map(|i| Object::new(&format!("key-{i}"), spec(&format!("faulty-{i}")))).collect();
 
-    let rounds = converge(&kms, &objects, 40).await;
+    let clock = proxy.clock();
+    let rounds = converge(&kms, &clock, &objects, 50).await;
     // A slow request the client gave up on may still land in KMS afterwards (a late CreateGrant
     // makes a second grant); the next resync finds and revokes it.
     tokio::time::sleep(support::fault_proxy::SLOW + Duration::from_secs(1)).await;
     proxy.fault_at_random(0.0, &[]);
-    let later = Timestamp::now() + Duration::from_secs(3600);
+    clock.advance(Duration::from_secs(3600));
+    let later = clock.now_timestamp();
     join_all(objects.iter().map(|o| o.reconcile_at(&kms, later))).await;
 
     let (keys, aliases, grants) = census(&moto.client()).await;
@@ -100,24 +107,23 @@ async fn keys_reach_ready_under_twenty_percent_faults_with_one_key_each() {
     assert_eq!(aliases, count, "no orphan aliases");
     let calls = proxy.calls();
     let total: u64 = calls.values().sum();
-    let scans =
-        calls.get("ListKeys").copied().unwrap_or(0) + calls.get("ListResourceTags").copied().unwrap_or(0);
+    let is_read = |op: &str| ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p));
+    let changing: u64 = calls.iter().filter(|(op, _)| !is_read(op)).map(|(_, n)| n).sum();
+    let scans = calls.get("GetResources").copied().unwrap_or(0) + calls.get("ListKeys").copied().unwrap_or(0);
     let creates = calls.get("CreateKey").copied().unwrap_or(0);
     let injected: u64 = proxy.injected().values().sum();
     let took = started.elapsed().as_secs_f64();
     eprintln!(
-        "{count} keys under 20% faults: {rounds} rounds, {total} calls ({scans} in adoption scans, {creates} CreateKey), {injected} faults injected {:?}, {took:.0}s, 0 leaks",
+        "{count} keys under 20% faults: {rounds} rounds, {total} calls ({changing} changing, {scans} adoption lookups, {creates} CreateKey), {injected} faults injected {:?}, {took:.0}s, 0 leaks; calls {calls:?}",
         proxy.injected()
     );
-    // The stated bound. A clean create-and-configure takes about 20 calls per key; faults add
-    // retries, at most 80 per key in all. An unanswered CreateKey costs adoption scans on top
-    // (ListKeys + one ListResourceTags per key in the account), at most two per attempt.
-    assert!(
-        total - scans < count as u64 * 80,
-        "a retry storm: {} calls besides scans for {count} keys",
-        total - scans
-    );
-    assert!(scans <= 2 * creates * (count as u64 + 1), "{scans} scan calls for {creates} creates");
+    // The stated bound, on the calls that change something: a clean create-and-configure makes
+    // about 6; while IAM catches up with a new key's tags (ten 31 s rounds here), each round
+    // tries one refused call; faults add retries. At most 40 per key in all. Reads grow with
+    // the rounds (and the strict layer's pages of 2), so they are reported, not bounded.
+    assert!(changing < count as u64 * 40, "a retry storm: {changing} changing calls for {count} keys");
+    // An unanswered CreateKey costs one tag:GetResources lookup per round until the key shows.
+    assert!(scans <= 3 * creates * u64::from(rounds), "{scans} lookups for {creates} creates");
     assert!(injected > 0, "the proxy injected faults");
 }
 
@@ -131,7 +137,7 @@ async fn dropped_responses_to_creates_leave_no_duplicates() {
     proxy.script("CreateGrant", &[Fault::DropResponse]);
     let kms = AwsKms::new(clients_for(&proxy.url));
     let obj = Object::new("dropped", spec("dropped"));
-    converge(&kms, std::slice::from_ref(&obj), 10).await;
+    converge(&kms, &proxy.clock(), std::slice::from_ref(&obj), 20).await;
 
     let (keys, aliases, grants) = census(&moto.client()).await;
     assert_eq!(
@@ -147,7 +153,9 @@ async fn dropped_responses_to_creates_leave_no_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_side_quotas_keep_throttling_away_from_every_object() {
     let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.url).await;
+    // Without IAM's tag lag: the run measures the quotas alone against their floor.
+    let strict = StrictConfig { tag_lag: Duration::ZERO, ..StrictConfig::default() };
+    let proxy = FaultProxy::start_with(&moto.url, strict).await;
     proxy.enforce_quotas(&AWS_QUOTAS);
     // The operator takes 90% of each quota, as if other software spent the rest.
     let quotas = Arc::new(Quotas::of_aws(0.9, &BTreeMap::new()));
@@ -156,7 +164,7 @@ async fn client_side_quotas_keep_throttling_away_from_every_object() {
     let objects: Vec<Object> =
         (0..count).map(|i| Object::new(&format!("q-{i}"), spec(&format!("quota-{i}")))).collect();
     let started = std::time::Instant::now();
-    converge(&kms, &objects, 5).await;
+    converge(&kms, &proxy.clock(), &objects, 15).await;
     // CreateKey and CreateAlias (5 rps each, 90% of it ours) bound the run: a burst of 5, then the rest.
     let floor = count.saturating_sub(5) as f64 / (5.0 * 0.9);
     eprintln!(
@@ -170,42 +178,66 @@ async fn client_side_quotas_keep_throttling_away_from_every_object() {
     }
 }
 
-const BAD_PRINCIPAL: &str = "Policy contains a statement with one or more invalid principals.";
+/// The advanced example's spec with a key policy that also names `role/new-app`.
+fn spec_naming_new_app(alias: &str) -> KmsKeySpec {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},{"Sid":"App","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/new-app"},"Action":"kms:Decrypt","Resource":"*"}]}"#;
+    KmsKeySpec { key_policy: Some(policy.into()), ..spec(alias) }
+}
+
+const NEW_APP: &str = "arn:aws:iam::123456789012:role/new-app";
 
 #[tokio::test]
-async fn a_policy_kms_rejects_stalls_with_its_message_without_a_hot_loop_and_recovers() {
+async fn a_policy_naming_a_role_iam_does_not_know_yet_is_retried_without_a_hot_loop_and_recovers() {
+    // A role created moments ago propagates through IAM with a delay; KMS then calls the
+    // policy malformed. That is retried, once per requeue, never in a loop.
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
-    proxy.script("CreateKey", &[Fault::Reject("MalformedPolicyDocumentException", BAD_PRINCIPAL); 3]);
-    let kms = AwsKms::new(clients_for(&proxy.url));
-    let obj = Object::new("rejected", spec("rejected"));
-    for _ in 0..3 {
-        obj.reconcile(&kms).await;
-        assert_eq!(obj.stalled_reason().as_deref(), Some("AwsRejected"));
+    proxy.mark_principal_unknown(NEW_APP, Duration::from_secs(120));
+    let (kms, clock) = (AwsKms::new(clients_for(&proxy.url)), proxy.clock());
+    let obj = Object::new("new-role", spec_naming_new_app("new-role"));
+    for attempt in 1..=3 {
+        obj.reconcile_at(&kms, clock.now_timestamp()).await.unwrap();
+        assert_eq!(obj.condition("Reconciling").reason, "AwaitingPermissions", "{:?}", obj.status());
+        assert!(obj.condition("Reconciling").message.contains("invalid principals"));
+        assert_eq!(proxy.calls().get("CreateKey"), Some(&attempt), "one CreateKey per reconcile");
+        assert!(obj.status().create_intent.is_none(), "a refused create leaves no intent behind");
+        clock.advance(Duration::from_secs(10));
     }
-    assert!(obj.condition("Stalled").message.contains(BAD_PRINCIPAL), "AWS's message is shown");
-    assert_eq!(proxy.calls().get("CreateKey"), Some(&3), "one CreateKey per reconcile, no retries");
-    assert!(obj.status().create_intent.is_none(), "a refused create leaves no intent behind");
     assert!(moto.client().list_keys().send().await.unwrap().keys().is_empty());
-
-    // The user fixes the policy (here: KMS stops refusing it); the next reconcile succeeds.
-    obj.reconcile(&kms).await;
+    obj.converge(&kms, &clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
+}
+
+#[tokio::test]
+async fn a_policy_naming_a_role_that_never_appears_stalls_with_kms_message() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.mark_principal_unknown(NEW_APP, Duration::from_secs(24 * 3600));
+    let (kms, clock) = (AwsKms::new(clients_for(&proxy.url)), proxy.clock());
+    let obj = Object::new("no-role", spec_naming_new_app("no-role"));
+    let reports = obj.converge(&kms, &clock).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("InvalidPrincipal"), "{:?}", obj.status());
+    assert!(obj.condition("Stalled").message.contains("invalid principals"), "AWS's message is shown");
+    let creates = proxy.calls().get("CreateKey").copied().unwrap_or(0);
+    assert_eq!(creates, reports.len() as u64, "one CreateKey per reconcile: {creates}");
+    assert!(creates <= 40, "retried every 10 s for 6 minutes, not more: {creates}");
+    assert!(moto.client().list_keys().send().await.unwrap().keys().is_empty());
 }
 
 #[tokio::test]
 async fn a_grant_to_a_principal_kms_rejects_stalls_and_recovers() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
-    let kms = AwsKms::new(clients_for(&proxy.url));
+    let (kms, clock) = (AwsKms::new(clients_for(&proxy.url)), proxy.clock());
     let obj = Object::new("badgrant", spec("badgrant"));
     proxy.script("CreateGrant", &[Fault::Reject("InvalidArnException", "invalid grantee principal"); 2]);
-    obj.reconcile(&kms).await;
-    obj.reconcile(&kms).await;
+    obj.converge(&kms, &clock).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("AwsRejected"));
+    obj.converge(&kms, &clock).await;
     assert_eq!(obj.stalled_reason().as_deref(), Some("AwsRejected"));
     assert!(obj.condition("Stalled").message.contains("invalid grantee principal"));
     assert_eq!(proxy.calls().get("CreateGrant"), Some(&2), "no retry storm");
-    obj.reconcile(&kms).await;
+    obj.converge(&kms, &clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
 }
 
@@ -213,16 +245,17 @@ async fn a_grant_to_a_principal_kms_rejects_stalls_and_recovers() {
 async fn deleting_while_kms_throttles_retries_until_the_key_is_scheduled() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.url).await;
-    let kms = AwsKms::new(clients_for(&proxy.url));
+    let (kms, clock) = (AwsKms::new(clients_for(&proxy.url)), proxy.clock());
     let obj = Object::new("throttled", spec("throttled"));
-    obj.reconcile(&kms).await;
+    obj.converge(&kms, &clock).await;
     // More throttles than the SDK's own retries absorb: the cleanup fails and is retried.
     proxy.script("ScheduleKeyDeletion", &[Fault::Throttle; 4]);
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let mut attempts = 0;
     let released = loop {
         attempts += 1;
-        match kms_operator::reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, Timestamp::now()).await
+        match kms_operator::reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp())
+            .await
         {
             Ok(released) => break released,
             Err(err) => assert_eq!(err.kind, kms_operator::kms::ErrorKind::Throttled, "{err}"),

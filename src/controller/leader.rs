@@ -121,8 +121,10 @@ async fn keep_campaigning(manager: LeaseManager, sender: watch::Sender<bool>) {
             biased;
             () = sender.closed() => break,
             changed = manager.changed() => match changed {
-                // Fails only without receivers, which the next turn notices.
-                Ok(leader) => drop(sender.send(leader)),
+                Ok(leader) => {
+                    // Fails only without receivers, which the next turn notices.
+                    let _ = sender.send(leader);
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "a leader lease call failed; retrying");
                     tokio::time::sleep(RETRY_EVERY).await;

@@ -128,7 +128,7 @@ pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
 
     // The operator, as the ServiceAccount, does the whole job.
     w.pause_operator();
-    let url = w.moto().url.clone();
+    let url = w.kms_url();
     let log = dir.join("operator-sa.log");
     let op = Operator::start_as(&sa, &url, log, &[]);
     key_lifecycle(w, "e2e-helm", "via-chart", "e2e-helm-cluster-wide").await;

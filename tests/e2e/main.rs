@@ -14,6 +14,7 @@ mod env;
 #[allow(dead_code)]
 mod fault_proxy;
 mod helm;
+mod iam_lag;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]
 mod moto;

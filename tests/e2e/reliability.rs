@@ -1,11 +1,12 @@
 //! Crashes and failover with the real binary: SIGKILL at random moments while keys are being
-//! created, and a leader killed while a standby waits for its lease.
+//! created, a leader killed while a standby waits for its lease, and a leader cut off by a
+//! frozen apiserver.
 
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::env::{Operator, eventually, http_get};
+use crate::env::{ControlPlane, Operator, ROOT, eventually, http_get};
 use crate::world::World;
 
 fn manifests(namespace_prefix: &str, count: usize) -> String {
@@ -31,7 +32,7 @@ pub async fn sigkill_while_creating_leaves_one_key_per_object(w: &World) {
     w.namespace(ns);
     w.pause_operator();
     w.apply(ns, &manifests("e2e-crash", count));
-    let url = w.moto().url.clone();
+    let url = w.kms_url();
     let pauses: Vec<u64> = (0..kills).map(|_| rand::rng().random_range(200..1500)).collect();
     for (round, pause) in pauses.into_iter().enumerate() {
         let log = w.state_dir.join(format!("operator-crash-{round}.log"));
@@ -89,7 +90,7 @@ pub async fn only_the_leader_reconciles_and_a_standby_takes_over(w: &World) {
     let ns = "e2e-leader";
     w.namespace(ns);
     w.pause_operator();
-    let url = w.moto().url.clone();
+    let url = w.kms_url();
     let args = ["--leader-election", "--lease-namespace", ns, "--lease-name", "e2e-leader"];
     let a = Operator::start(w.cp(), &url, w.state_dir.join("operator-a.log"), &args);
     let b = Operator::start(w.cp(), &url, w.state_dir.join("operator-b.log"), &args);
@@ -126,6 +127,128 @@ pub async fn only_the_leader_reconciles_and_a_standby_takes_over(w: &World) {
     assert!(reconciles(&standby) > 0, "the new leader did the work");
     w.kubectl_ok(&["delete", "kms", "led", "-n", ns, "--timeout=60s"]);
     drop(standby);
+    w.resume_operator();
+}
+
+/// kube-apiserver frozen with SIGSTOP (hack/controlplane.sh pause-apiserver) until dropped,
+/// which sends SIGCONT, also when the scenario panics: a frozen apiserver would hang every later
+/// scenario.
+struct FrozenApiserver {
+    dir: std::path::PathBuf,
+}
+
+fn controlplane(command: &str, dir: &std::path::Path) -> std::process::ExitStatus {
+    let script = format!("{ROOT}/hack/controlplane.sh");
+    std::process::Command::new("bash").arg(script).arg(command).arg(dir).status().expect("bash runs")
+}
+
+impl FrozenApiserver {
+    fn freeze(cp: &ControlPlane) -> Self {
+        // The guard exists before the signal, so that even a half-done pause is undone.
+        let frozen = FrozenApiserver { dir: cp.dir.clone() };
+        assert!(controlplane("pause-apiserver", &frozen.dir).success(), "kube-apiserver freezes");
+        frozen
+    }
+}
+
+impl Drop for FrozenApiserver {
+    fn drop(&mut self) {
+        if !controlplane("resume-apiserver", &self.dir).success() {
+            eprintln!("     could not resume kube-apiserver in {}", self.dir.display());
+        }
+    }
+}
+
+/// When the Lease was last renewed, as it reads now.
+fn last_renewal(w: &World, ns: &str, lease: &str) -> k8s_openapi::jiff::Timestamp {
+    let renewed = w.kubectl_ok(&["get", "lease", lease, "-n", ns, "-o", "jsonpath={.spec.renewTime}"]);
+    renewed.trim().parse().unwrap_or_else(|err| panic!("renewTime {renewed:?}: {err}"))
+}
+
+/// kube-apiserver freezes (SIGSTOP: its port accepts requests and never answers) under a leader
+/// for longer than the lease. The leader cannot renew, and must stop reconciling before its
+/// lease can pass to the standby — not hang in a call that never returns while the standby
+/// takes over once the apiserver answers again. After the apiserver resumes, a replica takes
+/// the lease and reconciles a KmsKey created after the resume.
+pub async fn a_leader_cut_off_by_a_frozen_apiserver_stops_before_its_lease_expires(w: &World) {
+    const LEASE: Duration = Duration::from_secs(15);
+    // Longer than the lease, so that even a renewal the frozen apiserver buffered just after the
+    // pause (the holder renews every 4 s) has expired when it answers again.
+    const FROZEN: Duration = Duration::from_secs(20);
+    let (ns, lease) = ("e2e-frozen", "e2e-frozen");
+    w.namespace(ns);
+    w.pause_operator();
+    let url = w.kms_url();
+    let args = ["--leader-election", "--lease-namespace", ns, "--lease-name", lease];
+    let a = Operator::start(w.cp(), &url, w.state_dir.join("operator-frozen-a.log"), &args);
+    let b = Operator::start(w.cp(), &url, w.state_dir.join("operator-frozen-b.log"), &args);
+    let leader = eventually("one replica to hold the lease", Duration::from_secs(30), || async {
+        let leaders = leader_of(&[&a, &b]);
+        (leaders.len() == 1).then(|| leaders[0])
+    })
+    .await;
+    let elected = Instant::now();
+    let (mut active, mut standby) = if leader == 0 { (a, b) } else { (b, a) };
+
+    // With a healthy apiserver the leader works, and keeps the lease past its watchdog's 10 s
+    // deadline: the watchdog follows the renewals.
+    w.apply(ns, "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: before\nspec:\n  aliasName: e2e-frozen-before\n");
+    w.wait_ready(ns, "before").await;
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(elected.elapsed())).await;
+    assert!(
+        active.is_running(),
+        "the leader of a healthy apiserver keeps running; see {}",
+        active.log.display()
+    );
+    assert_eq!(leader_of(&[&active, &standby]), vec![0], "the leader keeps the lease");
+
+    let renewed = last_renewal(w, ns, lease);
+    let frozen = FrozenApiserver::freeze(w.cp());
+    let paused = Instant::now();
+    while active.is_running() && paused.elapsed() < FROZEN {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (stopped, stopped_at) = (paused.elapsed(), k8s_openapi::jiff::Timestamp::now());
+    assert!(
+        !active.is_running(),
+        "the cut-off leader still runs after {FROZEN:?}; see {}",
+        active.log.display()
+    );
+    let since_renewal = Duration::try_from(stopped_at.duration_since(renewed)).unwrap();
+    eprintln!(
+        "     leader exited {:.1}s after the freeze, {:.1}s after its last renewal (lease {LEASE:?})",
+        stopped.as_secs_f64(),
+        since_renewal.as_secs_f64()
+    );
+    assert!(stopped < LEASE, "the leader stopped {stopped:?} after the freeze");
+    assert!(since_renewal < LEASE, "the leader stopped {since_renewal:?} after its last renewal");
+    assert!(standby.is_running(), "the standby waits out the freeze; see {}", standby.log.display());
+
+    tokio::time::sleep(FROZEN.saturating_sub(paused.elapsed())).await;
+    drop(frozen);
+    let resumed = Instant::now();
+    // Kubernetes would restart the exited leader; it comes back as a replica like any other.
+    let restarted = Operator::start(w.cp(), &url, w.state_dir.join("operator-frozen-c.log"), &args);
+    w.apply(ns, "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: after\nspec:\n  aliasName: e2e-frozen-after\n");
+    let leader = eventually("a replica to take the lease", Duration::from_secs(30), || async {
+        let leaders = leader_of(&[&standby, &restarted]);
+        (leaders.len() == 1).then(|| leaders[0])
+    })
+    .await;
+    let takeover = resumed.elapsed();
+    let new_leader = [&standby, &restarted][leader];
+    eprintln!(
+        "     {} took the lease {:.1}s after the apiserver resumed",
+        if leader == 0 { "the standby" } else { "the restarted replica" },
+        takeover.as_secs_f64()
+    );
+    let obj = w.wait_ready(ns, "after").await;
+    assert!(obj["status"]["keyId"].as_str().is_some(), "{obj}");
+    assert!(reconciles(new_leader) > 0, "the new leader did the work");
+    assert_eq!(leader_of(&[&standby, &restarted]).len(), 1, "one leader");
+    assert!(takeover < LEASE, "took over {takeover:?} after the apiserver resumed");
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=60s"]);
+    drop((standby, restarted));
     w.resume_operator();
 }
 
@@ -218,10 +341,11 @@ pub async fn another_writers_status_survives(w: &World) {
 /// random, every KmsKey still ends Ready with exactly one key, alias and grant.
 pub async fn the_operator_converges_through_twenty_percent_faults(w: &World) {
     use crate::fault_proxy::{ALL_FAULTS, FaultProxy};
+    use crate::world::{E2E_TAG_LAG, strict_config};
     let (ns, count) = ("e2e-faults", 20);
     w.namespace(ns);
     w.pause_operator();
-    let proxy = FaultProxy::start(&w.moto().url).await;
+    let proxy = FaultProxy::start_with(&w.moto().url, strict_config(E2E_TAG_LAG)).await;
     proxy.fault_at_random(0.2, &ALL_FAULTS);
     let op =
         Operator::start(w.cp(), &proxy.url, w.state_dir.join("operator-faults.log"), &["--concurrency", "8"]);

@@ -24,6 +24,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("kubectl_delete_schedules_deletion_and_releases_the_object", |w| {
             Box::pin(delete_schedules_deletion(w))
         }),
+        ("a_deletion_kms_refuses_shows_on_the_object_and_is_retried", |w| {
+            Box::pin(refused_deletion_is_visible(w))
+        }),
         ("a_status_write_from_a_stale_copy_is_refused", |w| Box::pin(stale_status_write_is_refused(w))),
         ("an_alias_taken_in_another_namespace_stalls_the_second_object", |w| Box::pin(alias_conflict(w))),
         ("bad_manifests_are_refused_at_admission_naming_the_field", |w| {
@@ -52,6 +55,12 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         }),
         ("only_the_leader_reconciles_and_a_standby_takes_over", |w| {
             Box::pin(reliability::only_the_leader_reconciles_and_a_standby_takes_over(w))
+        }),
+        ("a_leader_cut_off_by_a_frozen_apiserver_stops_before_its_lease_expires", |w| {
+            Box::pin(reliability::a_leader_cut_off_by_a_frozen_apiserver_stops_before_its_lease_expires(w))
+        }),
+        ("new_keys_await_iam_tag_propagation_and_are_ready_soon_after_never_stalled", |w| {
+            Box::pin(crate::iam_lag::new_keys_await_iam_and_are_ready_soon_after_the_lag_never_stalled(w))
         }),
         ("sigterm_stops_the_operator_cleanly", |w| Box::pin(sigterm_stops_cleanly(w))),
     ]
@@ -206,6 +215,29 @@ async fn delete_schedules_deletion(w: &World) {
     assert!(events.contains("scheduled key deletion in 9 days"), "a Deleted event is recorded");
 }
 
+/// A deletion KMS refuses leaves the object Terminating with a Stalled condition and a Warning
+/// Event that say why; the finalizer retries, and the object goes once KMS accepts.
+async fn refused_deletion_is_visible(w: &World) {
+    use crate::fault_proxy::Fault;
+    let ns = "e2e-refused-delete";
+    w.namespace(ns);
+    w.apply(ns, &manifest("stuck", "e2e-stuck", ""));
+    w.wait_ready(ns, "stuck").await;
+    let refusal = Fault::Reject("ValidationException", "injected: deletion refused");
+    w.proxy.as_ref().unwrap().script("ScheduleKeyDeletion", &[refusal; 3]);
+    w.kubectl_ok(&["delete", "kms", "stuck", "-n", ns, "--wait=false"]);
+    let stalled = w.wait_condition(ns, "stuck", "Stalled").await;
+    let conditions = stalled["status"]["conditions"].as_array().unwrap();
+    let condition = conditions.iter().find(|c| c["type"] == "Stalled").unwrap();
+    assert!(condition["message"].as_str().unwrap().starts_with("releasing the key failed"), "{condition}");
+    let events = w.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"]);
+    assert!(events.contains("CleanupFailed") && events.contains("injected: deletion refused"), "{events}");
+    eventually("the retried deletion to release the object", Duration::from_secs(60), || async {
+        (!w.cp().kubectl(&["get", "kms", "stuck", "-n", ns], None).status.success()).then_some(())
+    })
+    .await;
+}
+
 async fn alias_conflict(w: &World) {
     let (first_ns, second_ns) = ("e2e-team-a", "e2e-team-b");
     w.namespace(first_ns);
@@ -262,9 +294,7 @@ async fn stale_status_write_is_refused(w: &World) {
 
     let api: kube::Api<kms_operator::api::KmsKey> = kube::Api::namespaced(w.kube_client().await, ns);
     let writer = KubeStatusWriter::new(api.clone(), &stale);
-    let intent =
-        kms_operator::api::CreateIntent { token: "t".into(), started_at: "2026-01-01T00:00:00Z".into() };
-    let err = writer.record_intent(Some(&intent)).await.expect_err("a stale copy cannot write status");
+    let err = writer.record_intent("t").await.expect_err("a stale copy cannot write status");
     assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
     let now = api.get("stale").await.unwrap();
     assert!(now.status.unwrap().create_intent.is_none());
@@ -272,8 +302,10 @@ async fn stale_status_write_is_refused(w: &World) {
     // From the current copy the same write goes through.
     let current = api.get("stale").await.unwrap();
     let writer = KubeStatusWriter::new(api.clone(), &current);
-    writer.record_intent(Some(&intent)).await.unwrap();
-    writer.record_intent(None).await.unwrap();
+    let written = writer.record_intent("t").await.unwrap();
+    let recorded = api.get("stale").await.unwrap().status.unwrap().create_intent.unwrap();
+    assert_eq!(recorded.started_at, written.started_at.to_string(), "stamped when written");
+    writer.clear_intent().await.unwrap();
 }
 
 /// SIGTERM ends the watch, lets in-flight reconciles finish and exits 0, promptly.

@@ -8,12 +8,25 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::env::{ControlPlane, Operator, ROOT, eventually};
+use crate::fault_proxy::FaultProxy;
 use crate::moto::Moto;
+use crate::strict::StrictConfig;
+
+/// IAM's tag lag in the e2e run: AWS's is up to five minutes; seconds here keep the run short
+/// while every new key still meets it (one scenario runs with a full minute).
+pub const E2E_TAG_LAG: Duration = Duration::from_secs(3);
+
+/// The strict KMS layer as the e2e operator meets it: the shipped IAM policy for cluster `e2e`.
+pub fn strict_config(tag_lag: Duration) -> StrictConfig {
+    StrictConfig { cluster: "e2e".into(), tag_lag, ..StrictConfig::default() }
+}
 
 pub struct World {
     pub state_dir: PathBuf,
     pub cp: Option<ControlPlane>,
     pub moto: Option<Moto>,
+    /// The operator's KMS: moto behind the strict layer.
+    pub proxy: Option<FaultProxy>,
     pub operator: Mutex<Option<Operator>>,
     pub kms: aws_sdk_kms::Client,
 }
@@ -32,9 +45,11 @@ impl World {
             "crd/kmskeys.kms.boosterpack.io",
             "--timeout=60s",
         ]);
-        let operator = Operator::start(&cp, &moto.url, state_dir.join("operator.log"), &[]);
+        let proxy = FaultProxy::start_with(&moto.url, strict_config(E2E_TAG_LAG)).await;
+        let operator = Operator::start(&cp, &proxy.url, state_dir.join("operator.log"), &[]);
         let kms = moto.client();
-        World { state_dir, cp: Some(cp), moto: Some(moto), operator: Mutex::new(Some(operator)), kms }
+        let operator = Mutex::new(Some(operator));
+        World { state_dir, cp: Some(cp), moto: Some(moto), proxy: Some(proxy), operator, kms }
     }
 
     pub fn cp(&self) -> &ControlPlane {
@@ -43,6 +58,11 @@ impl World {
 
     pub fn moto(&self) -> &Moto {
         self.moto.as_ref().unwrap()
+    }
+
+    /// The KMS endpoint operators use: moto behind the strict layer.
+    pub fn kms_url(&self) -> String {
+        self.proxy.as_ref().unwrap().url.clone()
     }
 
     /// A kube client with the admin kubeconfig, for checks that need the API directly.
@@ -68,7 +88,7 @@ impl World {
     }
 
     pub fn resume_operator(&self) {
-        let op = Operator::start(self.cp(), &self.moto().url, self.operator_log(), &[]);
+        let op = Operator::start(self.cp(), &self.kms_url(), self.operator_log(), &[]);
         *self.operator.lock().unwrap() = Some(op);
     }
 
@@ -86,6 +106,7 @@ impl World {
             assert!(op.is_running(), "the operator exited during the run; see {}", op.log.display());
             eprintln!("operator memory: {}", op.memory());
         }
+        self.proxy.take();
         self.moto.take();
         self.cp.take();
         if !keep_log {

@@ -59,6 +59,19 @@ pub fn paging_for(operation: &str) -> Option<Paging> {
     PAGED.iter().find(|p| p.operation == operation).copied()
 }
 
+/// ListAliases with a `KeyId` answers only that key's aliases in AWS; moto adds the
+/// AWS-managed `alias/aws/*` ones whatever the key.
+pub fn keep_aliases_of_the_key_asked_for(paging: &Paging, body: &Value, full: &mut Value) {
+    let Some(key) = body.get("KeyId").and_then(Value::as_str).filter(|_| paging.operation == "ListAliases")
+    else {
+        return;
+    };
+    let key_id = key.rsplit_once(":key/").map_or(key, |(_, id)| id).to_owned();
+    if let Some(items) = full[paging.items].as_array_mut() {
+        items.retain(|alias| alias["TargetKeyId"].as_str() == Some(key_id.as_str()));
+    }
+}
+
 /// Where the requested page starts and how long it is, or why the request is refused.
 pub fn requested(paging: &Paging, body: &Value, page_size: usize) -> Result<(usize, usize), Refusal> {
     let mut size = page_size.max(1);

@@ -304,6 +304,7 @@ impl Strict {
         }
         let mut full = response.json();
         self.hide_young_keys(paging, &mut full);
+        pages::keep_aliases_of_the_key_asked_for(paging, &call.body, &mut full);
         Ok(upstream::ok_json(&pages::page(paging, &full, start, size)))
     }
 
