@@ -114,12 +114,14 @@ async fn a_permission_missing_from_the_iam_policy_stalls_after_the_grace_naming_
     assert!(reports.iter().rev().skip(1).all(|r| !stalled(r)), "stalled only at the end");
 }
 
+/// A key policy that lets the operator (moto's caller) do nothing but PutKeyPolicy.
+const ONLY_PUT_KEY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::123456789012:user/moto"},"Action":"kms:PutKeyPolicy","Resource":"*"}]}"#;
+
 #[tokio::test]
 async fn a_key_whose_policy_shuts_the_operator_out_but_for_put_key_policy_is_repaired() {
     let env = setup(StrictConfig::default()).await;
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    let only_put = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::123456789012:user/moto"},"Action":"kms:PutKeyPolicy","Resource":"*"}]}"#;
-    let key_id = key_of(&env.moto, &obj, only_put).await;
+    let key_id = key_of(&env.moto, &obj, ONLY_PUT_KEY_POLICY).await;
     obj.converge(&env.kms, &env.clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
     let policy =
@@ -131,8 +133,7 @@ async fn a_key_whose_policy_shuts_the_operator_out_but_for_put_key_policy_is_rep
 async fn a_key_whose_policy_shuts_the_operator_out_but_for_put_key_policy_can_be_deleted() {
     let env = setup(StrictConfig::default()).await;
     let obj = Object::new("basic-key", example("basic.yaml").spec);
-    let only_put = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::123456789012:user/moto"},"Action":"kms:PutKeyPolicy","Resource":"*"}]}"#;
-    let key_id = key_of(&env.moto, &obj, only_put).await;
+    let key_id = key_of(&env.moto, &obj, ONLY_PUT_KEY_POLICY).await;
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let released = reconcile::cleanup(&env.kms, &obj.spec, &obj.owner, &recorded, env.clock.now_timestamp())
         .await

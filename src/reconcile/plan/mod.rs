@@ -137,6 +137,14 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
         Observed::Unreadable { key_id, .. } => repair_unreadable(spec, key_id, ctx),
         Observed::Owned(key) => plan_update(spec, key, ctx),
     };
+    if let Observed::Owned(key) = observed
+        && !key.denied.is_empty()
+        && timing::iam_may_lag(ctx.recorded, ctx.now)
+    {
+        // IAM does not see the new key's tags yet: every change would be refused too, and
+        // each try spends the account's quota (PutKeyPolicy: 15 a second). Only record it.
+        plan.actions.retain(|a| matches!(a, Action::RecordKey(_)));
+    }
     if !plan.actions.is_empty() && plan.actions == ctx.previous {
         plan.actions.clear();
         plan.hold = Some(Hold::NotConverged);
@@ -154,11 +162,15 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
     plan
 }
 
-/// The recorded key cannot be described: its policy may shut the operator out. Putting the
+/// The recorded key cannot be described: its policy may shut the operator out (or, for a key
+/// created moments ago, IAM does not see its tags yet; then nothing is tried). Putting the
 /// spec's policy (or AWS's default) may let it back in; the operator's IAM policy only allows
 /// that on keys tagged for its cluster, and the key ID comes from status, which only the
 /// operator writes. A key found any other way is never written to blind.
 fn repair_unreadable(spec: &KmsKeySpec, key_id: &str, ctx: &Context) -> Plan {
+    if timing::iam_may_lag(ctx.recorded, ctx.now) {
+        return Plan::default();
+    }
     let actions = blind_policy_repair(spec, key_id, ctx.recorded).into_iter().collect();
     Plan { actions, ..Plan::default() }
 }

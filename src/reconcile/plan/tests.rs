@@ -489,6 +489,20 @@ fn a_stray_tag_under_the_operators_prefix_is_reported_not_removed() {
 }
 
 #[test]
+fn nothing_is_tried_on_a_new_key_while_iam_may_not_see_its_tags() {
+    // Every call would be refused, and each spends the account's quota.
+    let key =
+        ObservedKey { policy: None, denied: vec![READ_POLICY, READ_GRANTS], unrecorded: true, ..mk_key() };
+    let young = Recorded { key_created_at: Some(now() - std::time::Duration::from_secs(30)), ..recorded() };
+    let plan = run(&mk_spec(), &Observed::Owned(Box::new(key.clone())), &young);
+    assert_eq!(plan.actions, vec![Action::RecordKey(key.key.clone())], "it is still recorded");
+    let recorded_key = ObservedKey { unrecorded: false, ..key };
+    let plan = run(&mk_spec(), &Observed::Owned(Box::new(recorded_key)), &young);
+    assert!(plan.actions.is_empty());
+    assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })), "{plan:?}");
+}
+
+#[test]
 fn a_policy_the_operator_may_not_read_is_put_from_the_spec() {
     // Putting the spec's policy may be what gives the operator its other permissions back.
     let key = ObservedKey { policy: None, denied: vec![READ_POLICY], ..mk_key() };

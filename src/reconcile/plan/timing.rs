@@ -34,6 +34,12 @@ pub fn settling_intent(recorded: &Recorded, now: Timestamp) -> Option<Duration> 
     time_left(CREATE_SETTLE, recorded.intent.as_ref()?.started_at, now)
 }
 
+/// Whether IAM may not yet apply the tags of the recorded key, created less than
+/// [`PERMISSION_GRACE`] ago: a refused read then says nothing about the key or the policy.
+pub fn iam_may_lag(recorded: &Recorded, now: Timestamp) -> bool {
+    recorded.key_created_at.is_some_and(|at| time_left(PERMISSION_GRACE, at, now).is_some())
+}
+
 /// How a refusal for want of permission is to be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denial {
