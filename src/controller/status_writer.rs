@@ -57,6 +57,22 @@ impl KubeStatusWriter {
         Ok(())
     }
 
+    /// Takes the object's current status and version as the base of the next write, when it
+    /// still records this writer's create intent and no key; a conflict otherwise.
+    async fn refresh_if_still_creating(&self) -> Result<(), kube::Error> {
+        let current = self.api.get_status(&self.name).await?;
+        let status = current.status.clone().unwrap_or_default();
+        let ours = self.view().create_intent;
+        if status.key_id.is_some() || ours.is_none() || status.create_intent != ours {
+            let reason = "the object no longer records this create attempt".to_owned();
+            let conflict = kube::core::Status::failure(&reason, "Conflict").with_code(409);
+            return Err(kube::Error::Api(Box::new(conflict)));
+        }
+        *self.resource_version.lock().unwrap_or_else(|e| e.into_inner()) = current.resource_version();
+        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        Ok(())
+    }
+
     /// Writes the final status of a reconcile: what KMS showed, and the conditions.
     pub async fn finish(
         &self,
@@ -88,13 +104,24 @@ impl StatusWriter for KubeStatusWriter {
 
     async fn record_key(&self, key: &KeyDescription) -> Result<Timestamp, reconcile::Error> {
         let at = Timestamp::now();
-        let mut next = self.view();
-        next.key_id = Some(key.key_id.clone());
-        next.key_arn = Some(key.arn.clone());
-        next.key_state = Some(key.state.clone());
-        next.key_created_at = Some(at.to_string());
-        next.create_intent = None;
-        self.write(next).await.map_err(status_write_failed)?;
+        let with_key = |mut next: KmsKeyStatus| {
+            next.key_id = Some(key.key_id.clone());
+            next.key_arn = Some(key.arn.clone());
+            next.key_state = Some(key.state.clone());
+            next.key_created_at = Some(at.to_string());
+            next.create_intent = None;
+            next
+        };
+        match self.write(with_key(self.view())).await {
+            Err(kube::Error::Api(status)) if status.is_conflict() => {
+                // Someone wrote the object since the intent (a label, a spec edit). The key
+                // exists now, so its ID must land: if the object still holds this attempt's
+                // intent and no key, write it again over the current version.
+                self.refresh_if_still_creating().await.map_err(status_write_failed)?;
+                self.write(with_key(self.view())).await.map_err(status_write_failed)?;
+            }
+            other => other.map_err(status_write_failed)?,
+        }
         Ok(at)
     }
 }

@@ -139,7 +139,19 @@ impl KmsPort for AwsKms {
     }
 
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError> {
-        Ok(self.describe_key(alias_name).await?.map(|key| key.key_id))
+        match self.describe_key(alias_name).await {
+            Ok(key) => Ok(key.map(|key| key.key_id)),
+            // The alias's key has a policy that shuts the operator out (another team's key in a
+            // shared account): the account's alias list still says which key holds it.
+            Err(err) if err.kind == ErrorKind::AccessDenied => {
+                let pages = self.client.list_aliases().into_paginator().send();
+                let pages = self.all_pages("ListAliases", pages, |p| p.truncated()).await?;
+                let mut aliases = pages.iter().flat_map(|p| p.aliases());
+                let holder = aliases.find(|a| a.alias_name() == Some(alias_name));
+                Ok(holder.and_then(|a| a.target_key_id()).map(str::to_owned))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {

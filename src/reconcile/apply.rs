@@ -27,6 +27,9 @@ pub struct Applied {
     pub recorded: Option<RecordedKey>,
     /// Whether this run created that key.
     pub created: bool,
+    /// Grant IDs CreateGrant answered with whose revoke was planned: KMS took the spec's grant
+    /// for one it has (the revoke was skipped).
+    pub confirmed_grants: Vec<String>,
     /// One line per change, for events and logs.
     pub changes: Vec<String>,
 }
@@ -75,10 +78,8 @@ async fn apply_all(
                 applied.changes.push(format!("created grant {} ({id})", grant.name));
                 granted.insert(id);
             }
-            Action::RevokeGrant { name, grant_id } if granted.contains(grant_id) => {
-                applied
-                    .changes
-                    .push(format!("kept grant {name} ({grant_id}): KMS gave it for the new grant"));
+            Action::RevokeGrant { grant_id, .. } if granted.contains(grant_id) => {
+                applied.confirmed_grants.push(grant_id.clone());
             }
             action => {
                 let key_id = key_id.expect("the plan acts on an existing key only after CreateKey");

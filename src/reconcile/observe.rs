@@ -3,42 +3,51 @@
 //! what can be done without it (putting the spec's policy may be what gives the operator its
 //! other permissions back).
 
+use k8s_openapi::jiff::Timestamp;
+
 use crate::api::KmsKeySpec;
 use crate::kms::{ErrorKind, KmsError, KmsPort};
 
-use super::adopt;
-use super::ownership::Owner;
+use super::adopt::{self, Search};
+use super::ownership::{Owner, TAG_UID};
+use super::plan::timing::settling_intent;
 use super::plan::{Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, Recorded};
 
 /// Observes the recorded key; without one, the key an interrupted create left (found by its
-/// tags), or else whether the wanted alias is free.
+/// tags), or else whether the wanted alias is free. Once the create attempt has settled (the
+/// next step may be a second CreateKey), the lookup is thorough: see `adopt`.
 pub async fn observe(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
     owner: &Owner,
     recorded: &Recorded,
+    now: Timestamp,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
         (Some(id), _) => (id.clone(), false),
-        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
-            Some(id) => (id, true),
-            None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
-        },
+        (None, Some(intent)) => {
+            let search =
+                if settling_intent(recorded, now).is_some() { Search::Quick } else { Search::Thorough };
+            match adopt::find_owned_key(kms, owner, &intent.token, search).await? {
+                Some(id) => (id, true),
+                None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
+            }
+        }
         (None, None) => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
     };
     let key = match kms.describe_key(&key_id).await {
         Ok(Some(key)) => key,
         Ok(None) => return Ok(Observed::Missing { key_id }),
         Err(err) if err.kind == ErrorKind::AccessDenied => {
-            return Ok(Observed::Unreadable { key_id, permission: "kms:DescribeKey" });
+            return unreadable(kms, owner, key_id, "kms:DescribeKey").await;
         }
         Err(err) => return Err(err),
     };
     let tags = match kms.list_tags(&key.key_id).await {
         Ok(tags) => tags,
         Err(err) if err.kind == ErrorKind::AccessDenied => {
-            return Ok(Observed::Unreadable { key_id, permission: "kms:ListResourceTags" });
+            return unreadable(kms, owner, key_id, "kms:ListResourceTags").await;
         }
         Err(err) => return Err(err),
     };
@@ -65,6 +74,19 @@ pub async fn observe(
         denied,
     };
     Ok(Observed::Owned(Box::new(observed)))
+}
+
+/// A key the operator may not call `permission` on, with whether the Tagging API (which needs
+/// no key policy) shows it with this object's ownership tags.
+async fn unreadable(
+    kms: &dyn KmsPort,
+    owner: &Owner,
+    key_id: String,
+    permission: &'static str,
+) -> Result<Observed, KmsError> {
+    let tagged = kms.find_tagged_keys(TAG_UID, &owner.uid).await.unwrap_or_default();
+    let owned = tagged.iter().any(|k| k.key_id == key_id && owner.owns(&k.tags));
+    Ok(Observed::Unreadable { key_id, permission, owned })
 }
 
 /// A read AWS refused is noted under `permission` and gives `None`.

@@ -50,8 +50,9 @@ pub async fn reconcile(
     }
     let mut recorded = target.recorded;
     let mut previous: Vec<Action> = Vec::new();
+    let mut confirmed_grants = std::collections::BTreeSet::new();
     for _ in 0..MAX_PASSES {
-        let observed = match observe::observe(kms, target.spec, target.owner, &recorded).await {
+        let observed = match observe::observe(kms, target.spec, target.owner, &recorded, now).await {
             Ok(observed) => observed,
             Err(err) => {
                 report.outcome = Outcome::of_kms_error(&err, &recorded, now);
@@ -66,6 +67,7 @@ pub async fn reconcile(
             now,
             fresh_token: &token,
             previous: &previous,
+            confirmed_grants: &confirmed_grants,
         };
         let plan = plan::plan(target.spec, &observed, &ctx);
         if plan.actions.is_empty() {
@@ -82,6 +84,7 @@ pub async fn reconcile(
             recorded.intent = None;
         }
         report.changes.extend(applied.changes);
+        confirmed_grants.extend(applied.confirmed_grants);
         match applied.failed {
             None => {}
             Some(Error::Kms(err)) => {

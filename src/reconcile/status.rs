@@ -6,6 +6,7 @@ use crate::api::{Condition, ConditionStatus, KmsKeyStatus};
 
 use super::outcome::{Outcome, PERMISSION_REASONS};
 use super::plan::grants::managed_name;
+use super::plan::{READ_ALIASES, READ_GRANTS};
 use super::run::Report;
 
 /// The status after `report`, starting from `current` (which already holds the intent and key
@@ -25,13 +26,17 @@ pub fn status_after(
         next.key_state = Some(key.state.clone());
         next.multi_region = Some(key.multi_region);
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
+        // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
             true => Some(wanted_alias.to_owned()),
+            false if observed.was_denied(READ_ALIASES) => next.alias_name.take(),
             false => next.alias_name.take().filter(|old| observed.aliases.contains(old)),
         };
-        next.grant_ids = (observed.grants.iter())
-            .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
-            .collect();
+        if !observed.was_denied(READ_GRANTS) {
+            next.grant_ids = (observed.grants.iter())
+                .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
+                .collect();
+        }
     }
     next.access_denied_since = match &report.outcome {
         Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. }
@@ -179,6 +184,40 @@ mod tests {
         assert_eq!(later.access_denied_since.as_deref(), Some("t1"));
         let ready = report(Outcome::Ready { message: "ok".into() });
         assert_eq!(status_after(&later, &ready, "alias/a", None, "t3").access_denied_since, None);
+    }
+
+    #[test]
+    fn what_a_refused_read_did_not_show_stays_as_recorded() {
+        use crate::kms::KeyDescription;
+        use crate::reconcile::plan::{ObservedKey, READ_ALIASES, READ_GRANTS};
+        let key = KeyDescription {
+            key_id: "k1".into(),
+            arn: "arn".into(),
+            state: "Enabled".into(),
+            description: String::new(),
+            multi_region: false,
+        };
+        let observed = ObservedKey {
+            key,
+            unrecorded: false,
+            tags: Default::default(),
+            rotation_enabled: None,
+            policy: None,
+            aliases: vec![],
+            alias_target: None,
+            grants: vec![],
+            denied: vec![READ_GRANTS, READ_ALIASES],
+        };
+        let before = KmsKeyStatus {
+            alias_name: Some("alias/a".into()),
+            grant_ids: [("app".to_owned(), "g1".to_owned())].into(),
+            ..KmsKeyStatus::default()
+        };
+        let mut after = report(Outcome::Ready { message: "ok".into() });
+        after.key = Some(observed);
+        let next = status_after(&before, &after, "alias/a", None, "t1");
+        assert_eq!(next.alias_name.as_deref(), Some("alias/a"));
+        assert_eq!(next.grant_ids, before.grant_ids);
     }
 
     #[test]

@@ -302,10 +302,35 @@ async fn stale_status_write_is_refused(w: &World) {
     // From the current copy the same write goes through.
     let current = api.get("stale").await.unwrap();
     let writer = KubeStatusWriter::new(api.clone(), &current);
+    let before = k8s_openapi::jiff::Timestamp::now();
     let written = writer.record_intent("t").await.unwrap();
     let recorded = api.get("stale").await.unwrap().status.unwrap().create_intent.unwrap();
     assert_eq!(recorded.started_at, written.started_at.to_string(), "stamped when written");
+    assert!(written.started_at >= before, "not when the reconcile began");
+
     writer.clear_intent().await.unwrap();
+
+    // Someone writes the object between the intent and the key ID (a label, an edit): the key
+    // exists by then, so its ID must still land. (The operator is paused: the object is this
+    // scenario's alone.)
+    w.pause_operator();
+    w.apply(ns, &manifest("racing", "e2e-racing", ""));
+    let racing = api.get("racing").await.unwrap();
+    let writer = KubeStatusWriter::new(api.clone(), &racing);
+    writer.record_intent("t2").await.unwrap();
+    w.kubectl_ok(&["label", "kms", "racing", "-n", ns, "touched=yes"]);
+    let key = kms_operator::kms::KeyDescription {
+        key_id: "k-recorded".into(),
+        arn: "arn:aws:kms:us-east-1:123456789012:key/k-recorded".into(),
+        state: "Enabled".into(),
+        description: String::new(),
+        multi_region: false,
+    };
+    writer.record_key(&key).await.expect("the key ID lands despite the newer object");
+    let status = api.get("racing").await.unwrap().status.unwrap();
+    assert_eq!((status.key_id.as_deref(), status.create_intent), (Some("k-recorded"), None));
+    w.kubectl_ok(&["delete", "kms", "racing", "-n", ns, "--timeout=30s"]);
+    w.resume_operator();
 }
 
 /// SIGTERM ends the watch, lets in-flight reconciles finish and exits 0, promptly.

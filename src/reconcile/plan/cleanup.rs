@@ -8,7 +8,7 @@ use crate::api::KmsKeySpec;
 use k8s_openapi::jiff::Timestamp;
 
 use super::observed::{Observed, Recorded};
-use super::timing::{settling_intent, young_key};
+use super::timing::{missing_key_wait, settling_intent};
 use super::{Action, is_pending_deletion};
 
 /// How to let go of the key when the object is deleted.
@@ -29,14 +29,14 @@ pub enum Cleanup {
 pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded, now: Timestamp) -> Cleanup {
     let key = match observed {
         Observed::Foreign { key_id } => return Cleanup::NotOwned { key_id: key_id.clone() },
-        Observed::Unreadable { key_id, permission } => {
+        Observed::Unreadable { key_id, permission, .. } => {
             return Cleanup::Unreadable { key_id: key_id.clone(), permission };
         }
         Observed::NoKey { .. } => {
             return settling_intent(recorded, now).map_or(Cleanup::Release(vec![]), Cleanup::Wait);
         }
-        Observed::Missing { .. } => {
-            return young_key(recorded, now).map_or(Cleanup::Release(vec![]), Cleanup::Wait);
+        Observed::Missing { key_id } => {
+            return missing_key_wait(key_id, recorded, now).map_or(Cleanup::Release(vec![]), Cleanup::Wait);
         }
         Observed::Owned(key) => key,
     };

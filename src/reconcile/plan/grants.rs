@@ -41,7 +41,16 @@ fn matches(wanted: &NewGrant, grant: &GrantInfo) -> bool {
 /// duplicated. A changed grant is thus replaced without a moment with no grant: the new one
 /// exists before the old one goes. New grants wait while the key is disabled (KMS refuses
 /// them then).
-pub fn plan_grants(spec: &KmsKeySpec, observed: &[GrantInfo], key_usable: bool, plan: &mut Plan) {
+///
+/// A grant whose ID is in `confirmed` matches whatever form KMS reports it in: in this
+/// reconcile, a CreateGrant with the spec's name and parameters answered with its ID.
+pub fn plan_grants(
+    spec: &KmsKeySpec,
+    observed: &[GrantInfo],
+    confirmed: &BTreeSet<String>,
+    key_usable: bool,
+    plan: &mut Plan,
+) {
     let wanted: Vec<NewGrant> = match spec.create_grants {
         true => spec.grants.iter().map(new_grant).collect(),
         false => Vec::new(),
@@ -51,7 +60,8 @@ pub fn plan_grants(spec: &KmsKeySpec, observed: &[GrantInfo], key_usable: bool, 
     for grant in observed {
         let Some(name) = managed_name(grant) else { continue };
         let full_name = grant.name.as_deref().unwrap_or_default();
-        let keep = wanted.iter().any(|w| w.name == full_name && matches(w, grant));
+        let same = |w: &NewGrant| matches(w, grant) || confirmed.contains(&grant.grant_id);
+        let keep = wanted.iter().any(|w| w.name == full_name && same(w));
         if keep && kept.insert(name) {
             continue;
         }

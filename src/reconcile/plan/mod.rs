@@ -123,18 +123,24 @@ pub struct Context<'a> {
     pub fresh_token: &'a str,
     /// The actions the previous pass of the same reconcile ran (empty on the first pass).
     pub previous: &'a [Action],
+    /// Grant IDs that a CreateGrant of this reconcile answered with (AWS answers a repeated
+    /// grant with the existing one's ID): KMS says they are the spec's grants.
+    pub confirmed_grants: &'a std::collections::BTreeSet<String>,
 }
 
 /// Decides how to make KMS match the spec.
 pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
     let mut plan = match observed {
         Observed::NoKey { alias_target } => create::plan_create(spec, alias_target.as_deref(), ctx),
-        Observed::Missing { key_id } => match timing::young_key(ctx.recorded, ctx.now) {
+        Observed::Missing { key_id } => match timing::missing_key_wait(key_id, ctx.recorded, ctx.now) {
             Some(left) => Plan { hold: Some(Hold::KeyNotVisibleYet(left)), ..Plan::default() },
             None => Plan::blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
         },
         Observed::Foreign { key_id } => Plan::blocked(Blocker::NotOwned { key_id: key_id.clone() }),
-        Observed::Unreadable { key_id, .. } => repair_unreadable(spec, key_id, ctx),
+        Observed::Unreadable { .. } => {
+            let actions = blind_policy_repair(spec, observed, ctx.recorded, ctx.now).into_iter().collect();
+            Plan { actions, ..Plan::default() }
+        }
         Observed::Owned(key) => plan_update(spec, key, ctx),
     };
     if let Observed::Owned(key) = observed
@@ -150,38 +156,37 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
         plan.hold = Some(Hold::NotConverged);
     }
     let denied = match observed {
-        Observed::Owned(key) => (key.key.key_id.as_str(), key.denied.clone()),
-        Observed::Unreadable { key_id, permission } => (key_id.as_str(), vec![*permission]),
-        _ => ("", vec![]),
+        Observed::Owned(key) if !key.denied.is_empty() => Some((key.key.key_id.as_str(), key.denied.clone())),
+        Observed::Unreadable { key_id, permission, .. } => Some((key_id.as_str(), vec![*permission])),
+        _ => None,
     };
-    if plan.actions.is_empty() && plan.blockers.is_empty() && !denied.1.is_empty() {
-        let judged = denied_reads(denied.0, denied.1, ctx);
+    if let Some((key_id, permissions)) = denied
+        && plan.actions.is_empty()
+        && plan.blockers.is_empty()
+    {
+        let judged = denied_reads(key_id, permissions, ctx);
         plan.hold = judged.hold;
         plan.blockers = judged.blockers;
     }
     plan
 }
 
-/// The recorded key cannot be described: its policy may shut the operator out (or, for a key
-/// created moments ago, IAM does not see its tags yet; then nothing is tried). Putting the
-/// spec's policy (or AWS's default) may let it back in; the operator's IAM policy only allows
-/// that on keys tagged for its cluster, and the key ID comes from status, which only the
-/// operator writes. A key found any other way is never written to blind.
-fn repair_unreadable(spec: &KmsKeySpec, key_id: &str, ctx: &Context) -> Plan {
-    if timing::iam_may_lag(ctx.recorded, ctx.now) {
-        return Plan::default();
-    }
-    let actions = blind_policy_repair(spec, key_id, ctx.recorded).into_iter().collect();
-    Plan { actions, ..Plan::default() }
-}
-
-/// The PutKeyPolicy that may let the operator back into the recorded key `key_id`, which it
-/// may not describe; `None` for a key status does not record.
-pub fn blind_policy_repair(spec: &KmsKeySpec, key_id: &str, recorded: &Recorded) -> Option<Action> {
-    if recorded.key_id.as_deref() != Some(key_id) {
+/// The PutKeyPolicy that may let the operator back into a key it may not read, whose policy
+/// may shut it out: the spec's policy, or AWS's default. Only for the key status records,
+/// when the Tagging API (which needs no key policy) shows it with this object's ownership
+/// tags, and not while IAM may still be catching up with a new key's tags: status alone is no
+/// proof (it can be restored from a backup, or written by anyone with rights on it).
+pub fn blind_policy_repair(
+    spec: &KmsKeySpec,
+    observed: &Observed,
+    recorded: &Recorded,
+    now: Timestamp,
+) -> Option<Action> {
+    let Observed::Unreadable { key_id, owned: true, .. } = observed else { return None };
+    if recorded.key_id.as_deref() != Some(key_id.as_str()) || timing::iam_may_lag(recorded, now) {
         return None;
     }
-    let arn = recorded.key_arn.as_deref().unwrap_or_default();
+    let arn = recorded.key_arn.as_deref().filter(|arn| arn.ends_with(&format!("/{key_id}")))?;
     spec.key_policy.clone().or_else(|| default_policy(arn)).map(Action::PutPolicy)
 }
 
@@ -237,7 +242,7 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         _ => {}
     }
     if !observed.was_denied(READ_GRANTS) {
-        grants::plan_grants(spec, &observed.grants, usable, &mut plan);
+        grants::plan_grants(spec, &observed.grants, ctx.confirmed_grants, usable, &mut plan);
     }
     if !spec.is_enabled && enabled_now {
         plan.actions.push(Action::SetEnabled(false));

@@ -32,15 +32,19 @@ pub struct Intent {
 /// What KMS holds for the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
-    /// No key is recorded, and no key carries the ownership tags of an interrupted create.
-    /// `alias_target` is the key that holds the wanted alias, if any.
+    /// No key is recorded, and no key was found by the ownership tags of an interrupted create
+    /// (looked up only when status holds a create intent; KMS's listings are eventually
+    /// consistent, so a key made moments ago may still be missing from them). `alias_target`
+    /// is the key that holds the wanted alias, if any.
     NoKey { alias_target: Option<String> },
-    /// The recorded key ID does not exist in KMS.
+    /// DescribeKey does not know the key: the recorded one, or one just found by its tags.
     Missing { key_id: String },
     /// The recorded key exists but is tagged for another object or cluster.
     Foreign { key_id: String },
-    /// The key exists but the operator may not read what tells whose it is.
-    Unreadable { key_id: String, permission: &'static str },
+    /// The key exists but the operator may not call `permission` on it. `owned` is true when
+    /// the Tagging API (which needs no key policy) shows the key with this object's ownership
+    /// tags.
+    Unreadable { key_id: String, permission: &'static str, owned: bool },
     /// The object's own key.
     Owned(Box<ObservedKey>),
 }

@@ -11,7 +11,7 @@ use crate::api::KmsKeySpec;
 use super::super::ownership::{Owner, TAG_CREATE_TOKEN, TAG_PREFIX};
 use super::{Action, Plan};
 
-/// Adds the Tag and Untag calls that make the key's tags match, and a notice per stray tag.
+/// Adds the Untag and Tag calls that make the key's tags match, and a notice per stray tag.
 pub fn plan_tags(spec: &KmsKeySpec, owner: &Owner, observed: &BTreeMap<String, String>, plan: &mut Plan) {
     let mut wanted = spec.tags.clone();
     wanted.extend(owner.tags());
@@ -29,10 +29,12 @@ pub fn plan_tags(spec: &KmsKeySpec, owner: &Owner, observed: &BTreeMap<String, S
             to_remove.push(key.clone());
         }
     }
-    if !to_set.is_empty() {
-        plan.actions.push(Action::Tag(to_set));
-    }
+    // Untag first: AWS counts the key's tags after each call against its limit of 50, so a
+    // rename at the limit must make room before it adds.
     if !to_remove.is_empty() {
         plan.actions.push(Action::Untag(to_remove));
+    }
+    if !to_set.is_empty() {
+        plan.actions.push(Action::Tag(to_set));
     }
 }

@@ -84,7 +84,14 @@ fn recorded() -> Recorded {
 
 fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
     let owner = mk_owner();
-    let ctx = Context { owner: &owner, recorded, now: now(), fresh_token: "t1", previous: &[] };
+    let ctx = Context {
+        owner: &owner,
+        recorded,
+        now: now(),
+        fresh_token: "t1",
+        previous: &[],
+        confirmed_grants: &Default::default(),
+    };
     plan(spec, observed, &ctx)
 }
 
@@ -184,7 +191,7 @@ fn removing_the_policy_from_the_spec_restores_the_aws_default() {
 }
 
 #[test]
-fn tags_follow_the_spec_plus_ownership_and_foreign_tags_are_removed() {
+fn tags_follow_the_spec_and_foreign_tags_are_removed_first_to_make_room() {
     let mut key = mk_key();
     key.tags.insert("team".into(), "b".into());
     key.tags.insert("added-by-hand".into(), "x".into());
@@ -195,7 +202,7 @@ fn tags_follow_the_spec_plus_ownership_and_foreign_tags_are_removed() {
     ]);
     assert_eq!(
         actions(&mk_spec(), key),
-        vec![Action::Tag(want_set), Action::Untag(vec!["added-by-hand".into()])]
+        vec![Action::Untag(vec!["added-by-hand".into()]), Action::Tag(want_set)]
     );
 }
 
@@ -459,7 +466,14 @@ fn the_same_actions_as_the_previous_pass_are_not_repeated() {
     let owner = mk_owner();
     let rec = recorded();
     let previous = vec![Action::UpdateDescription("new".into())];
-    let ctx = Context { owner: &owner, recorded: &rec, now: now(), fresh_token: "t1", previous: &previous };
+    let ctx = Context {
+        owner: &owner,
+        recorded: &rec,
+        now: now(),
+        fresh_token: "t1",
+        previous: &previous,
+        confirmed_grants: &Default::default(),
+    };
     let plan = plan(&spec, &Observed::Owned(Box::new(mk_key())), &ctx);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.hold, Some(Hold::NotConverged));
@@ -536,7 +550,7 @@ fn reads_refused_for_longer_than_iam_takes_stall_naming_the_permission() {
 #[test]
 fn a_recorded_key_the_operator_may_not_describe_gets_the_specs_policy_put_blind() {
     // Its policy may shut the operator out; the spec's (here AWS's default) lets it back in.
-    let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey" };
+    let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey", owned: true };
     assert_eq!(
         run(&mk_spec(), &observed, &recorded()).actions,
         vec![Action::PutPolicy(default_policy(ARN).unwrap())]
@@ -547,11 +561,19 @@ fn a_recorded_key_the_operator_may_not_describe_gets_the_specs_policy_put_blind(
 
 #[test]
 fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then_reported() {
-    let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" };
+    let observed =
+        Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags", owned: true };
     let owner = mk_owner();
     let rec = recorded();
     let previous = vec![Action::PutPolicy(default_policy(ARN).unwrap())];
-    let ctx = Context { owner: &owner, recorded: &rec, now: now(), fresh_token: "t1", previous: &previous };
+    let ctx = Context {
+        owner: &owner,
+        recorded: &rec,
+        now: now(),
+        fresh_token: "t1",
+        previous: &previous,
+        confirmed_grants: &Default::default(),
+    };
     let plan = plan(&mk_spec(), &observed, &ctx);
     assert!(plan.actions.is_empty());
     assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })), "{plan:?}");
@@ -559,4 +581,49 @@ fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then
         plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
         Cleanup::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" }
     );
+}
+
+#[test]
+fn a_key_found_by_its_tags_that_kms_does_not_describe_yet_is_waited_for_not_reported_gone() {
+    // The Tagging API says it exists; releasing or stalling now would leak it.
+    let started_at = now() - std::time::Duration::from_secs(40);
+    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let found = Observed::Missing { key_id: "k7".into() };
+    let wait = std::time::Duration::from_secs(80);
+    assert_eq!(run(&mk_spec(), &found, &rec).hold, Some(Hold::KeyNotVisibleYet(wait)));
+    assert_eq!(plan_cleanup(&mk_spec(), &found, &rec, now()), Cleanup::Wait(wait));
+}
+
+#[test]
+fn the_blind_policy_repair_needs_the_tagging_api_to_confirm_the_key_is_ours() {
+    // status.keyId alone is no proof: it can come from a backup or another writer.
+    let unconfirmed =
+        Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey", owned: false };
+    assert!(run(&mk_spec(), &unconfirmed, &recorded()).actions.is_empty());
+    let wrong_arn =
+        Recorded { key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k9".into()), ..recorded() };
+    let confirmed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey", owned: true };
+    assert!(run(&mk_spec(), &confirmed, &wrong_arn).actions.is_empty());
+    let young = Recorded { key_created_at: Some(now() - std::time::Duration::from_secs(60)), ..recorded() };
+    assert!(run(&mk_spec(), &confirmed, &young).actions.is_empty(), "not while IAM may lag");
+}
+
+#[test]
+fn a_grant_kms_confirmed_by_answering_create_grant_with_its_id_is_kept() {
+    // AWS answers a repeated CreateGrant with the existing grant's ID: it is the spec's grant.
+    let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let odd = mk_grant_info("g1", "kms-operator/app", &["Encrypt", "Decrypt", "DescribeKey"]);
+    let key = ObservedKey { grants: vec![odd], ..mk_key() };
+    let owner = mk_owner();
+    let rec = recorded();
+    let confirmed = std::collections::BTreeSet::from(["g1".to_owned()]);
+    let ctx = Context {
+        owner: &owner,
+        recorded: &rec,
+        now: now(),
+        fresh_token: "t1",
+        previous: &[],
+        confirmed_grants: &confirmed,
+    };
+    assert!(plan(&spec, &Observed::Owned(Box::new(key)), &ctx).actions.is_empty());
 }

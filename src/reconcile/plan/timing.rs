@@ -29,6 +29,16 @@ pub fn young_key(recorded: &Recorded, now: Timestamp) -> Option<Duration> {
     time_left(KEY_VISIBILITY_GRACE, recorded.key_created_at?, now)
 }
 
+/// How much longer a key DescribeKey does not know may be waited for: the recorded key, while
+/// it was recorded moments ago; a key just found by the tags of an interrupted create (its
+/// tags say it exists), while that attempt is recent.
+pub fn missing_key_wait(key_id: &str, recorded: &Recorded, now: Timestamp) -> Option<Duration> {
+    if recorded.key_id.as_deref() == Some(key_id) {
+        return young_key(recorded, now);
+    }
+    time_left(KEY_VISIBILITY_GRACE, recorded.intent.as_ref()?.started_at, now)
+}
+
 /// How much longer an unfinished create attempt may still surface in KMS.
 pub fn settling_intent(recorded: &Recorded, now: Timestamp) -> Option<Duration> {
     time_left(CREATE_SETTLE, recorded.intent.as_ref()?.started_at, now)
@@ -57,7 +67,6 @@ pub fn judge_denial(recorded: &Recorded, now: Timestamp) -> Denial {
     let since_first = time_left(PERMISSION_GRACE, recorded.denied_since.unwrap_or(now), now);
     match since_key.max(since_first) {
         Some(left) => Denial::Propagating(left.min(PERMISSION_RETRY)),
-        None if recorded.denied_since.is_none() => Denial::Propagating(PERMISSION_RETRY),
         None => Denial::Lasting,
     }
 }

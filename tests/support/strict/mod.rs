@@ -62,6 +62,9 @@ pub struct StrictConfig {
     pub page_size: usize,
     /// A key is missing from ListKeys and tag:GetResources until it is this old.
     pub list_lag: Duration,
+    /// A key is missing from tag:GetResources until it is this old (the Tagging API indexes
+    /// on its own schedule, with no bound AWS states).
+    pub tagging_lag: Duration,
     /// DescribeKey by key ID or ARN answers NotFoundException until the key is this old.
     pub describe_lag: Duration,
     /// IAM sees a key's tags as they were this long ago.
@@ -81,6 +84,7 @@ impl Default for StrictConfig {
             identity_policy: IdentityPolicy::Shipped,
             page_size: 2,
             list_lag: Duration::from_secs(5),
+            tagging_lag: Duration::from_secs(5),
             describe_lag: Duration::ZERO,
             tag_lag: Duration::from_secs(300),
             unknown_principals: Vec::new(),

@@ -308,7 +308,8 @@ impl Strict {
         Ok(upstream::ok_json(&pages::page(paging, &full, start, size)))
     }
 
-    /// ListKeys and tag:GetResources do not show keys younger than `list_lag` yet.
+    /// ListKeys does not show keys younger than `list_lag` yet, tag:GetResources keys younger
+    /// than `tagging_lag`.
     fn hide_young_keys(&self, paging: &Paging, full: &mut Value) {
         let id_of: fn(&Value) -> Option<&str> = match paging.operation {
             "ListKeys" => |item| item["KeyId"].as_str(),
@@ -317,7 +318,9 @@ impl Strict {
         };
         let now = self.now();
         let learned = self.learned();
-        let young = |id: &str| learned.history.younger_than(id, now, self.config.list_lag);
+        let lag =
+            if paging.operation == "GetResources" { self.config.tagging_lag } else { self.config.list_lag };
+        let young = |id: &str| learned.history.younger_than(id, now, lag);
         if let Some(items) = full[paging.items].as_array_mut() {
             items.retain(|item| !id_of(item).is_some_and(young));
         }
