@@ -301,3 +301,25 @@ async fn an_alias_held_by_a_key_the_operator_may_not_read_is_an_alias_conflict()
     assert_eq!(obj.stalled_reason().as_deref(), Some("AliasConflict"), "{:?}", obj.status());
     assert!(obj.condition("Stalled").message.contains(&other));
 }
+
+#[tokio::test]
+async fn the_rotation_period_reaches_kms_shows_in_status_and_is_put_back_after_drift() {
+    let env = setup(StrictConfig::default()).await;
+    let mut spec = example("basic.yaml").spec;
+    spec.rotation_period_in_days = Some(90);
+    let obj = Object::new("basic-key", spec);
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(obj.status().rotation_period_in_days, Some(90));
+    let next: k8s_openapi::jiff::Timestamp = obj.status().next_rotation_date.unwrap().parse().unwrap();
+    let days = next.duration_since(env.clock.now_timestamp()).as_secs() / 86_400;
+    assert!((88..=90).contains(&days), "next rotation in {days} days");
+
+    // Someone sets another period (through "AWS", so the strict layer sees it).
+    let by_hand = support::moto::client_for(&env._proxy.url);
+    by_hand.enable_key_rotation().key_id(obj.key_id()).rotation_period_in_days(730).send().await.unwrap();
+    let reports = obj.converge(&env.kms, &env.clock).await;
+    let changes: Vec<String> = reports.iter().flat_map(|r| r.changes.clone()).collect();
+    assert!(changes.contains(&"enabled key rotation every 90 days".to_owned()), "{changes:?}");
+    assert_eq!(obj.status().rotation_period_in_days, Some(90));
+}

@@ -8,7 +8,9 @@ mod spec;
 mod status;
 
 pub use crd::crd_yaml;
-pub use spec::{DEFAULT_DESCRIPTION, GrantOperation, GrantSpec, KmsKey, KmsKeySpec};
+pub use spec::{
+    DEFAULT_DESCRIPTION, DEFAULT_ROTATION_PERIOD_DAYS, GrantOperation, GrantSpec, KmsKey, KmsKeySpec,
+};
 pub use status::{Condition, ConditionStatus, CreateIntent, KmsKeyStatus};
 
 /// Prefix that turns a spec alias name into the KMS alias name.

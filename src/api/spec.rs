@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::status::KmsKeyStatus;
 
+/// Days between rotations when the spec leaves `rotationPeriodInDays` out (AWS's default).
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
+
 /// Description given to keys whose spec leaves `keyDescription` out.
 pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
 
@@ -32,6 +35,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.rotationPeriodInDays) || self.enableKeyRotation").message("rotationPeriodInDays needs enableKeyRotation: true"))]
 pub struct KmsKeySpec {
     /// Name of the key's alias, without the `alias/` prefix (KMS's `alias/<aliasName>`).
     /// 1-250 characters of letters, digits, `/`, `_` and `-`. Names starting with `aws/` are
@@ -57,9 +61,18 @@ pub struct KmsKeySpec {
     #[schemars(range(min = 7, max = 30))]
     pub deletion_window_in_days: i32,
 
-    /// Whether AWS rotates the key material automatically (yearly, the AWS default period).
+    /// Whether AWS rotates the key material automatically (every `rotationPeriodInDays`,
+    /// yearly by default).
     #[serde(default = "default_true")]
     pub enable_key_rotation: bool,
+
+    /// Days between automatic rotations of the key material, 90-2560. Only with
+    /// `enableKeyRotation: true`; when absent, AWS's default of 365 days. A period changed
+    /// outside the operator is put back. Status shows the period and the next rotation date as
+    /// KMS reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 90, max = 2560))]
+    pub rotation_period_in_days: Option<i32>,
 
     /// Whether the key is enabled. A disabled key cannot be used for cryptography or receive
     /// new grants; rotation changes wait until it is enabled again.

@@ -31,6 +31,14 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,
 
+    /// Days between automatic rotations, as KMS reports them (absent while rotation is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<i32>,
+
+    /// When KMS will next rotate the key material (RFC 3339), as KMS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<String>,
+
     /// Whether the key in KMS is a multi-Region key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,

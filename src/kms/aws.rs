@@ -17,7 +17,9 @@ use aws_sdk_kms::types::{
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
-use super::{ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, TaggedKey};
+use super::{
+    ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, Rotation, TaggedKey,
+};
 
 const POLICY_NAME: &str = "default";
 
@@ -161,10 +163,18 @@ impl KmsPort for AwsKms {
         Ok(tags.map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect())
     }
 
-    async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError> {
+    async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError> {
         self.quotas.acquire("GetKeyRotationStatus").await;
         let out = self.client.get_key_rotation_status().key_id(key_id).send().await;
-        Ok(out.map_err(|e| sdk_error("GetKeyRotationStatus", e))?.key_rotation_enabled())
+        let out = out.map_err(|e| sdk_error("GetKeyRotationStatus", e))?;
+        let next = out
+            .next_rotation_date()
+            .and_then(|d| d.fmt(aws_sdk_kms::primitives::DateTimeFormat::DateTime).ok());
+        Ok(Rotation {
+            enabled: out.key_rotation_enabled(),
+            period_days: out.rotation_period_in_days(),
+            next_rotation: next,
+        })
     }
 
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
@@ -277,9 +287,15 @@ impl KmsPort for AwsKms {
         Ok(())
     }
 
-    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
+    async fn set_rotation(
+        &self,
+        key_id: &str,
+        enabled: bool,
+        period_days: Option<i32>,
+    ) -> Result<(), KmsError> {
         if enabled {
-            let call = self.client.enable_key_rotation().key_id(key_id);
+            let call =
+                self.client.enable_key_rotation().key_id(key_id).set_rotation_period_in_days(period_days);
             self.quotas.acquire("EnableKeyRotation").await;
             call.send().await.map_err(|e| sdk_error("EnableKeyRotation", e))?;
         } else {

@@ -27,6 +27,16 @@ pub struct KeyDescription {
     pub multi_region: bool,
 }
 
+/// Automatic rotation as GetKeyRotationStatus reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    pub enabled: bool,
+    /// Days between rotations, while rotation is enabled.
+    pub period_days: Option<i32>,
+    /// When KMS will next rotate the key material (RFC 3339), while rotation is enabled.
+    pub next_rotation: Option<String>,
+}
+
 /// A grant as ListGrants reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantInfo {
@@ -70,7 +80,7 @@ pub trait KmsPort: Send + Sync {
     /// The key an alias points at (`alias/...`), `None` when the alias does not exist.
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError>;
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError>;
-    async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError>;
+    async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError>;
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError>;
     /// Names of the aliases that point at the key.
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError>;
@@ -89,7 +99,13 @@ pub trait KmsPort: Send + Sync {
     async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), KmsError>;
     async fn create_alias(&self, alias_name: &str, key_id: &str) -> Result<(), KmsError>;
     async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError>;
-    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError>;
+    /// Enables rotation every `period_days` (AWS's default when `None`), or disables it.
+    async fn set_rotation(
+        &self,
+        key_id: &str,
+        enabled: bool,
+        period_days: Option<i32>,
+    ) -> Result<(), KmsError>;
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError>;
     /// Returns the new grant's ID.
     async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError>;

@@ -162,9 +162,16 @@ pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Resu
             ignore_not_found(kms.delete_alias(alias).await)?;
             format!("deleted alias {alias}")
         }
-        Action::SetRotation(on) => {
-            kms.set_rotation(key_id, *on).await?;
-            format!("{} key rotation", if *on { "enabled" } else { "disabled" })
+        Action::SetRotation { enabled: true, period_days } => {
+            kms.set_rotation(key_id, true, *period_days).await?;
+            match period_days {
+                Some(days) => format!("enabled key rotation every {days} days"),
+                None => "enabled key rotation".to_owned(),
+            }
+        }
+        Action::SetRotation { enabled: false, .. } => {
+            kms.set_rotation(key_id, false, None).await?;
+            "disabled key rotation".to_owned()
         }
         Action::RevokeGrant { name, grant_id } => {
             ignore_not_found(kms.revoke_grant(key_id, grant_id).await)?;

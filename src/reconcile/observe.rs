@@ -55,24 +55,15 @@ pub async fn observe(
         return Ok(Observed::Foreign { key_id: key.key_id });
     }
     let mut denied = Vec::new();
-    let rotation = readable_in_state(kms.rotation_enabled(&key.key_id).await);
-    let rotation_enabled = allowed(rotation, READ_ROTATION, &mut denied)?.flatten();
+    let rotation = readable_in_state(kms.rotation(&key.key_id).await);
+    let rotation = allowed(rotation, READ_ROTATION, &mut denied)?.flatten();
     let policy = allowed(kms.key_policy(&key.key_id).await, READ_POLICY, &mut denied)?.flatten();
     let aliases =
         allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
     let alias_target = kms.alias_target(&wanted_alias).await?;
     let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
-    let observed = ObservedKey {
-        key,
-        unrecorded,
-        tags,
-        rotation_enabled,
-        policy,
-        aliases,
-        alias_target,
-        grants,
-        denied,
-    };
+    let observed =
+        ObservedKey { key, unrecorded, tags, rotation, policy, aliases, alias_target, grants, denied };
     Ok(Observed::Owned(Box::new(observed)))
 }
 

@@ -25,6 +25,10 @@ pub fn status_after(
         next.key_arn = Some(key.arn.clone());
         next.key_state = Some(key.state.clone());
         next.multi_region = Some(key.multi_region);
+        if let Some(rotation) = &observed.rotation {
+            next.rotation_period_in_days = rotation.period_days.filter(|_| rotation.enabled);
+            next.next_rotation_date = rotation.next_rotation.clone().filter(|_| rotation.enabled);
+        }
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
@@ -201,7 +205,7 @@ mod tests {
             key,
             unrecorded: false,
             tags: Default::default(),
-            rotation_enabled: None,
+            rotation: None,
             policy: None,
             aliases: vec![],
             alias_target: None,

@@ -22,6 +22,12 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), String> {
         }
         parse_policy(policy).map_err(|why| format!("spec.keyPolicy: {why}"))?;
     }
+    if let Some(days) = spec.rotation_period_in_days.filter(|d| !(90..=2560).contains(d)) {
+        return Err(format!("spec.rotationPeriodInDays is {days}; it must be between 90 and 2560"));
+    }
+    if spec.rotation_period_in_days.is_some() && !spec.enable_key_rotation {
+        return Err("spec.rotationPeriodInDays needs spec.enableKeyRotation: true".to_owned());
+    }
     if !(7..=30).contains(&spec.deletion_window_in_days) {
         return Err(format!(
             "spec.deletionWindowInDays is {}; it must be between 7 and 30",
@@ -62,6 +68,16 @@ mod tests {
     fn a_policy_with_characters_kms_refuses_is_invalid() {
         let spec = KmsKeySpec { key_policy: Some("{\"Sid\":\"\u{263a}\"}".into()), ..mk_spec() };
         assert!(validate(&spec).unwrap_err().contains("character KMS refuses"));
+    }
+
+    #[test]
+    fn a_rotation_period_outside_90_to_2560_or_without_rotation_is_invalid() {
+        for days in [89, 2561] {
+            let spec = KmsKeySpec { rotation_period_in_days: Some(days), ..mk_spec() };
+            assert!(validate(&spec).unwrap_err().contains("spec.rotationPeriodInDays"));
+        }
+        let off = KmsKeySpec { rotation_period_in_days: Some(90), enable_key_rotation: false, ..mk_spec() };
+        assert!(validate(&off).unwrap_err().contains("spec.enableKeyRotation"));
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub async fn policy_not_json(w: &World) {
     let obj = w.wait_condition(ns, "broken", "Stalled").await;
     w.kms.list_keys().send().await.unwrap();
     let calls = w.moto().recorded_operations();
-    assert_eq!(calls.last().map(String::as_str), Some("ListKeys"), "the recorder sees KMS calls: {calls:?}");
+    // Calls keep arriving (other objects' resyncs, the strict layer's own reads); that the
+    // recorder has this ListKeys shows it saw everything before it.
+    assert!(calls.iter().any(|op| op == "ListKeys"), "the recorder sees KMS calls: {calls:?}");
     let mutations: Vec<&String> = calls.iter().filter(|op| is_mutation(op)).collect();
     assert!(mutations.is_empty(), "a stalled spec must cause no KMS mutation, saw {mutations:?}");
     let conds = obj["status"]["conditions"].as_array().unwrap();

@@ -163,6 +163,16 @@ async fn spec_changes_reach_aws(w: &World) {
     assert_eq!(obj["status"]["grantIds"]["reader"].as_str(), grants[0].grant_id());
     assert_eq!(w.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
 
+    // Rotation back on, every 180 days: KMS reports the period and the next rotation date.
+    w.patch(ns, "orders", &json!({"spec": {"enableKeyRotation": true, "rotationPeriodInDays": 180}}));
+    let obj = w.wait_ready(ns, "orders").await;
+    assert!(w.rotation(&key_id).await);
+    assert_eq!(obj["status"]["rotationPeriodInDays"], 180, "{}", obj["status"]);
+    let next: k8s_openapi::jiff::Timestamp =
+        obj["status"]["nextRotationDate"].as_str().unwrap().parse().unwrap();
+    let days = next.duration_since(k8s_openapi::jiff::Timestamp::now()).as_secs() / 86_400;
+    assert!((178..=180).contains(&days), "next rotation in {days} days");
+
     // Remove the grant.
     w.patch(ns, "orders", &json!({"spec": {"grants": []}}));
     let obj = w.wait_ready(ns, "orders").await;

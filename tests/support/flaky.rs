@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use kms_operator::kms::{AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, TaggedKey};
+use kms_operator::kms::{
+    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Rotation, TaggedKey,
+};
 
 pub struct Lagging {
     pub inner: AwsKms,
@@ -59,8 +61,8 @@ impl KmsPort for Lagging {
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError> {
         self.inner.list_tags(key_id).await
     }
-    async fn rotation_enabled(&self, key_id: &str) -> Result<bool, KmsError> {
-        self.inner.rotation_enabled(key_id).await
+    async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError> {
+        self.inner.rotation(key_id).await
     }
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
         if let Some(stale) = self.stale_policy.lock().unwrap().clone() {
@@ -106,8 +108,13 @@ impl KmsPort for Lagging {
     async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError> {
         self.inner.delete_alias(alias_name).await
     }
-    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
-        self.inner.set_rotation(key_id, enabled).await
+    async fn set_rotation(
+        &self,
+        key_id: &str,
+        enabled: bool,
+        period_days: Option<i32>,
+    ) -> Result<(), KmsError> {
+        self.inner.set_rotation(key_id, enabled, period_days).await
     }
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
         self.inner.set_enabled(key_id, enabled).await

@@ -25,6 +25,7 @@ mod cleanup;
 mod create;
 pub mod grants;
 mod observed;
+mod rotation;
 mod tags;
 pub mod timing;
 
@@ -56,7 +57,11 @@ pub enum Action {
     Untag(Vec<String>),
     CreateAlias(String),
     DeleteAlias(String),
-    SetRotation(bool),
+    /// Enable rotation every `period_days`, or disable it.
+    SetRotation {
+        enabled: bool,
+        period_days: Option<i32>,
+    },
     RevokeGrant {
         name: String,
         grant_id: String,
@@ -232,14 +237,8 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         alias::plan_alias(spec, observed, ctx.recorded, &mut plan);
     }
     let usable = spec.is_enabled || enabled_now;
-    match observed.rotation_enabled {
-        Some(on) if on != spec.enable_key_rotation && usable => {
-            plan.actions.push(Action::SetRotation(spec.enable_key_rotation));
-        }
-        Some(on) if on != spec.enable_key_rotation => {
-            plan.deferred.push("key rotation changes once the key is enabled".to_owned());
-        }
-        _ => {}
+    if let Some(rotation) = &observed.rotation {
+        rotation::plan_rotation(spec, rotation, usable, &mut plan);
     }
     if !observed.was_denied(READ_GRANTS) {
         grants::plan_grants(spec, &observed.grants, ctx.confirmed_grants, usable, &mut plan);

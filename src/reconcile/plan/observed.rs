@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::kms::{GrantInfo, KeyDescription};
+use crate::kms::{GrantInfo, KeyDescription, Rotation};
 
 /// What the operator wrote in status earlier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub struct ObservedKey {
     pub unrecorded: bool,
     pub tags: BTreeMap<String, String>,
     /// `None` when the key's state does not let KMS report it, or the read was denied.
-    pub rotation_enabled: Option<bool>,
+    pub rotation: Option<Rotation>,
     /// `None` when the read was denied (see `denied`).
     pub policy: Option<String>,
     /// Aliases that point at this key.

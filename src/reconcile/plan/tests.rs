@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::api::{GrantOperation, GrantSpec, KmsKeySpec};
-use crate::kms::GrantInfo;
+use crate::kms::{GrantInfo, Rotation};
 use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
 use grants::GRANT_PREFIX;
@@ -13,6 +13,7 @@ pub fn mk_spec() -> KmsKeySpec {
         key_description: "Orders key".into(),
         deletion_window_in_days: 30,
         enable_key_rotation: true,
+        rotation_period_in_days: None,
         is_enabled: true,
         multi_region: false,
         key_policy: None,
@@ -58,7 +59,7 @@ fn mk_key() -> ObservedKey {
         },
         unrecorded: false,
         tags,
-        rotation_enabled: Some(true),
+        rotation: Some(Rotation { enabled: true, period_days: Some(365), next_rotation: None }),
         policy: default_policy(ARN),
         aliases: vec!["alias/orders".into()],
         alias_target: Some("k1".into()),
@@ -216,24 +217,24 @@ fn the_create_token_tag_is_kept() {
 #[test]
 fn rotation_follows_the_spec() {
     let spec = KmsKeySpec { enable_key_rotation: false, ..mk_spec() };
-    assert_eq!(actions(&spec, mk_key()), vec![Action::SetRotation(false)]);
-    let key = ObservedKey { rotation_enabled: Some(false), ..mk_key() };
-    assert_eq!(actions(&mk_spec(), key), vec![Action::SetRotation(true)]);
+    assert_eq!(actions(&spec, mk_key()), vec![rotation_off()]);
+    let key = ObservedKey { rotation: Some(rotation_state(false, None)), ..mk_key() };
+    assert_eq!(actions(&mk_spec(), key), vec![rotation_on(365)]);
 }
 
 #[test]
 fn a_key_to_disable_gets_its_other_changes_first_and_is_disabled_last() {
     // KMS refuses rotation changes on a disabled key.
     let spec = KmsKeySpec { is_enabled: false, enable_key_rotation: false, ..mk_spec() };
-    assert_eq!(actions(&spec, mk_key()), vec![Action::SetRotation(false), Action::SetEnabled(false)]);
+    assert_eq!(actions(&spec, mk_key()), vec![rotation_off(), Action::SetEnabled(false)]);
 }
 
 #[test]
 fn a_disabled_key_to_enable_is_enabled_before_rotation_changes() {
     let mut key = mk_key();
     key.key.state = "Disabled".into();
-    key.rotation_enabled = Some(false);
-    assert_eq!(actions(&mk_spec(), key), vec![Action::SetEnabled(true), Action::SetRotation(true)]);
+    key.rotation = Some(rotation_state(false, None));
+    assert_eq!(actions(&mk_spec(), key), vec![Action::SetEnabled(true), rotation_on(365)]);
 }
 
 #[test]
@@ -626,4 +627,43 @@ fn a_grant_kms_confirmed_by_answering_create_grant_with_its_id_is_kept() {
         confirmed_grants: &confirmed,
     };
     assert!(plan(&spec, &Observed::Owned(Box::new(key)), &ctx).actions.is_empty());
+}
+
+fn rotation_state(enabled: bool, period_days: Option<i32>) -> Rotation {
+    Rotation { enabled, period_days, next_rotation: None }
+}
+
+fn rotation_on(days: i32) -> Action {
+    Action::SetRotation { enabled: true, period_days: Some(days) }
+}
+
+fn rotation_off() -> Action {
+    Action::SetRotation { enabled: false, period_days: None }
+}
+
+#[test]
+fn the_rotation_period_follows_the_spec_and_defaults_to_aws_365_days() {
+    let spec = KmsKeySpec { rotation_period_in_days: Some(90), ..mk_spec() };
+    assert_eq!(actions(&spec, mk_key()), vec![rotation_on(90)]);
+    let changed_by_hand = ObservedKey { rotation: Some(rotation_state(true, Some(730))), ..mk_key() };
+    assert_eq!(actions(&mk_spec(), changed_by_hand), vec![rotation_on(365)], "drift is put back");
+    let off = ObservedKey { rotation: Some(rotation_state(false, None)), ..mk_key() };
+    assert_eq!(actions(&spec, off), vec![rotation_on(90)], "enabled with the period");
+}
+
+#[test]
+fn a_period_kms_does_not_report_is_taken_as_right() {
+    let spec = KmsKeySpec { rotation_period_in_days: Some(90), ..mk_spec() };
+    let unknown = ObservedKey { rotation: Some(rotation_state(true, None)), ..mk_key() };
+    assert!(actions(&spec, unknown).is_empty());
+}
+
+#[test]
+fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
+    let spec = KmsKeySpec { rotation_period_in_days: Some(90), is_enabled: false, ..mk_spec() };
+    let mut key = mk_key();
+    key.key.state = "Disabled".into();
+    let plan = run_key(&spec, key);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.deferred, vec!["key rotation changes once the key is enabled".to_owned()]);
 }

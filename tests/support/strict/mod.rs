@@ -145,7 +145,8 @@ pub struct KeyInfo {
 struct Learned {
     history: History,
     grant_tokens: HashMap<String, String>,
-    rotation_periods: HashMap<String, i64>,
+    /// Per key: the rotation period EnableKeyRotation set, and when (epoch seconds).
+    rotation_periods: HashMap<String, (i64, i64)>,
     unknown_until: Vec<(String, Instant)>,
 }
 

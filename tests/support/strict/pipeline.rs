@@ -343,7 +343,8 @@ impl Strict {
             }
             "EnableKeyRotation" => {
                 let period = call.body["RotationPeriodInDays"].as_i64().unwrap_or(365);
-                self.learned().rotation_periods.insert(key.id.clone(), period);
+                let since = self.config.clock.now_timestamp().as_second();
+                self.learned().rotation_periods.insert(key.id.clone(), (period, since));
             }
             "GetKeyRotationStatus" => return self.with_rotation_period(key, response),
             "CancelKeyDeletion" => {
@@ -354,14 +355,17 @@ impl Strict {
         response
     }
 
-    /// moto forgets the rotation period; AWS returns it while rotation is enabled.
+    /// moto forgets the rotation period; AWS returns it while rotation is enabled, with the
+    /// next rotation date: a period after rotation was enabled (with the period it has now).
     fn with_rotation_period(&self, key: &KeyInfo, response: Message) -> Message {
         let mut body = response.json();
         if body["KeyRotationEnabled"] != true {
             return response;
         }
-        let period = self.learned().rotation_periods.get(&key.id).copied().unwrap_or(365);
+        let now = self.config.clock.now_timestamp().as_second();
+        let (period, since) = self.learned().rotation_periods.get(&key.id).copied().unwrap_or((365, now));
         body["RotationPeriodInDays"] = json!(period);
+        body["NextRotationDate"] = json!(since + period * 86_400);
         response.with_body(body.to_string().into_bytes())
     }
 }
