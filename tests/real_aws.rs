@@ -272,22 +272,6 @@ async fn renaming_a_tag_at_the_limit_of_fifty_makes_room_first() {
 }
 
 #[tokio::test]
-async fn a_key_the_tagging_api_shows_late_is_found_by_a_scan_before_any_second_create() {
-    // The Tagging API is eventually consistent with no stated bound: here it lags a minute,
-    // past the 30 s the operator waits before it would create again.
-    let env = setup(StrictConfig { tagging_lag: Duration::from_secs(60), ..StrictConfig::default() }).await;
-    let obj = Object::new("basic-key", example("basic.yaml").spec);
-    *obj.fail_key_write.lock().unwrap() = true;
-    assert!(obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.is_err());
-    *obj.fail_key_write.lock().unwrap() = false;
-    let reports = obj.converge(&env.kms, &env.clock).await;
-    let changes: Vec<String> = reports.iter().flat_map(|r| r.changes.clone()).collect();
-    assert!(changes.iter().any(|c| c.starts_with("adopted key")), "{changes:?}");
-    assert!(!changes.iter().any(|c| c.starts_with("created key")), "no second key: {changes:?}");
-    assert!(obj.is_ready(), "{:?}", obj.status());
-}
-
-#[tokio::test]
 async fn an_alias_held_by_a_key_the_operator_may_not_read_is_an_alias_conflict() {
     // Another team's key, whose policy does not let the operator describe it.
     let env = setup(StrictConfig::default()).await;

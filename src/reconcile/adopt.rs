@@ -7,9 +7,10 @@
 //! or two calls. Where the operator may not use that API (or cannot reach it), it falls back to
 //! ListKeys and ListResourceTags, one call per key in the account, skipping keys it may not
 //! read. Both are eventually consistent, which is why an attempt is waited for
-//! (`CREATE_SETTLE`) before it is repeated, and why the last lookup before a repeat is
-//! thorough: when the Tagging API finds nothing then, the account is scanned as well, since a
-//! second key costs more than one scan.
+//! (`CREATE_SETTLE`) before it is repeated. A Tagging API that takes longer than that to show
+//! a key which did reach KMS would lead to a second key; a scan of the whole account before
+//! every repeat would close that window but costs one call per key in the account for every
+//! create that never reached KMS (and blocks a worker meanwhile), so it is not done.
 
 use std::collections::BTreeMap;
 
@@ -17,35 +18,22 @@ use crate::kms::{ErrorKind, KmsError, KmsPort, TaggedKey};
 
 use super::ownership::{Owner, TAG_CREATE_TOKEN, TAG_UID};
 
-/// How hard to look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Search {
-    /// The Tagging API only (while the attempt may still surface).
-    Quick,
-    /// The Tagging API, then the whole account if it finds nothing (before a repeat).
-    Thorough,
-}
-
 /// The ID of the key carrying this object's ownership tags, preferring the one from attempt
 /// `token`.
 pub async fn find_owned_key(
     kms: &dyn KmsPort,
     owner: &Owner,
     token: &str,
-    search: Search,
 ) -> Result<Option<String>, KmsError> {
     let found = match kms.find_tagged_keys(TAG_UID, &owner.uid).await {
-        Ok(found) => pick(owner, token, &found),
+        Ok(found) => found,
         Err(err) if matches!(err.kind, ErrorKind::AccessDenied | ErrorKind::Transient) => {
             tracing::warn!(error = %err, "tag:GetResources failed; scanning every key instead");
-            return Ok(pick(owner, token, &scan_every_key(kms).await?));
+            scan_every_key(kms).await?
         }
         Err(err) => return Err(err),
     };
-    match (found, search) {
-        (None, Search::Thorough) => Ok(pick(owner, token, &scan_every_key(kms).await?)),
-        (found, _) => Ok(found),
-    }
+    Ok(pick(owner, token, &found))
 }
 
 /// The owned key among `candidates`, the one from attempt `token` first.

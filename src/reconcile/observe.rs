@@ -3,37 +3,28 @@
 //! what can be done without it (putting the spec's policy may be what gives the operator its
 //! other permissions back).
 
-use k8s_openapi::jiff::Timestamp;
-
 use crate::api::KmsKeySpec;
 use crate::kms::{ErrorKind, KmsError, KmsPort};
 
-use super::adopt::{self, Search};
+use super::adopt;
 use super::ownership::{Owner, TAG_UID};
-use super::plan::timing::settling_intent;
 use super::plan::{Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, Recorded};
 
 /// Observes the recorded key; without one, the key an interrupted create left (found by its
-/// tags), or else whether the wanted alias is free. Once the create attempt has settled (the
-/// next step may be a second CreateKey), the lookup is thorough: see `adopt`.
+/// tags), or else whether the wanted alias is free.
 pub async fn observe(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
     owner: &Owner,
     recorded: &Recorded,
-    now: Timestamp,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
         (Some(id), _) => (id.clone(), false),
-        (None, Some(intent)) => {
-            let search =
-                if settling_intent(recorded, now).is_some() { Search::Quick } else { Search::Thorough };
-            match adopt::find_owned_key(kms, owner, &intent.token, search).await? {
-                Some(id) => (id, true),
-                None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
-            }
-        }
+        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
+            Some(id) => (id, true),
+            None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
+        },
         (None, None) => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
     };
     let key = match kms.describe_key(&key_id).await {

@@ -52,7 +52,7 @@ pub async fn reconcile(
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
     for _ in 0..MAX_PASSES {
-        let observed = match observe::observe(kms, target.spec, target.owner, &recorded, now).await {
+        let observed = match observe::observe(kms, target.spec, target.owner, &recorded).await {
             Ok(observed) => observed,
             Err(err) => {
                 report.outcome = Outcome::of_kms_error(&err, &recorded, now);
