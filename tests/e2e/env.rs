@@ -82,7 +82,9 @@ impl Operator {
 
     /// Runs the operator with the identity of `kubeconfig`.
     pub fn start_as(kubeconfig: &Path, kms_url: &str, log: PathBuf, extra: &[&str]) -> Self {
-        let file = std::fs::File::create(&log).unwrap();
+        // Appended, not truncated: the shared operator is restarted by many scenarios, and the
+        // log of a failed one must survive the restarts after it.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let http = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_kms-operator"))

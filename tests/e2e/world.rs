@@ -142,8 +142,19 @@ impl World {
 
     /// Waits until condition `type_` is True and describes the object's current generation.
     pub async fn wait_condition(&self, namespace: &str, name: &str, type_: &str) -> Value {
+        self.wait_condition_within(namespace, name, type_, Duration::from_secs(90)).await
+    }
+
+    /// `wait_condition` with its own time limit.
+    pub async fn wait_condition_within(
+        &self,
+        namespace: &str,
+        name: &str,
+        type_: &str,
+        limit: Duration,
+    ) -> Value {
         let what = format!("{namespace}/{name} to be {type_}");
-        eventually(&what, Duration::from_secs(90), || async {
+        eventually(&what, limit, || async {
             let obj = self.get(namespace, name);
             let generation = obj["metadata"]["generation"].as_i64();
             let current = obj["status"]["observedGeneration"].as_i64() == generation;
