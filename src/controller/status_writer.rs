@@ -60,7 +60,9 @@ impl KubeStatusWriter {
     /// Takes the object's current status and version as the base of the next write, when it
     /// still records this writer's create intent and no key; a conflict otherwise.
     async fn refresh_if_still_creating(&self) -> Result<(), kube::Error> {
-        let current = self.api.get_status(&self.name).await?;
+        // The object itself, not its /status subresource: the chart grants `get` on KmsKeys but
+        // only `patch` on their status.
+        let current = self.api.get(&self.name).await?;
         let status = current.status.clone().unwrap_or_default();
         let ours = self.view().create_intent;
         if status.key_id.is_some() || ours.is_none() || status.create_intent != ours {

@@ -102,22 +102,6 @@ impl Outcome {
     /// waited out while IAM may still be catching up (see `judge_denial`).
     pub fn of_kms_error(err: &KmsError, recorded: &Recorded, now: Timestamp) -> Self {
         let message = err.to_string();
-        if err.is_permission_refusal() {
-            return match judge_denial(recorded, now) {
-                Denial::Propagating(retry) => Self::Progressing {
-                    reason: "AwaitingPermissions",
-                    message: format!("{message}; IAM may still be catching up, retrying"),
-                    retry: Retry::After(retry),
-                },
-                Denial::Lasting if err.kind == ErrorKind::AccessDenied => Self::Stalled {
-                    reason: "AccessDenied",
-                    message: format!(
-                        "{message}; check the IAM permissions of the operator's role and the key policy"
-                    ),
-                },
-                Denial::Lasting => Self::Stalled { reason: "InvalidPrincipal", message },
-            };
-        }
         let progressing =
             |reason| Self::Progressing { reason, message: message.clone(), retry: Retry::Backoff };
         match err.kind {
@@ -126,8 +110,35 @@ impl Outcome {
             ErrorKind::InvalidState => progressing("KeyStateConflict"),
             ErrorKind::NotFound => progressing("AwsNotFound"),
             ErrorKind::AlreadyExists => Self::Stalled { reason: "AliasConflict", message },
-            ErrorKind::AccessDenied => unreachable!("a permission refusal is judged above"),
+            ErrorKind::AccessDenied => Self::of_refusal(message, "AccessDenied", recorded, now),
+            ErrorKind::Rejected if err.is_permission_refusal() => {
+                Self::of_refusal(message, "InvalidPrincipal", recorded, now)
+            }
             ErrorKind::Rejected => Self::Stalled { reason: "AwsRejected", message },
+        }
+    }
+
+    /// A refusal for want of permission (or naming a principal AWS does not know yet): waited
+    /// out while IAM may still be catching up, then `Stalled` with `lasting_reason`.
+    fn of_refusal(
+        message: String,
+        lasting_reason: &'static str,
+        recorded: &Recorded,
+        now: Timestamp,
+    ) -> Self {
+        match judge_denial(recorded, now) {
+            Denial::Propagating(retry) => Self::Progressing {
+                reason: "AwaitingPermissions",
+                message: format!("{message}; IAM may still be catching up, retrying"),
+                retry: Retry::After(retry),
+            },
+            Denial::Lasting if lasting_reason == "AccessDenied" => Self::Stalled {
+                reason: lasting_reason,
+                message: format!(
+                    "{message}; check the IAM permissions of the operator's role and the key policy"
+                ),
+            },
+            Denial::Lasting => Self::Stalled { reason: lasting_reason, message },
         }
     }
 }
