@@ -109,6 +109,8 @@ pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
     // Least privilege: what the operator needs, and nothing else.
     for (verb, resource) in [
         ("watch", "kmskeys"),
+        // A status write that meets a newer object re-reads it (KubeStatusWriter::record_key).
+        ("get", "kmskeys"),
         ("patch", "kmskeys"),
         ("patch", "kmskeys/status"),
         ("create", "events.events.k8s.io"),
