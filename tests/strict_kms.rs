@@ -15,5 +15,7 @@ mod evaluator;
 mod limits;
 #[path = "strict_kms/lists.rs"]
 mod lists;
+#[path = "strict_kms/specs.rs"]
+mod specs;
 #[path = "strict_kms/states.rs"]
 mod states;

@@ -4,10 +4,12 @@
 //! schema; rules it cannot (the policy must be a JSON object) live in `reconcile::validate`.
 
 mod crd;
+mod key_spec;
 mod spec;
 mod status;
 
 pub use crd::crd_yaml;
+pub use key_spec::{KeySpec, KeyUsage};
 pub use spec::{
     DEFAULT_DESCRIPTION, DEFAULT_ROTATION_PERIOD_DAYS, GrantOperation, GrantSpec, KmsKey, KmsKeySpec,
 };

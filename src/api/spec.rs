@@ -1,9 +1,11 @@
 use std::collections::BTreeMap;
 
+use kube::core::{Message, Rule};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::key_spec::{self, KeySpec, KeyUsage};
 use super::status::KmsKeyStatus;
 
 /// Days between rotations when the spec leaves `rotationPeriodInDays` out (AWS's default).
@@ -12,7 +14,8 @@ pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
 /// Description given to keys whose spec leaves `keyDescription` out.
 pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
 
-/// A symmetric AWS KMS key, its alias, rotation, enabled state, key policy, tags and grants.
+/// An AWS KMS key (symmetric unless `keySpec` says otherwise), its alias, rotation, enabled
+/// state, key policy, tags and grants.
 ///
 /// The operator creates the key when this object is created, keeps AWS matching the spec, and
 /// schedules the key for deletion (after `deletionWindowInDays`) when this object is deleted.
@@ -32,10 +35,17 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#
+    printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#,
+    printcolumn = r#"{"name":"Spec","type":"string","priority":1,"jsonPath":".status.keySpec"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.rotationPeriodInDays) || self.enableKeyRotation").message("rotationPeriodInDays needs enableKeyRotation: true"))]
+#[x_kube(
+    validation = Rule::new("!has(self.rotationPeriodInDays) || self.enableKeyRotation").message("rotationPeriodInDays needs enableKeyRotation: true"),
+    validation = key_usage_rule(),
+    validation = rotation_rule(),
+    validation = grant_operations_rule(),
+    validation = grant_context_rule(),
+)]
 pub struct KmsKeySpec {
     /// Name of the key's alias, without the `alias/` prefix (KMS's `alias/<aliasName>`).
     /// 1-250 characters of letters, digits, `/`, `_` and `-`. Names starting with `aws/` are
@@ -61,8 +71,28 @@ pub struct KmsKeySpec {
     #[schemars(range(min = 7, max = 30))]
     pub deletion_window_in_days: i32,
 
+    /// The kind of key material: `SYMMETRIC_DEFAULT` (AES-256, the default), `RSA_2048/3072/4096`,
+    /// `ECC_NIST_P256/P384/P521`, `ECC_SECG_P256K1`, `ECC_NIST_EDWARDS25519`,
+    /// `HMAC_224/256/384/512`, `ML_DSA_44/65/87`, `ML_KEM_512/768/1024` or `SM2` (China Regions
+    /// only). Fixed when the key is created. Only `SYMMETRIC_DEFAULT` keys rotate, so any other
+    /// spec needs `enableKeyRotation: false`.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("keySpec is immutable after creation: KMS cannot change a key's material"))]
+    pub key_spec: KeySpec,
+
+    /// What the key is for: `ENCRYPT_DECRYPT` (the default, as in AWS), `SIGN_VERIFY`,
+    /// `GENERATE_VERIFY_MAC` (HMAC keys), `KEY_AGREEMENT` (ECDH) or `ENCAPSULATE_DECAPSULATE`
+    /// (ML-KEM). It must suit `keySpec`: symmetric keys encrypt; RSA keys encrypt or sign; NIST
+    /// ECC keys sign or agree keys; ECC_SECG_P256K1, Ed25519 and ML-DSA keys sign; HMAC keys make
+    /// MACs; ML-KEM keys encapsulate; SM2 keys do all three of encrypt, sign and agree. Fixed
+    /// when the key is created.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("keyUsage is immutable after creation: KMS cannot change what a key is for"))]
+    pub key_usage: KeyUsage,
+
     /// Whether AWS rotates the key material automatically (every `rotationPeriodInDays`,
-    /// yearly by default).
+    /// yearly by default). AWS rotates only `SYMMETRIC_DEFAULT` keys: any other `keySpec`
+    /// needs `false` here.
     #[serde(default = "default_true")]
     pub enable_key_rotation: bool,
 
@@ -135,13 +165,19 @@ pub struct GrantSpec {
     #[schemars(length(min = 1, max = 256))]
     pub grantee_principal: String,
 
-    /// KMS operations the grant allows (at least one, no repeats).
-    #[schemars(length(min = 1, max = 17))]
+    /// KMS operations the grant allows (at least one, no repeats). They must suit the key:
+    /// DescribeKey, CreateGrant and RetireGrant on any key; Encrypt, Decrypt, ReEncryptFrom/To
+    /// and the GenerateDataKey family on symmetric keys; Encrypt, Decrypt, ReEncryptFrom/To and
+    /// GetPublicKey on RSA/SM2 encryption keys; Sign, Verify and GetPublicKey on signing keys;
+    /// GenerateMac and VerifyMac on HMAC keys; DeriveSharedSecret and GetPublicKey on key
+    /// agreement keys; Encapsulate, Decapsulate and GetPublicKey on ML-KEM keys.
+    #[schemars(length(min = 1, max = 19))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub operations: Vec<GrantOperation>,
 
     /// The grant allows the operations only when the request's encryption context equals this
-    /// map exactly (at most 8 pairs, values at most 384 characters).
+    /// map exactly (at most 8 pairs, values at most 384 characters). Only on `SYMMETRIC_DEFAULT`
+    /// keys: no other key takes an encryption context.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 384}))]
     pub encryption_context_equals: BTreeMap<String, String>,
@@ -167,6 +203,8 @@ pub enum GrantOperation {
     GenerateMac,
     VerifyMac,
     DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
 }
 
 impl GrantOperation {
@@ -190,8 +228,53 @@ impl GrantOperation {
             Self::GenerateMac => "GenerateMac",
             Self::VerifyMac => "VerifyMac",
             Self::DeriveSharedSecret => "DeriveSharedSecret",
+            Self::Encapsulate => "Encapsulate",
+            Self::Decapsulate => "Decapsulate",
         }
     }
+}
+
+/// The spec's `keyUsage` is one its `keySpec` allows.
+fn key_usage_rule() -> Rule {
+    let allowed = key_spec::cel_usages_of_spec();
+    Rule::new(format!("self.keyUsage in {allowed}")).field_path(".keyUsage").message(Message::Expression(
+        "'keyUsage ' + self.keyUsage + ' does not suit keySpec ' + self.keySpec".to_owned(),
+    ))
+}
+
+/// Automatic rotation only where AWS rotates.
+fn rotation_rule() -> Rule {
+    Rule::new("!self.enableKeyRotation || self.keySpec == 'SYMMETRIC_DEFAULT'")
+        .field_path(".enableKeyRotation")
+        .message(Message::Expression(
+            "'enableKeyRotation must be false for keySpec ' + self.keySpec + ': AWS rotates only SYMMETRIC_DEFAULT keys'"
+                .to_owned(),
+        ))
+}
+
+/// Grant operations the key can do (checked only once the usage suits the spec, so that a
+/// wrong usage gets its own message).
+fn grant_operations_rule() -> Rule {
+    let usage_fits = format!("self.keyUsage in {}", key_spec::cel_usages_of_spec());
+    let allowed = key_spec::cel_grant_operations();
+    Rule::new(format!("!({usage_fits}) || self.grants.all(g, g.operations.all(o, o in {allowed}))"))
+        .field_path(".grants")
+        .message(Message::Expression(format!(
+            "'a grant allows an operation that a ' + self.keySpec + ' ' + self.keyUsage + ' key cannot do; it allows ' + {}",
+            key_spec::cel_grant_operations_text()
+        )))
+}
+
+/// Encryption-context constraints only on keys that take an encryption context.
+fn grant_context_rule() -> Rule {
+    Rule::new(
+        "self.keySpec == 'SYMMETRIC_DEFAULT' || self.grants.all(g, !has(g.encryptionContextEquals) || size(g.encryptionContextEquals) == 0)",
+    )
+    .field_path(".grants")
+    .message(Message::Expression(
+        "'grants on a ' + self.keySpec + ' key cannot have encryptionContextEquals: only SYMMETRIC_DEFAULT keys take an encryption context'"
+            .to_owned(),
+    ))
 }
 
 fn default_description() -> String {

@@ -31,6 +31,14 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,
 
+    /// The key's spec (SYMMETRIC_DEFAULT, RSA_2048, ...) as KMS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<String>,
+
+    /// The key's usage (ENCRYPT_DECRYPT, SIGN_VERIFY, ...) as KMS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_usage: Option<String>,
+
     /// Days between automatic rotations, as KMS reports them (absent while rotation is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_period_in_days: Option<i32>,

@@ -101,6 +101,8 @@ fn describe(meta: &KeyMetadata) -> KeyDescription {
         state: meta.key_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         description: meta.description().unwrap_or_default().to_owned(),
         multi_region: meta.multi_region().unwrap_or(false),
+        key_spec: meta.key_spec().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        key_usage: meta.key_usage().map(|u| u.as_str().to_owned()).unwrap_or_default(),
     }
 }
 
@@ -230,8 +232,8 @@ impl KmsPort for AwsKms {
             .set_policy(key.policy.clone())
             .set_tags(Some(aws_tags(&key.tags)))
             .multi_region(key.multi_region)
-            .key_usage(KeyUsageType::EncryptDecrypt)
-            .key_spec(KeySpec::SymmetricDefault)
+            .key_usage(KeyUsageType::from(key.key_usage.as_str()))
+            .key_spec(KeySpec::from(key.key_spec.as_str()))
             // CreateKey has no idempotency token: an SDK retry after a lost response would make
             // a second key. A failed attempt is left to the create intent and adoption instead.
             .customize()

@@ -25,6 +25,10 @@ pub struct KeyDescription {
     pub state: String,
     pub description: String,
     pub multi_region: bool,
+    /// KMS `KeySpec` (SYMMETRIC_DEFAULT, RSA_2048, ...).
+    pub key_spec: String,
+    /// KMS `KeyUsage` (ENCRYPT_DECRYPT, SIGN_VERIFY, ...).
+    pub key_usage: String,
 }
 
 /// Automatic rotation as GetKeyRotationStatus reports it.
@@ -61,6 +65,9 @@ pub struct NewKey {
     pub policy: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub multi_region: bool,
+    /// KMS `KeySpec` and `KeyUsage`, by their wire names.
+    pub key_spec: String,
+    pub key_usage: String,
 }
 
 /// Everything CreateGrant is given.

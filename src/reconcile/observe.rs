@@ -4,7 +4,7 @@
 //! other permissions back).
 
 use crate::api::KmsKeySpec;
-use crate::kms::{ErrorKind, KmsError, KmsPort};
+use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
 
 use super::adopt;
 use super::ownership::{Owner, TAG_UID};
@@ -46,8 +46,12 @@ pub async fn observe(
         return Ok(Observed::Foreign { key_id: key.key_id });
     }
     let mut denied = Vec::new();
-    let rotation = readable_in_state(kms.rotation(&key.key_id).await);
-    let rotation = allowed(rotation, READ_ROTATION, &mut denied)?.flatten();
+    let rotation = match rotates(&key) {
+        true => {
+            allowed(readable_in_state(kms.rotation(&key.key_id).await), READ_ROTATION, &mut denied)?.flatten()
+        }
+        false => None,
+    };
     let policy = allowed(kms.key_policy(&key.key_id).await, READ_POLICY, &mut denied)?.flatten();
     let aliases =
         allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
@@ -56,6 +60,12 @@ pub async fn observe(
     let observed =
         ObservedKey { key, unrecorded, tags, rotation, policy, aliases, alias_target, grants, denied };
     Ok(Observed::Owned(Box::new(observed)))
+}
+
+/// Whether AWS can rotate the key, so that its rotation status is worth a read: only symmetric
+/// encryption keys (a KMS that does not report the spec is assumed to have one).
+fn rotates(key: &KeyDescription) -> bool {
+    matches!(key.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT")
 }
 
 /// A key the operator may not call `permission` on, with whether the Tagging API (which needs

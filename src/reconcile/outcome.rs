@@ -168,6 +168,12 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
                 permissions.join(", ")
             ),
         ),
+        Blocker::WrongKind { field, wanted, actual } => (
+            "KeyKindMismatch",
+            format!(
+                "the key's {field} is {actual}, not {wanted} as the spec says; KMS cannot change it. Set spec.{field} to {actual}, or delete and re-create this object to get a new key"
+            ),
+        ),
     }
 }
 
@@ -197,6 +203,15 @@ mod tests {
                 Blocker::ReadDenied { key_id: "k1".into(), permissions: vec!["kms:ListGrants"] },
                 "AccessDenied",
                 "may not call kms:ListGrants on key k1",
+            ),
+            (
+                Blocker::WrongKind {
+                    field: "keySpec",
+                    wanted: "RSA_2048".into(),
+                    actual: "SYMMETRIC_DEFAULT".into(),
+                },
+                "KeyKindMismatch",
+                "keySpec is SYMMETRIC_DEFAULT, not RSA_2048",
             ),
         ];
         for (blocker, want_reason, want_text) in table {

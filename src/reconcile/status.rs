@@ -25,6 +25,8 @@ pub fn status_after(
         next.key_arn = Some(key.arn.clone());
         next.key_state = Some(key.state.clone());
         next.multi_region = Some(key.multi_region);
+        next.key_spec = Some(key.key_spec.clone()).filter(|s| !s.is_empty());
+        next.key_usage = Some(key.key_usage.clone()).filter(|u| !u.is_empty());
         if let Some(rotation) = &observed.rotation {
             next.rotation_period_in_days = rotation.period_days.filter(|_| rotation.enabled);
             next.next_rotation_date = rotation.next_rotation.clone().filter(|_| rotation.enabled);
@@ -200,6 +202,8 @@ mod tests {
             state: "Enabled".into(),
             description: String::new(),
             multi_region: false,
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
         };
         let observed = ObservedKey {
             key,

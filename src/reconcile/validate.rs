@@ -28,11 +28,47 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), String> {
     if spec.rotation_period_in_days.is_some() && !spec.enable_key_rotation {
         return Err("spec.rotationPeriodInDays needs spec.enableKeyRotation: true".to_owned());
     }
+    validate_key_kind(spec)?;
     if !(7..=30).contains(&spec.deletion_window_in_days) {
         return Err(format!(
             "spec.deletionWindowInDays is {}; it must be between 7 and 30",
             spec.deletion_window_in_days
         ));
+    }
+    Ok(())
+}
+
+/// The usage suits the spec, and rotation and grants suit the key (the CRD's CEL rules, checked
+/// again for objects admitted without them).
+fn validate_key_kind(spec: &KmsKeySpec) -> Result<(), String> {
+    let (kind, usage) = (spec.key_spec, spec.key_usage);
+    if !kind.usages().contains(&usage) {
+        return Err(format!("spec.keyUsage {} does not suit spec.keySpec {}", usage.as_str(), kind.as_str()));
+    }
+    if spec.enable_key_rotation && !kind.rotates() {
+        return Err(format!(
+            "spec.enableKeyRotation must be false for keySpec {}: AWS rotates only SYMMETRIC_DEFAULT keys",
+            kind.as_str()
+        ));
+    }
+    let allowed = kind.grant_operations(usage);
+    for grant in &spec.grants {
+        if let Some(op) = grant.operations.iter().find(|op| !allowed.contains(op)) {
+            return Err(format!(
+                "spec.grants[{}].operations: a {} {} key cannot do {}",
+                grant.name,
+                kind.as_str(),
+                usage.as_str(),
+                op.as_str()
+            ));
+        }
+        if !grant.encryption_context_equals.is_empty() && !kind.takes_encryption_context() {
+            return Err(format!(
+                "spec.grants[{}].encryptionContextEquals: a {} key takes no encryption context",
+                grant.name,
+                kind.as_str()
+            ));
+        }
     }
     Ok(())
 }
@@ -44,6 +80,7 @@ fn allowed_policy_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage};
     use crate::reconcile::plan::tests::mk_spec;
 
     #[test]
@@ -78,6 +115,55 @@ mod tests {
         }
         let off = KmsKeySpec { rotation_period_in_days: Some(90), enable_key_rotation: false, ..mk_spec() };
         assert!(validate(&off).unwrap_err().contains("spec.enableKeyRotation"));
+    }
+
+    #[test]
+    fn a_usage_the_key_spec_does_not_allow_names_both_fields() {
+        let spec = KmsKeySpec { key_spec: KeySpec::Hmac256, enable_key_rotation: false, ..mk_spec() };
+        let err = validate(&spec).unwrap_err();
+        assert_eq!(err, "spec.keyUsage ENCRYPT_DECRYPT does not suit spec.keySpec HMAC_256");
+        let mac = KmsKeySpec { key_usage: KeyUsage::GenerateVerifyMac, ..spec };
+        assert_eq!(validate(&mac), Ok(()));
+    }
+
+    #[test]
+    fn rotation_of_a_key_aws_does_not_rotate_is_refused() {
+        let spec = KmsKeySpec { key_spec: KeySpec::Rsa2048, key_usage: KeyUsage::SignVerify, ..mk_spec() };
+        assert!(
+            validate(&spec)
+                .unwrap_err()
+                .starts_with("spec.enableKeyRotation must be false for keySpec RSA_2048")
+        );
+    }
+
+    #[test]
+    fn a_grant_operation_or_context_the_key_cannot_take_names_the_grant() {
+        let signing = KmsKeySpec {
+            key_spec: KeySpec::EccNistP256,
+            key_usage: KeyUsage::SignVerify,
+            enable_key_rotation: false,
+            ..mk_spec()
+        };
+        let grant = |ops: Vec<GrantOperation>, context: &[(&str, &str)]| GrantSpec {
+            name: "app".into(),
+            grantee_principal: "arn:aws:iam::123456789012:role/app".into(),
+            operations: ops,
+            encryption_context_equals: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let decrypting =
+            KmsKeySpec { grants: vec![grant(vec![GrantOperation::Decrypt], &[])], ..signing.clone() };
+        assert_eq!(
+            validate(&decrypting).unwrap_err(),
+            "spec.grants[app].operations: a ECC_NIST_P256 SIGN_VERIFY key cannot do Decrypt"
+        );
+        let with_context =
+            KmsKeySpec { grants: vec![grant(vec![GrantOperation::Sign], &[("a", "b")])], ..signing.clone() };
+        assert!(validate(&with_context).unwrap_err().starts_with("spec.grants[app].encryptionContextEquals"));
+        let fine = KmsKeySpec {
+            grants: vec![grant(vec![GrantOperation::Sign, GrantOperation::GetPublicKey], &[])],
+            ..signing
+        };
+        assert_eq!(validate(&fine), Ok(()));
     }
 
     #[test]

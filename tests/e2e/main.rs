@@ -13,6 +13,7 @@ mod env;
 #[path = "../support/fault_proxy.rs"]
 #[allow(dead_code)]
 mod fault_proxy;
+mod features;
 mod helm;
 mod iam_lag;
 #[path = "../support/moto.rs"]

@@ -18,6 +18,9 @@ pub type Scenario = for<'a> fn(&'a World) -> BoxFuture<'a, ()>;
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         ("the_examples_become_ready_with_their_outputs_in_status", |w| Box::pin(examples_become_ready(w))),
+        ("a_signing_key_is_made_with_its_spec_usage_and_grant", |w| {
+            Box::pin(crate::features::a_signing_key_is_made_with_its_spec_usage_and_grant(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
@@ -335,6 +338,8 @@ async fn stale_status_write_is_refused(w: &World) {
         state: "Enabled".into(),
         description: String::new(),
         multi_region: false,
+        key_spec: "SYMMETRIC_DEFAULT".into(),
+        key_usage: "ENCRYPT_DECRYPT".into(),
     };
     writer.record_key(&key).await.expect("the key ID lands despite the newer object");
     let status = api.get("racing").await.unwrap().status.unwrap();

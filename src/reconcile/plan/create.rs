@@ -25,6 +25,8 @@ pub fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context)
         policy: spec.key_policy.clone(),
         tags,
         multi_region: spec.multi_region,
+        key_spec: spec.key_spec.as_str().to_owned(),
+        key_usage: spec.key_usage.as_str().to_owned(),
     };
     Plan { actions: vec![Action::CreateKey { key, token: ctx.fresh_token.to_owned() }], ..Plan::default() }
 }

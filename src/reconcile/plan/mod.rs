@@ -81,6 +81,8 @@ pub enum Blocker {
     NotOwned { key_id: String },
     /// AWS has refused these reads for longer than IAM takes to catch up.
     ReadDenied { key_id: String, permissions: Vec<&'static str> },
+    /// The key's spec or usage (`field`) differs from the spec's; KMS cannot change either.
+    WrongKind { field: &'static str, wanted: String, actual: String },
 }
 
 /// Something to wait for that resolves without anyone acting.
@@ -224,6 +226,10 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         plan.hold = Some(Hold::KeyState(state.to_owned()));
         return plan;
     }
+    if let Some(blocker) = wrong_kind(spec, &observed.key) {
+        plan.blockers.push(blocker);
+        return plan;
+    }
     let enabled_now = state == "Enabled";
     if spec.is_enabled && !enabled_now {
         plan.actions.push(Action::SetEnabled(true));
@@ -247,6 +253,19 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         plan.actions.push(Action::SetEnabled(false));
     }
     plan
+}
+
+/// A key whose spec or usage is not the spec's: nothing else is changed on it (KMS cannot
+/// change what a key is, and grants or rotation meant for another kind would be refused).
+/// An empty value (a KMS that does not report it) is taken as right.
+fn wrong_kind(spec: &KmsKeySpec, key: &KeyDescription) -> Option<Blocker> {
+    let checks = [
+        ("keySpec", spec.key_spec.as_str(), key.key_spec.as_str()),
+        ("keyUsage", spec.key_usage.as_str(), key.key_usage.as_str()),
+    ];
+    let (field, wanted, actual) =
+        checks.into_iter().find(|(_, wanted, actual)| !actual.is_empty() && wanted != actual)?;
+    Some(Blocker::WrongKind { field, wanted: wanted.to_owned(), actual: actual.to_owned() })
 }
 
 /// Puts the wanted policy when it differs, and also when the operator may not read it: the

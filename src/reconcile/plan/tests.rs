@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::api::{GrantOperation, GrantSpec, KmsKeySpec};
+use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage, KmsKeySpec};
 use crate::kms::{GrantInfo, Rotation};
 use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
@@ -12,6 +12,8 @@ pub fn mk_spec() -> KmsKeySpec {
         alias_name: "orders".into(),
         key_description: "Orders key".into(),
         deletion_window_in_days: 30,
+        key_spec: KeySpec::SymmetricDefault,
+        key_usage: KeyUsage::EncryptDecrypt,
         enable_key_rotation: true,
         rotation_period_in_days: None,
         is_enabled: true,
@@ -45,7 +47,7 @@ fn mk_grant_info(id: &str, name: &str, ops: &[&str]) -> GrantInfo {
 const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/k1";
 
 /// A key that already matches `mk_spec()` exactly.
-fn mk_key() -> ObservedKey {
+pub(crate) fn mk_key() -> ObservedKey {
     let mut tags = mk_spec().tags;
     tags.extend(mk_owner().tags());
     tags.insert(TAG_CREATE_TOKEN.into(), "t0".into());
@@ -56,6 +58,8 @@ fn mk_key() -> ObservedKey {
             state: "Enabled".into(),
             description: "Orders key".into(),
             multi_region: false,
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
         },
         unrecorded: false,
         tags,
@@ -115,7 +119,14 @@ fn a_new_object_creates_one_key_tagged_with_its_owner_and_token() {
     let mut tags = mk_spec().tags;
     tags.extend(mk_owner().tags());
     tags.insert(TAG_CREATE_TOKEN.into(), "t1".into());
-    let key = NewKey { description: "Orders key".into(), policy: None, tags, multi_region: false };
+    let key = NewKey {
+        description: "Orders key".into(),
+        policy: None,
+        tags,
+        multi_region: false,
+        key_spec: "SYMMETRIC_DEFAULT".into(),
+        key_usage: "ENCRYPT_DECRYPT".into(),
+    };
     assert_eq!(plan.actions, vec![Action::CreateKey { key, token: "t1".into() }]);
     assert!(plan.blockers.is_empty());
 }
@@ -667,3 +678,5 @@ fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
     assert!(plan.actions.is_empty());
     assert_eq!(plan.deferred, vec!["key rotation changes once the key is enabled".to_owned()]);
 }
+
+mod kind;

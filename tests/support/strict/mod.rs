@@ -6,7 +6,8 @@
 //!    GetKeyPolicy) that the proxy does not count; a key moto does not know → moto's own answer;
 //! 3. eventual consistency of a young key (`consistency`);
 //! 4. IAM: the identity policy and the key policy (`iam`), with the key's tags as IAM sees them;
-//! 5. the key's state (`key_states`), then limits that need the key (tag total, rotation);
+//! 5. the key's state (`key_states`), then limits that need the key (tag total, rotation), and
+//!    what the key's spec and usage allow (`key_specs`);
 //! 6. the lockout safety check and unknown principals of a new key policy;
 //! 7. CreateGrant idempotency (`grants`), pagination of lists (`pages`), then moto;
 //! 8. what the answer teaches: creation times, tag history, grant tokens, rotation periods.
@@ -17,6 +18,7 @@
 pub mod consistency;
 pub mod grants;
 pub mod iam;
+pub mod key_specs;
 pub mod key_states;
 pub mod limits;
 pub mod pages;
@@ -135,6 +137,7 @@ pub struct KeyInfo {
     pub arn: String,
     pub state: String,
     pub spec: String,
+    pub usage: String,
     pub origin: String,
     pub tags: Tags,
     pub policy: Option<Policy>,
@@ -147,6 +150,8 @@ struct Learned {
     grant_tokens: HashMap<String, String>,
     /// Per key: the rotation period EnableKeyRotation set, and when (epoch seconds).
     rotation_periods: HashMap<String, (i64, i64)>,
+    /// Keys moto holds under a stand-in spec, with their real spec.
+    real_specs: HashMap<String, String>,
     unknown_until: Vec<(String, Instant)>,
 }
 

@@ -8,7 +8,7 @@ use super::consistency::{Tags, key_id_of_arn};
 use super::iam::{self, Context, Policy, Request};
 use super::pages::{self, Paging};
 use super::upstream::{self, Message};
-use super::{KeyInfo, Refusal, Strict, grants, key_states, limits};
+use super::{KeyInfo, Refusal, Strict, grants, key_specs, key_states, limits};
 
 /// Why the pipeline stopped before an answer from moto.
 enum Stop {
@@ -105,6 +105,11 @@ impl Strict {
         if let Some(key) = keys.first() {
             key_states::check(call.op, key)?;
             limits::check_with_key(call.op, &call.body, key)?;
+            match call.op {
+                "CreateGrant" => key_specs::check_grant(&call.body, key)?,
+                "RotateKeyOnDemand" => key_specs::check_on_demand_rotation(key)?,
+                _ => {}
+            }
         }
         if call.op == "PutKeyPolicy" {
             self.check_new_policy(call)?;
@@ -129,14 +134,24 @@ impl Strict {
             self.authorize(call, "kms:TagResource", &anywhere)?;
         }
         self.check_new_policy(call)?;
-        let response = self.forward(call).await?;
-        if response.ok()
-            && let Some(id) = response.json()["KeyMetadata"]["KeyId"].as_str()
-        {
-            let now = self.now();
-            self.learned().history.created(id, now, call.request_tags());
-        }
-        Ok(response.to_client())
+        let stand_in = key_specs::check_create(&call.body)?;
+        let response = match &stand_in {
+            Some((body, _)) => {
+                let request = call.request.with_body(body.to_string().into_bytes());
+                self.upstream.send(&request).await.ok_or(Stop::Transport)?
+            }
+            None => self.forward(call).await?,
+        };
+        let mut answer = response.json();
+        let Some(id) = answer["KeyMetadata"]["KeyId"].as_str().filter(|_| response.ok()) else {
+            return Ok(response.to_client());
+        };
+        let now = self.now();
+        self.learned().history.created(id, now, call.request_tags());
+        let Some((_, real)) = stand_in else { return Ok(response.to_client()) };
+        self.learned().real_specs.insert(id.to_owned(), real.clone());
+        key_specs::report_real_spec(&mut answer["KeyMetadata"], &real);
+        Ok(response.with_body(answer.to_string().into_bytes()).to_client())
     }
 
     async fn get_resources(&self, call: &Call<'_>) -> Step<Vec<u8>> {
@@ -165,10 +180,14 @@ impl Strict {
             arn: text_of(&meta["Arn"]),
             state: text_of(&meta["KeyState"]),
             spec: text_of(&meta["KeySpec"]),
+            usage: text_of(&meta["KeyUsage"]),
             origin: text_of(&meta["Origin"]),
             tags: Tags::new(),
             policy: None,
         };
+        if let Some(real) = self.learned().real_specs.get(&key.id) {
+            key.spec = real.clone();
+        }
         if self.identity.is_some() || matches!(call.op, "TagResource" | "UntagResource") {
             let listed = self.side(call, "ListResourceTags", json!({"KeyId": key.id})).await?;
             let tags = listed.json()["Tags"].as_array().cloned().unwrap_or_default();
@@ -347,6 +366,11 @@ impl Strict {
                 self.learned().rotation_periods.insert(key.id.clone(), (period, since));
             }
             "GetKeyRotationStatus" => return self.with_rotation_period(key, response),
+            "DescribeKey" if self.learned().real_specs.contains_key(&key.id) => {
+                let mut body = response.json();
+                key_specs::report_real_spec(&mut body["KeyMetadata"], &key.spec);
+                return response.with_body(body.to_string().into_bytes());
+            }
             "CancelKeyDeletion" => {
                 key_states::settle_after_cancel(&self.upstream, call.request, &key.id).await;
             }

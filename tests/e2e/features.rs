@@ -1,0 +1,34 @@
+//! The key's own features beyond the Terraform module, each from its example in `examples/`,
+//! applied with kubectl and checked in KMS.
+
+use crate::env::ROOT;
+use crate::world::World;
+
+/// `examples/signing-key.yaml`: an ECDSA signing key with a Sign grant; `kubectl get -o wide`
+/// shows its spec.
+pub async fn a_signing_key_is_made_with_its_spec_usage_and_grant(w: &World) {
+    let ns = "e2e-signing";
+    w.namespace(ns);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/signing-key.yaml")]);
+    let obj = w.wait_ready(ns, "signing-key").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap();
+    assert_eq!(obj["status"]["keySpec"], "ECC_NIST_P256");
+    assert_eq!(obj["status"]["keyUsage"], "SIGN_VERIFY");
+    let meta = w.describe(key_id).await;
+    assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("ECC_NIST_P256"));
+    assert_eq!(meta.key_usage().map(|u| u.as_str()), Some("SIGN_VERIFY"));
+    let grants = w.grants(key_id).await;
+    let mut ops: Vec<&str> = grants[0].operations().iter().map(|o| o.as_str()).collect();
+    ops.sort();
+    assert_eq!((grants.len(), ops), (1, vec!["GetPublicKey", "Sign"]), "{grants:?}");
+    let wide = w.kubectl_ok(&["get", "kms", "signing-key", "-n", ns, "-o", "wide"]);
+    assert!(wide.lines().next().unwrap().contains("SPEC") && wide.contains("ECC_NIST_P256"), "{wide}");
+
+    // The key's kind cannot change: the apiserver says so, naming the field.
+    let patch = r#"{"spec":{"keySpec":"ECC_NIST_P384"}}"#;
+    let out =
+        w.cp().kubectl(&["patch", "kms", "signing-key", "-n", ns, "--type", "merge", "-p", patch], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("keySpec is immutable"), "{stderr}");
+    w.kubectl_ok(&["delete", "kms", "signing-key", "-n", ns, "--timeout=60s"]);
+}
