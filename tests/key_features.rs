@@ -81,3 +81,35 @@ async fn a_spec_whose_rotation_or_grant_the_key_cannot_take_stalls_before_any_km
     assert!(obj.condition("Stalled").message.starts_with("spec.enableKeyRotation"), "{:?}", obj.status());
     assert_eq!(env.proxy.total_calls(), 0, "{:?}", env.proxy.calls());
 }
+
+#[tokio::test]
+async fn grants_for_services_with_source_arn_subset_and_retirees_reach_kms_and_stay_put() {
+    let env = setup().await;
+    let obj = Object::new("payments-key", example("grants-for-services.yaml").spec);
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let listed = support::moto::client_for(&env.proxy.url).list_grants().key_id(obj.key_id()).send().await;
+    let listed = listed.unwrap();
+    let grant = |name: &str| {
+        let full = format!("kms-operator/{name}");
+        listed.grants().iter().find(|g| g.name() == Some(full.as_str())).cloned().unwrap()
+    };
+    let logs = grant("payments-logs");
+    assert_eq!(logs.grantee_service_principal(), Some("logs.amazonaws.com"));
+    assert_eq!(logs.grantee_principal(), None);
+    assert_eq!(logs.retiring_service_principal(), Some("logs.amazonaws.com"));
+    let source = logs.constraints().and_then(|c| c.source_arn());
+    assert_eq!(source, Some("arn:aws:logs:us-east-1:123456789012:log-group:payments"));
+    let app = grant("payments-app");
+    assert_eq!(app.retiring_principal(), Some("arn:aws:iam::123456789012:role/platform-team"));
+    let subset = app.constraints().and_then(|c| c.encryption_context_subset()).unwrap();
+    assert_eq!(subset.get("App").map(String::as_str), Some("Payments"));
+    assert_eq!(obj.status().grant_ids.len(), 2);
+
+    // A resync finds nothing to change: every term reads back as it was asked for.
+    let before = env.proxy.calls();
+    let report = obj.reconcile(&env.kms).await;
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    let after = env.proxy.calls();
+    assert_eq!(before.get("CreateGrant"), after.get("CreateGrant"));
+}

@@ -11,6 +11,8 @@ mod access;
 mod common;
 #[path = "strict_kms/evaluator.rs"]
 mod evaluator;
+#[path = "strict_kms/grants.rs"]
+mod grants;
 #[path = "strict_kms/limits.rs"]
 mod limits;
 #[path = "strict_kms/lists.rs"]

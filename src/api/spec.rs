@@ -151,9 +151,19 @@ pub struct KmsKeySpec {
     pub grants: Vec<GrantSpec>,
 }
 
-/// One grant on the key.
+/// One grant on the key: to an IAM principal (`granteePrincipal`), or to an AWS service
+/// (`granteeServicePrincipal`, which AWS requires to be limited to one `sourceArn` and to name
+/// who may retire the grant).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.granteePrincipal) != has(self.granteeServicePrincipal)").message("a grant names exactly one of granteePrincipal and granteeServicePrincipal"),
+    validation = Rule::new("!has(self.granteeServicePrincipal) || has(self.sourceArn)").message("granteeServicePrincipal needs sourceArn: AWS limits a grant for a service to one resource"),
+    validation = Rule::new("!has(self.granteeServicePrincipal) || has(self.retiringPrincipal) || has(self.retiringServicePrincipal)").message("granteeServicePrincipal needs retiringPrincipal or retiringServicePrincipal: AWS requires someone who can retire the grant"),
+    validation = Rule::new("!has(self.sourceArn) || has(self.granteeServicePrincipal)").message("sourceArn is only for grants to a granteeServicePrincipal"),
+    validation = Rule::new("!has(self.retiringPrincipal) || !has(self.retiringServicePrincipal)").message("a grant names at most one of retiringPrincipal and retiringServicePrincipal"),
+    validation = Rule::new("!has(self.encryptionContextEquals) || !has(self.encryptionContextSubset)").message("a grant has at most one of encryptionContextEquals and encryptionContextSubset"),
+)]
 pub struct GrantSpec {
     /// Name of the grant, unique within this key: 1-243 characters of letters, digits, `:`,
     /// `/`, `_` and `-`. In AWS the grant is named `kms-operator/<name>`, which is how the
@@ -161,9 +171,18 @@ pub struct GrantSpec {
     #[schemars(length(min = 1, max = 243), regex(pattern = r"^[a-zA-Z0-9:/_-]+$"))]
     pub name: String,
 
-    /// The principal (an IAM ARN or an AWS service principal) given the operations.
+    /// The IAM principal (an ARN: account, user, role, federated or assumed-role user) given
+    /// the operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
-    pub grantee_principal: String,
+    pub grantee_principal: Option<String>,
+
+    /// The AWS service principal given the operations (for example `logs.amazonaws.com`),
+    /// instead of `granteePrincipal`. Needs `sourceArn`, and `retiringPrincipal` or
+    /// `retiringServicePrincipal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$"))]
+    pub grantee_service_principal: Option<String>,
 
     /// KMS operations the grant allows (at least one, no repeats). They must suit the key:
     /// DescribeKey, CreateGrant and RetireGrant on any key; Encrypt, Decrypt, ReEncryptFrom/To
@@ -181,6 +200,30 @@ pub struct GrantSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 384}))]
     pub encryption_context_equals: BTreeMap<String, String>,
+
+    /// The grant allows the operations only when the request's encryption context includes
+    /// these pairs (it may have more). At most 8 pairs; not with `encryptionContextEquals`;
+    /// only on `SYMMETRIC_DEFAULT` keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 384}))]
+    pub encryption_context_subset: BTreeMap<String, String>,
+
+    /// The one resource (an ARN) on whose behalf `granteeServicePrincipal` may use the grant
+    /// (the `SourceArn` grant constraint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^arn:aws[a-z-]*:"))]
+    pub source_arn: Option<String>,
+
+    /// The IAM principal (an ARN) that may retire the grant, besides the grantee's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$"))]
+    pub retiring_principal: Option<String>,
+
+    /// The AWS service principal that may retire the grant (for example
+    /// `logs.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$"))]
+    pub retiring_service_principal: Option<String>,
 }
 
 /// A KMS operation that a grant can allow.
@@ -268,11 +311,11 @@ fn grant_operations_rule() -> Rule {
 /// Encryption-context constraints only on keys that take an encryption context.
 fn grant_context_rule() -> Rule {
     Rule::new(
-        "self.keySpec == 'SYMMETRIC_DEFAULT' || self.grants.all(g, !has(g.encryptionContextEquals) || size(g.encryptionContextEquals) == 0)",
+        "self.keySpec == 'SYMMETRIC_DEFAULT' || self.grants.all(g, (!has(g.encryptionContextEquals) || size(g.encryptionContextEquals) == 0) && (!has(g.encryptionContextSubset) || size(g.encryptionContextSubset) == 0))",
     )
     .field_path(".grants")
     .message(Message::Expression(
-        "'grants on a ' + self.keySpec + ' key cannot have encryptionContextEquals: only SYMMETRIC_DEFAULT keys take an encryption context'"
+        "'grants on a ' + self.keySpec + ' key cannot have an encryption context constraint: only SYMMETRIC_DEFAULT keys take an encryption context'"
             .to_owned(),
     ))
 }

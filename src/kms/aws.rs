@@ -4,7 +4,7 @@
 //! explicit `KeyUsage`/`MultiRegion` on CreateKey; all are sent. Lists are read with the
 //! SDK's paginators, each page waiting for its operation's quota.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,7 +18,8 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use super::{
-    ErrorKind, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, Rotation, TaggedKey,
+    ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, Rotation,
+    TaggedKey,
 };
 
 const POLICY_NAME: &str = "default";
@@ -113,16 +114,37 @@ fn aws_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 fn grant_info(grant: &GrantListEntry) -> GrantInfo {
-    let context = grant.constraints().and_then(|c| c.encryption_context_equals());
+    let constraints = grant.constraints();
+    let context = |pick: fn(&GrantConstraints) -> Option<&HashMap<String, String>>| {
+        let pairs = constraints.and_then(pick).into_iter().flatten();
+        pairs.map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let text = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_owned);
     GrantInfo {
         grant_id: grant.grant_id().unwrap_or_default().to_owned(),
-        name: grant.name().filter(|n| !n.is_empty()).map(str::to_owned),
-        grantee_principal: grant.grantee_principal().unwrap_or_default().to_owned(),
-        operations: grant.operations().iter().map(|o| o.as_str().to_owned()).collect(),
-        encryption_context_equals: context
-            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        name: text(grant.name()),
+        terms: GrantTerms {
+            grantee_principal: text(grant.grantee_principal()),
+            grantee_service_principal: text(grant.grantee_service_principal()),
+            operations: grant.operations().iter().map(|o| o.as_str().to_owned()).collect(),
+            encryption_context_equals: context(GrantConstraints::encryption_context_equals),
+            encryption_context_subset: context(GrantConstraints::encryption_context_subset),
+            source_arn: text(constraints.and_then(GrantConstraints::source_arn)),
+            retiring_principal: text(grant.retiring_principal()),
+            retiring_service_principal: text(grant.retiring_service_principal()),
+        },
     }
+}
+
+/// The grant's constraints, `None` when it has none.
+fn grant_constraints(terms: &GrantTerms) -> Option<GrantConstraints> {
+    let pairs = |map: &BTreeMap<String, String>| (!map.is_empty()).then(|| map.clone().into_iter().collect());
+    let constraints = GrantConstraints::builder()
+        .set_encryption_context_equals(pairs(&terms.encryption_context_equals))
+        .set_encryption_context_subset(pairs(&terms.encryption_context_subset))
+        .set_source_arn(terms.source_arn.clone())
+        .build();
+    (constraints != GrantConstraints::builder().build()).then_some(constraints)
 }
 
 fn not_found_is_none<T>(result: Result<T, KmsError>) -> Result<Option<T>, KmsError> {
@@ -322,18 +344,18 @@ impl KmsPort for AwsKms {
     }
 
     async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError> {
-        let constraints = (!grant.encryption_context_equals.is_empty()).then(|| {
-            let pairs = grant.encryption_context_equals.clone().into_iter().collect();
-            GrantConstraints::builder().set_encryption_context_equals(Some(pairs)).build()
-        });
-        let operations = grant.operations.iter().map(|o| GrantOperation::from(o.as_str()));
+        let terms = &grant.terms;
+        let operations = terms.operations.iter().map(|o| GrantOperation::from(o.as_str()));
         self.quotas.acquire("CreateGrant").await;
         let out = (self.client.create_grant())
             .key_id(key_id)
             .name(&grant.name)
-            .grantee_principal(&grant.grantee_principal)
+            .set_grantee_principal(terms.grantee_principal.clone())
+            .set_grantee_service_principal(terms.grantee_service_principal.clone())
+            .set_retiring_principal(terms.retiring_principal.clone())
+            .set_retiring_service_principal(terms.retiring_service_principal.clone())
             .set_operations(Some(operations.collect()))
-            .set_constraints(constraints)
+            .set_constraints(grant_constraints(terms))
             .send()
             .await
             .map_err(|e| sdk_error("CreateGrant", e))?;

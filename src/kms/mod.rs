@@ -41,14 +41,29 @@ pub struct Rotation {
     pub next_rotation: Option<String>,
 }
 
+/// What a grant allows, to whom, under which constraints, and who may retire it: what
+/// CreateGrant is given and ListGrants reports, besides the grant's name and ID.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantTerms {
+    /// An IAM principal's ARN; or else `grantee_service_principal`.
+    pub grantee_principal: Option<String>,
+    /// An AWS service principal (`logs.amazonaws.com`, ...).
+    pub grantee_service_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub encryption_context_equals: BTreeMap<String, String>,
+    pub encryption_context_subset: BTreeMap<String, String>,
+    /// The `SourceArn` constraint: the one resource a service principal may act for.
+    pub source_arn: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
+}
+
 /// A grant as ListGrants reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantInfo {
     pub grant_id: String,
     pub name: Option<String>,
-    pub grantee_principal: String,
-    pub operations: Vec<String>,
-    pub encryption_context_equals: BTreeMap<String, String>,
+    pub terms: GrantTerms,
 }
 
 /// A key found by its tags, with all of its tags.
@@ -74,9 +89,7 @@ pub struct NewKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewGrant {
     pub name: String,
-    pub grantee_principal: String,
-    pub operations: Vec<String>,
-    pub encryption_context_equals: BTreeMap<String, String>,
+    pub terms: GrantTerms,
 }
 
 /// The KMS calls the operator makes. Key arguments are bare key IDs, never ARNs.

@@ -1,7 +1,7 @@
 //! Checks of the spec that the CRD schema cannot express, made before any KMS call. A spec
 //! that fails here is reported as Stalled (InvalidSpec) and nothing is sent to AWS.
 
-use crate::api::KmsKeySpec;
+use crate::api::{GrantSpec, KmsKeySpec};
 
 use super::policy::parse_policy;
 
@@ -62,13 +62,38 @@ fn validate_key_kind(spec: &KmsKeySpec) -> Result<(), String> {
                 op.as_str()
             ));
         }
-        if !grant.encryption_context_equals.is_empty() && !kind.takes_encryption_context() {
+        let has_context =
+            !grant.encryption_context_equals.is_empty() || !grant.encryption_context_subset.is_empty();
+        if has_context && !kind.takes_encryption_context() {
             return Err(format!(
-                "spec.grants[{}].encryptionContextEquals: a {} key takes no encryption context",
+                "spec.grants[{}]: a {} key takes no encryption context constraint",
                 grant.name,
                 kind.as_str()
             ));
         }
+        validate_grant_parties(grant).map_err(|why| format!("spec.grants[{}]: {why}", grant.name))?;
+    }
+    Ok(())
+}
+
+/// Who the grant is for and who may retire it, as AWS's CreateGrant requires (the CRD's CEL
+/// rules on a grant, checked again).
+fn validate_grant_parties(grant: &GrantSpec) -> Result<(), &'static str> {
+    let service = grant.grantee_service_principal.is_some();
+    if grant.grantee_principal.is_some() == service {
+        return Err("name exactly one of granteePrincipal and granteeServicePrincipal");
+    }
+    if service && grant.source_arn.is_none() {
+        return Err("granteeServicePrincipal needs sourceArn");
+    }
+    if service && grant.retiring_principal.is_none() && grant.retiring_service_principal.is_none() {
+        return Err("granteeServicePrincipal needs retiringPrincipal or retiringServicePrincipal");
+    }
+    if !service && grant.source_arn.is_some() {
+        return Err("sourceArn is only for grants to a granteeServicePrincipal");
+    }
+    if !grant.encryption_context_equals.is_empty() && !grant.encryption_context_subset.is_empty() {
+        return Err("at most one of encryptionContextEquals and encryptionContextSubset");
     }
     Ok(())
 }
@@ -80,8 +105,8 @@ fn allowed_policy_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage};
-    use crate::reconcile::plan::tests::mk_spec;
+    use crate::api::{GrantOperation, KeySpec, KeyUsage};
+    use crate::reconcile::plan::tests::{mk_grant_spec, mk_spec};
 
     #[test]
     fn a_spec_without_policy_is_valid() {
@@ -145,10 +170,9 @@ mod tests {
             ..mk_spec()
         };
         let grant = |ops: Vec<GrantOperation>, context: &[(&str, &str)]| GrantSpec {
-            name: "app".into(),
-            grantee_principal: "arn:aws:iam::123456789012:role/app".into(),
             operations: ops,
             encryption_context_equals: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..mk_grant_spec()
         };
         let decrypting =
             KmsKeySpec { grants: vec![grant(vec![GrantOperation::Decrypt], &[])], ..signing.clone() };
@@ -158,12 +182,45 @@ mod tests {
         );
         let with_context =
             KmsKeySpec { grants: vec![grant(vec![GrantOperation::Sign], &[("a", "b")])], ..signing.clone() };
-        assert!(validate(&with_context).unwrap_err().starts_with("spec.grants[app].encryptionContextEquals"));
+        assert!(validate(&with_context).unwrap_err().contains("takes no encryption context"));
         let fine = KmsKeySpec {
             grants: vec![grant(vec![GrantOperation::Sign, GrantOperation::GetPublicKey], &[])],
             ..signing
         };
         assert_eq!(validate(&fine), Ok(()));
+    }
+
+    #[test]
+    fn a_grant_for_a_service_needs_a_source_arn_and_a_retiring_principal_and_no_iam_grantee() {
+        let service = GrantSpec {
+            name: "logs".into(),
+            grantee_principal: None,
+            grantee_service_principal: Some("logs.amazonaws.com".into()),
+            source_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:app".into()),
+            retiring_service_principal: Some("logs.amazonaws.com".into()),
+            encryption_context_equals: Default::default(),
+            ..mk_grant_spec()
+        };
+        let with = |grant: GrantSpec| validate(&KmsKeySpec { grants: vec![grant], ..mk_spec() });
+        assert_eq!(with(service.clone()), Ok(()));
+        let table = [
+            (GrantSpec { source_arn: None, ..service.clone() }, "needs sourceArn"),
+            (GrantSpec { retiring_service_principal: None, ..service.clone() }, "needs retiringPrincipal"),
+            (
+                GrantSpec { grantee_principal: Some("arn:aws:iam::1:root".into()), ..service.clone() },
+                "exactly one",
+            ),
+            (GrantSpec { grantee_service_principal: None, ..service.clone() }, "exactly one"),
+            (GrantSpec { source_arn: Some("arn:aws:s3:::b".into()), ..mk_grant_spec() }, "sourceArn is only"),
+            (
+                GrantSpec { encryption_context_subset: [("a".into(), "b".into())].into(), ..mk_grant_spec() },
+                "at most one of encryptionContextEquals and encryptionContextSubset",
+            ),
+        ];
+        for (grant, why) in table {
+            let err = with(grant).unwrap_err();
+            assert!(err.starts_with("spec.grants[") && err.contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -32,3 +32,27 @@ pub async fn a_signing_key_is_made_with_its_spec_usage_and_grant(w: &World) {
     assert!(!out.status.success() && stderr.contains("keySpec is immutable"), "{stderr}");
     w.kubectl_ok(&["delete", "kms", "signing-key", "-n", ns, "--timeout=60s"]);
 }
+
+/// `examples/grants-for-services.yaml`: a grant to an AWS service limited to one log group, and
+/// one with an encryption-context subset and a retiring principal. Read back through the strict
+/// layer, which remembers the service principals moto forgets.
+pub async fn grants_for_services_and_context_subsets_reach_kms(w: &World) {
+    let ns = "e2e-grant-terms";
+    w.namespace(ns);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/grants-for-services.yaml")]);
+    let obj = w.wait_ready(ns, "payments-key").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap();
+    let through_strict_layer = crate::moto::client_for(&w.kms_url());
+    let listed = through_strict_layer.list_grants().key_id(key_id).send().await.unwrap();
+    let grants = listed.grants();
+    let logs = grants.iter().find(|g| g.grantee_service_principal() == Some("logs.amazonaws.com"));
+    let logs = logs.unwrap_or_else(|| panic!("no grant for logs.amazonaws.com: {grants:?}"));
+    let source = logs.constraints().and_then(|c| c.source_arn());
+    assert_eq!(source, Some("arn:aws:logs:us-east-1:123456789012:log-group:payments"));
+    let app = grants.iter().find(|g| g.retiring_principal().is_some()).unwrap();
+    let subset = app.constraints().and_then(|c| c.encryption_context_subset()).unwrap();
+    assert_eq!(subset.get("App").map(String::as_str), Some("Payments"));
+    let ids = obj["status"]["grantIds"].as_object().unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    w.kubectl_ok(&["delete", "kms", "payments-key", "-n", ns, "--timeout=60s"]);
+}

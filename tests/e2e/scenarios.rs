@@ -21,6 +21,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_signing_key_is_made_with_its_spec_usage_and_grant", |w| {
             Box::pin(crate::features::a_signing_key_is_made_with_its_spec_usage_and_grant(w))
         }),
+        ("grants_for_services_and_context_subsets_reach_kms", |w| {
+            Box::pin(crate::features::grants_for_services_and_context_subsets_reach_kms(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),

@@ -76,7 +76,7 @@ impl KmsPort for Lagging {
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError> {
         let mut grants = self.inner.list_grants(key_id).await?;
         if let Some(extra) = self.misreported_grant_operation.lock().unwrap().clone() {
-            grants.iter_mut().for_each(|g| g.operations.push(extra.clone()));
+            grants.iter_mut().for_each(|g| g.terms.operations.push(extra.clone()));
         }
         Ok(grants)
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::api::{GrantSpec, KmsKeySpec};
-use crate::kms::{GrantInfo, NewGrant};
+use crate::kms::{GrantInfo, GrantTerms, NewGrant};
 
 use super::{Action, Plan};
 
@@ -18,9 +18,16 @@ pub fn new_grant(spec: &GrantSpec) -> NewGrant {
     operations.dedup();
     NewGrant {
         name: format!("{GRANT_PREFIX}{}", spec.name),
-        grantee_principal: spec.grantee_principal.clone(),
-        operations,
-        encryption_context_equals: spec.encryption_context_equals.clone(),
+        terms: GrantTerms {
+            grantee_principal: spec.grantee_principal.clone(),
+            grantee_service_principal: spec.grantee_service_principal.clone(),
+            operations,
+            encryption_context_equals: spec.encryption_context_equals.clone(),
+            encryption_context_subset: spec.encryption_context_subset.clone(),
+            source_arn: spec.source_arn.clone(),
+            retiring_principal: spec.retiring_principal.clone(),
+            retiring_service_principal: spec.retiring_service_principal.clone(),
+        },
     }
 }
 
@@ -29,12 +36,11 @@ pub fn managed_name(grant: &GrantInfo) -> Option<&str> {
     grant.name.as_deref()?.strip_prefix(GRANT_PREFIX)
 }
 
+/// Whether the grant has the wanted terms, its operations taken as a set.
 fn matches(wanted: &NewGrant, grant: &GrantInfo) -> bool {
-    let ops: BTreeSet<&str> = grant.operations.iter().map(String::as_str).collect();
-    let wanted_ops: BTreeSet<&str> = wanted.operations.iter().map(String::as_str).collect();
-    grant.grantee_principal == wanted.grantee_principal
-        && ops == wanted_ops
-        && grant.encryption_context_equals == wanted.encryption_context_equals
+    let ops = |terms: &GrantTerms| terms.operations.iter().cloned().collect::<BTreeSet<String>>();
+    let without_ops = |terms: &GrantTerms| GrantTerms { operations: Vec::new(), ..terms.clone() };
+    ops(&grant.terms) == ops(&wanted.terms) && without_ops(&grant.terms) == without_ops(&wanted.terms)
 }
 
 /// Creates the missing managed grants, then revokes those gone from the spec, changed, or

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage, KmsKeySpec};
-use crate::kms::{GrantInfo, Rotation};
+use crate::kms::{GrantInfo, GrantTerms, Rotation};
 use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
 use grants::GRANT_PREFIX;
@@ -25,23 +25,28 @@ pub fn mk_spec() -> KmsKeySpec {
     }
 }
 
-fn mk_grant_spec() -> GrantSpec {
+pub(crate) fn mk_grant_spec() -> GrantSpec {
     GrantSpec {
         name: "app".into(),
-        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
+        grantee_principal: Some("arn:aws:iam::123456789012:role/app-server".into()),
+        grantee_service_principal: None,
         operations: vec![GrantOperation::Encrypt, GrantOperation::Decrypt],
         encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
+        encryption_context_subset: BTreeMap::new(),
+        source_arn: None,
+        retiring_principal: None,
+        retiring_service_principal: None,
     }
 }
 
 fn mk_grant_info(id: &str, name: &str, ops: &[&str]) -> GrantInfo {
-    GrantInfo {
-        grant_id: id.into(),
-        name: Some(name.into()),
-        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
+    let terms = GrantTerms {
+        grantee_principal: Some("arn:aws:iam::123456789012:role/app-server".into()),
         operations: ops.iter().map(|o| o.to_string()).collect(),
         encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
-    }
+        ..GrantTerms::default()
+    };
+    GrantInfo { grant_id: id.into(), name: Some(name.into()), terms }
 }
 
 const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/k1";
@@ -322,9 +327,7 @@ fn missing_grants_are_created_when_grants_are_managed() {
     let spec = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
     let want = NewGrant {
         name: format!("{GRANT_PREFIX}app"),
-        grantee_principal: "arn:aws:iam::123456789012:role/app-server".into(),
-        operations: vec!["Decrypt".into(), "Encrypt".into()],
-        encryption_context_equals: BTreeMap::from([("App".into(), "Finance".into())]),
+        terms: mk_grant_info("", "", &["Decrypt", "Encrypt"]).terms,
     };
     assert_eq!(actions(&spec, mk_key()), vec![Action::CreateGrant(want)]);
 }
@@ -679,4 +682,5 @@ fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
     assert_eq!(plan.deferred, vec!["key rotation changes once the key is enabled".to_owned()]);
 }
 
+mod grant_terms;
 mod kind;

@@ -150,6 +150,8 @@ struct Learned {
     grant_tokens: HashMap<String, String>,
     /// Per key: the rotation period EnableKeyRotation set, and when (epoch seconds).
     rotation_periods: HashMap<String, (i64, i64)>,
+    /// Per grant ID: the service principals moto forgot (see `grants`).
+    service_grants: HashMap<String, serde_json::Value>,
     /// Keys moto holds under a stand-in spec, with their real spec.
     real_specs: HashMap<String, String>,
     unknown_until: Vec<(String, Instant)>,

@@ -114,6 +114,9 @@ impl Strict {
         if call.op == "PutKeyPolicy" {
             self.check_new_policy(call)?;
         }
+        if call.op == "CreateGrant" {
+            grants::check_request(&call.body)?;
+        }
         if let (Some(key), "CreateGrant") = (keys.first(), call.op)
             && let Some(answer) = self.idempotent_grant(call, key).await?
         {
@@ -305,7 +308,8 @@ impl Strict {
             return Ok(None);
         }
         let listed = self.side(call, "ListGrants", json!({"KeyId": key.id})).await?.json();
-        let all = listed["Grants"].as_array().cloned().unwrap_or_default();
+        let mut all = listed["Grants"].as_array().cloned().unwrap_or_default();
+        grants::restore_service_fields(&mut all, &self.learned().service_grants);
         let Some(grant) = grants::existing(&call.body, &all) else { return Ok(None) };
         let id = grant["GrantId"].as_str().unwrap_or_default();
         let known = self.learned().grant_tokens.get(id).cloned();
@@ -323,6 +327,9 @@ impl Strict {
         }
         let mut full = response.json();
         self.hide_young_keys(paging, &mut full);
+        if let ("ListGrants", Some(items)) = (paging.operation, full["Grants"].as_array_mut()) {
+            grants::restore_service_fields(items, &self.learned().service_grants);
+        }
         pages::keep_aliases_of_the_key_asked_for(paging, &call.body, &mut full);
         Ok(upstream::ok_json(&pages::page(paging, &full, start, size)))
     }
@@ -357,7 +364,11 @@ impl Strict {
             "CreateGrant" => {
                 let answer = response.json();
                 if let (Some(id), Some(token)) = (answer["GrantId"].as_str(), answer["GrantToken"].as_str()) {
-                    self.learned().grant_tokens.insert(id.to_owned(), token.to_owned());
+                    let mut learned = self.learned();
+                    learned.grant_tokens.insert(id.to_owned(), token.to_owned());
+                    if let Some(fields) = grants::service_fields(&call.body) {
+                        learned.service_grants.insert(id.to_owned(), fields);
+                    }
                 }
             }
             "EnableKeyRotation" => {
