@@ -113,3 +113,66 @@ async fn grants_for_services_with_source_arn_subset_and_retirees_reach_kms_and_s
     let after = env.proxy.calls();
     assert_eq!(before.get("CreateGrant"), after.get("CreateGrant"));
 }
+
+#[tokio::test]
+async fn each_rotate_now_value_rotates_once_through_resyncs_and_a_restart() {
+    let env = setup().await;
+    let manifest = example("rotate-on-demand.yaml");
+    let token =
+        manifest.metadata.annotations.as_ref().unwrap()[kms_operator::api::ROTATE_NOW_ANNOTATION].clone();
+    let obj = Object::new("orders-key", manifest.spec);
+    *obj.rotate_now.lock().unwrap() = Some(token.clone());
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let rotations = || env.proxy.calls().get("RotateKeyOnDemand").copied().unwrap_or(0);
+    assert_eq!(rotations(), 1);
+    let status = obj.status();
+    let last = status.last_on_demand_rotation.clone().unwrap();
+    assert_eq!((last.token.as_str(), last.rotated_at.is_some()), (token.as_str(), true));
+    assert_eq!(status.on_demand_rotations, Some(1));
+    assert_eq!(status.rotations.as_ref().map(|r| r[0].type_.as_str()), Some("ON_DEMAND"));
+
+    // Resyncs never rotate again; nor does a restart that lost the final status write.
+    obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    obj.status.lock().unwrap().last_on_demand_rotation.as_mut().unwrap().rotated_at = None;
+    obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    assert_eq!(rotations(), 1, "{:?}", env.proxy.calls());
+    assert!(obj.status().last_on_demand_rotation.unwrap().rotated_at.is_some(), "confirmed from the history");
+
+    // A new value rotates once more.
+    *obj.rotate_now.lock().unwrap() = Some("again".into());
+    obj.converge(&env.kms, &env.clock).await;
+    assert_eq!(rotations(), 2);
+    assert_eq!(obj.status().on_demand_rotations, Some(2));
+    assert_eq!(obj.status().rotations.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_request_that_never_reached_kms_is_sent_after_a_restart() {
+    let env = setup().await;
+    let obj = Object::new("orders-key", example("rotate-on-demand.yaml").spec);
+    obj.converge(&env.kms, &env.clock).await;
+    // The operator wrote the request, then stopped before RotateKeyOnDemand.
+    obj.status.lock().unwrap().last_on_demand_rotation = Some(kms_operator::api::OnDemandRotation {
+        token: "r1".into(),
+        requested_at: env.clock.now_timestamp().to_string(),
+        rotations_before: 0,
+        rotated_at: None,
+    });
+    *obj.rotate_now.lock().unwrap() = Some("r1".into());
+    env.clock.advance(std::time::Duration::from_secs(600));
+    obj.converge(&env.kms, &env.clock).await;
+    assert_eq!(env.proxy.calls().get("RotateKeyOnDemand"), Some(&1));
+    assert!(obj.status().last_on_demand_rotation.unwrap().rotated_at.is_some());
+}
+
+#[tokio::test]
+async fn rotate_now_on_a_signing_key_stalls_naming_the_annotation() {
+    let env = setup().await;
+    let obj = Object::new("signing-key", example("signing-key.yaml").spec);
+    *obj.rotate_now.lock().unwrap() = Some("r1".into());
+    obj.converge(&env.kms, &env.clock).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("CannotRotate"), "{:?}", obj.status());
+    assert!(obj.condition("Stalled").message.contains("kms.boosterpack.io/rotate-now"));
+    assert_eq!(env.proxy.calls().get("RotateKeyOnDemand"), None);
+}

@@ -13,10 +13,14 @@ pub use key_spec::{KeySpec, KeyUsage};
 pub use spec::{
     DEFAULT_DESCRIPTION, DEFAULT_ROTATION_PERIOD_DAYS, GrantOperation, GrantSpec, KmsKey, KmsKeySpec,
 };
-pub use status::{Condition, ConditionStatus, CreateIntent, KmsKeyStatus};
+pub use status::{Condition, ConditionStatus, CreateIntent, KmsKeyStatus, OnDemandRotation, RotationRecord};
 
 /// Prefix that turns a spec alias name into the KMS alias name.
 pub const ALIAS_PREFIX: &str = "alias/";
+
+/// The annotation that asks for an on-demand rotation of the key material: each distinct value
+/// rotates once (`kubectl annotate kms NAME kms.boosterpack.io/rotate-now=$(date +%s)`).
+pub const ROTATE_NOW_ANNOTATION: &str = "kms.boosterpack.io/rotate-now";
 
 /// The finalizer that holds a `KmsKey` until its key is scheduled for deletion.
 pub const FINALIZER: &str = "kms.boosterpack.io/key-deletion";

@@ -47,6 +47,21 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_rotation_date: Option<String>,
 
+    /// The last on-demand rotation asked for with the `kms.boosterpack.io/rotate-now`
+    /// annotation: its value, when the operator asked KMS, and when KMS took it. Each value
+    /// rotates once, whatever restarts and resyncs follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_on_demand_rotation: Option<OnDemandRotation>,
+
+    /// How many on-demand rotations the key has had; AWS allows 25 per key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotations: Option<u32>,
+
+    /// The key's latest rotations (at most 5, newest first), as ListKeyRotations reports them.
+    /// Read when a rotation is due or asked for, not at every resync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotations: Option<Vec<RotationRecord>>,
+
     /// Whether the key in KMS is a multi-Region key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,
@@ -87,6 +102,34 @@ pub struct CreateIntent {
     pub token: String,
     /// When the attempt started (RFC 3339).
     pub started_at: String,
+}
+
+/// An on-demand rotation asked for with the `kms.boosterpack.io/rotate-now` annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnDemandRotation {
+    /// The annotation's value.
+    pub token: String,
+    /// When the operator asked KMS to rotate (RFC 3339), written just before the call.
+    pub requested_at: String,
+    /// How many on-demand rotations the key had before: a restart that finds the request
+    /// unconfirmed takes it as done when the key has more.
+    #[serde(default)]
+    pub rotations_before: u32,
+    /// When KMS took the rotation (RFC 3339); absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<String>,
+}
+
+/// One past rotation of the key material.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationRecord {
+    /// When the material was rotated (RFC 3339).
+    pub date: String,
+    /// `AUTOMATIC` or `ON_DEMAND`.
+    #[serde(rename = "type")]
+    pub type_: String,
 }
 
 /// One status condition.

@@ -1,8 +1,8 @@
 //! The kube-runtime shell around `reconcile`: watch KmsKeys, hold the finalizer, write status,
 //! publish events and choose when to look again. No KMS decision is made here.
 //!
-//! Watch events are filtered to changes of generation, finalizers and deletion, so the
-//! operator's own status writes never trigger another reconcile.
+//! Watch events are filtered to changes of generation, the rotate-now annotation, finalizers
+//! and deletion, so the operator's own status writes never trigger another reconcile.
 
 mod leader;
 mod merge_patch;
@@ -23,7 +23,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::{FINALIZER, KmsKey};
+use crate::api::{FINALIZER, KmsKey, ROTATE_NOW_ANNOTATION};
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort, Quotas};
@@ -214,10 +214,12 @@ async fn controller(
         .await;
 }
 
-/// Changes that need a reconcile: the spec (generation), finalizers and deletion.
+/// Changes that need a reconcile: the spec (generation), the rotate-now annotation, finalizers
+/// and deletion.
 fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     predicates::generation(obj).hash(&mut hasher);
+    obj.annotations().get(ROTATE_NOW_ANNOTATION).hash(&mut hasher);
     predicates::finalizers(obj).hash(&mut hasher);
     obj.meta().deletion_timestamp.is_some().hash(&mut hasher);
     Some(hasher.finish())
@@ -249,7 +251,12 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
-    let target = Target { spec: &obj.spec, owner: &owner, recorded: recorded_from(obj.status.as_ref()) };
+    let target = Target {
+        spec: &obj.spec,
+        owner: &owner,
+        recorded: recorded_from(obj.status.as_ref()),
+        rotate_now: obj.annotations().get(ROTATE_NOW_ANNOTATION).map(String::as_str),
+    };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     writer
         .finish(&report, &obj.spec.full_alias_name(), obj.meta().generation)
@@ -326,7 +333,7 @@ async fn report_failed_cleanup(
         }
         ready @ Outcome::Ready { .. } => ready,
     };
-    let report = reconcile::Report { outcome, key: None, changes: vec![], created: None };
+    let report = reconcile::Report::of(outcome);
     let writer = KubeStatusWriter::new(api.clone(), obj);
     if let Err(write) = writer.finish(&report, &obj.spec.full_alias_name(), obj.meta().generation).await {
         tracing::warn!(error = %write, "could not record the failed cleanup in status");

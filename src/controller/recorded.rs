@@ -3,7 +3,7 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::KmsKeyStatus;
-use crate::reconcile::{Intent, Recorded};
+use crate::reconcile::{Intent, Recorded, RotationRequest};
 
 /// What an earlier reconcile recorded, as the planner reads it.
 pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
@@ -21,6 +21,13 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         alias_name: status.alias_name.clone(),
         intent,
         denied_since: time(&status.access_denied_since),
+        on_demand: status.last_on_demand_rotation.as_ref().map(|r| RotationRequest {
+            token: r.token.clone(),
+            rotations_before: r.rotations_before as usize,
+            rotated: r.rotated_at.is_some(),
+        }),
+        next_rotation: status.next_rotation_date.clone(),
+        on_demand_rotations: status.on_demand_rotations.map(|n| n as usize),
     }
 }
 

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CreateIntent, KmsKey, KmsKeyStatus};
+use crate::api::{CreateIntent, KmsKey, KmsKeyStatus, OnDemandRotation};
 use crate::kms::KeyDescription;
 use crate::reconcile::{self, Intent, Report, StatusWriter, status_after};
 
@@ -101,6 +101,21 @@ impl StatusWriter for KubeStatusWriter {
     async fn clear_intent(&self) -> Result<(), reconcile::Error> {
         let mut next = self.view();
         next.create_intent = None;
+        self.write(next).await.map_err(status_write_failed)
+    }
+
+    async fn record_rotation_request(
+        &self,
+        token: &str,
+        rotations_before: usize,
+    ) -> Result<(), reconcile::Error> {
+        let mut next = self.view();
+        next.last_on_demand_rotation = Some(OnDemandRotation {
+            token: token.to_owned(),
+            requested_at: Timestamp::now().to_string(),
+            rotations_before: rotations_before as u32,
+            rotated_at: None,
+        });
         self.write(next).await.map_err(status_write_failed)
     }
 

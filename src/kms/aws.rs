@@ -18,8 +18,8 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use super::{
-    ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Quotas, Rotation,
-    TaggedKey,
+    ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, PastRotation,
+    Quotas, Rotation, TaggedKey,
 };
 
 const POLICY_NAME: &str = "default";
@@ -147,6 +147,10 @@ fn grant_constraints(terms: &GrantTerms) -> Option<GrantConstraints> {
     (constraints != GrantConstraints::builder().build()).then_some(constraints)
 }
 
+fn rfc3339(date: &aws_sdk_kms::primitives::DateTime) -> Option<String> {
+    date.fmt(aws_sdk_kms::primitives::DateTimeFormat::DateTime).ok()
+}
+
 fn not_found_is_none<T>(result: Result<T, KmsError>) -> Result<Option<T>, KmsError> {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -191,14 +195,27 @@ impl KmsPort for AwsKms {
         self.quotas.acquire("GetKeyRotationStatus").await;
         let out = self.client.get_key_rotation_status().key_id(key_id).send().await;
         let out = out.map_err(|e| sdk_error("GetKeyRotationStatus", e))?;
-        let next = out
-            .next_rotation_date()
-            .and_then(|d| d.fmt(aws_sdk_kms::primitives::DateTimeFormat::DateTime).ok());
         Ok(Rotation {
             enabled: out.key_rotation_enabled(),
             period_days: out.rotation_period_in_days(),
-            next_rotation: next,
+            next_rotation: out.next_rotation_date().and_then(rfc3339),
+            on_demand_started: out.on_demand_rotation_start_date().and_then(rfc3339),
         })
+    }
+
+    async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError> {
+        let pages = self.client.list_key_rotations().key_id(key_id).into_paginator().send();
+        let pages = self.all_pages("ListKeyRotations", pages, |p| p.truncated()).await?;
+        let rotations = pages.iter().flat_map(|p| p.rotations());
+        let mut past: Vec<PastRotation> = rotations
+            .filter_map(|r| {
+                let date = r.rotation_date().and_then(rfc3339)?;
+                let kind = r.rotation_type().map(|t| t.as_str().to_owned()).unwrap_or_default();
+                Some(PastRotation { date, kind })
+            })
+            .collect();
+        past.sort_by(|a, b| a.date.cmp(&b.date));
+        Ok(past)
     }
 
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
@@ -340,6 +357,13 @@ impl KmsPort for AwsKms {
             self.quotas.acquire("DisableKey").await;
             call.send().await.map_err(|e| sdk_error("DisableKey", e))?;
         }
+        Ok(())
+    }
+
+    async fn rotate_on_demand(&self, key_id: &str) -> Result<(), KmsError> {
+        let call = self.client.rotate_key_on_demand().key_id(key_id);
+        self.quotas.acquire("RotateKeyOnDemand").await;
+        call.send().await.map_err(|e| sdk_error("RotateKeyOnDemand", e))?;
         Ok(())
     }
 

@@ -39,6 +39,17 @@ pub struct Rotation {
     pub period_days: Option<i32>,
     /// When KMS will next rotate the key material (RFC 3339), while rotation is enabled.
     pub next_rotation: Option<String>,
+    /// When an on-demand rotation still in progress started (RFC 3339).
+    pub on_demand_started: Option<String>,
+}
+
+/// One past rotation of the key material, as ListKeyRotations reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastRotation {
+    /// When the material was rotated (RFC 3339).
+    pub date: String,
+    /// `AUTOMATIC` or `ON_DEMAND`.
+    pub kind: String,
 }
 
 /// What a grant allows, to whom, under which constraints, and who may retire it: what
@@ -101,6 +112,8 @@ pub trait KmsPort: Send + Sync {
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError>;
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError>;
     async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError>;
+    /// The key's past rotations, oldest first.
+    async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError>;
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError>;
     /// Names of the aliases that point at the key.
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError>;
@@ -127,6 +140,8 @@ pub trait KmsPort: Send + Sync {
         period_days: Option<i32>,
     ) -> Result<(), KmsError>;
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError>;
+    /// Starts a rotation of the key material now (RotateKeyOnDemand).
+    async fn rotate_on_demand(&self, key_id: &str) -> Result<(), KmsError>;
     /// Returns the new grant's ID.
     async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError>;
     async fn revoke_grant(&self, key_id: &str, grant_id: &str) -> Result<(), KmsError>;

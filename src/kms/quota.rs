@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// AWS KMS request quotas, requests per second, per account and Region.
-pub const AWS_QUOTAS: [(&str, f64); 22] = [
+pub const AWS_QUOTAS: [(&str, f64); 24] = [
     ("CreateKey", 5.0),
     ("CreateAlias", 5.0),
     ("DeleteAlias", 15.0),
@@ -31,6 +31,8 @@ pub const AWS_QUOTAS: [(&str, f64); 22] = [
     ("GetKeyPolicy", 1000.0),
     ("PutKeyPolicy", 15.0),
     ("GetKeyRotationStatus", 1000.0),
+    ("RotateKeyOnDemand", 5.0),
+    ("ListKeyRotations", 100.0),
 ];
 
 /// A token bucket that hands out reservations: a caller is told how long to wait for its turn,

@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::kms::{ErrorKind, KeyDescription, KmsPort};
 
 use super::plan::Action;
+use super::plan::on_demand::RotationRequest;
 use super::writer::{Error, StatusWriter};
 
 /// A key whose ID this run wrote to status.
@@ -30,6 +31,8 @@ pub struct Applied {
     /// Grant IDs CreateGrant answered with whose revoke was planned: KMS took the spec's grant
     /// for one it has (the revoke was skipped).
     pub confirmed_grants: Vec<String>,
+    /// The on-demand rotation this run asked for and KMS took, with when it took it.
+    pub rotated_on_demand: Option<(RotationRequest, Timestamp)>,
     /// One line per change, for events and logs.
     pub changes: Vec<String>,
 }
@@ -78,6 +81,23 @@ async fn apply_all(
                 applied.changes.push(format!("created grant {} ({id})", grant.name));
                 granted.insert(id);
             }
+            Action::RotateOnDemand { token, rotations_before } => {
+                let key_id = key_id.expect("rotations are planned on an existing key");
+                writer.record_rotation_request(token, *rotations_before).await?;
+                match kms.rotate_on_demand(key_id).await {
+                    Ok(()) => {}
+                    // A rotation already in progress: the one asked for before a restart.
+                    Err(err) if err.code.as_deref() == Some("ConflictException") => {}
+                    Err(err) => return Err(err.into()),
+                }
+                let request = RotationRequest {
+                    token: token.clone(),
+                    rotations_before: *rotations_before,
+                    rotated: true,
+                };
+                applied.rotated_on_demand = Some((request, Timestamp::now()));
+                applied.changes.push(format!("rotated the key material on demand ({token})"));
+            }
             Action::RevokeGrant { grant_id, .. } if granted.contains(grant_id) => {
                 applied.confirmed_grants.push(grant_id.clone());
             }
@@ -119,7 +139,9 @@ async fn record(writer: &dyn StatusWriter, key: &KeyDescription) -> Result<Recor
 /// Runs one action on the existing key `key_id`; the change it made, for events and logs.
 pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, Error> {
     let change = match action {
-        Action::CreateKey { .. } | Action::RecordKey(_) => unreachable!("handled by apply"),
+        Action::CreateKey { .. } | Action::RecordKey(_) | Action::RotateOnDemand { .. } => {
+            unreachable!("handled by apply")
+        }
         Action::CancelDeletion => {
             kms.cancel_deletion(key_id).await?;
             "cancelled a deletion scheduled outside the operator".to_owned()

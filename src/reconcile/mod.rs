@@ -27,6 +27,7 @@ pub use cleanup::{Released, cleanup};
 pub use outcome::{Outcome, Retry};
 pub use ownership::{OPERATOR_TAGS, Owner, TAG_CLUSTER, TAG_CREATE_TOKEN, TAG_OWNER, TAG_UID};
 pub use plan::grants::{GRANT_PREFIX, managed_name};
+pub use plan::on_demand::RotationRequest;
 pub use plan::{Action, Intent, Observed, ObservedKey, Recorded};
 pub use policy::policies_equal;
 pub use run::{MAX_PASSES, Report, Target, reconcile};

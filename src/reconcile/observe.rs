@@ -8,7 +8,10 @@ use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
 
 use super::adopt;
 use super::ownership::{Owner, TAG_UID};
-use super::plan::{Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, Recorded};
+use super::plan::{
+    Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, READ_ROTATIONS, Recorded,
+    on_demand,
+};
 
 /// Observes the recorded key; without one, the key an interrupted create left (found by its
 /// tags), or else whether the wanted alias is free.
@@ -17,6 +20,7 @@ pub async fn observe(
     spec: &KmsKeySpec,
     owner: &Owner,
     recorded: &Recorded,
+    rotate_now: Option<&str>,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
@@ -52,13 +56,29 @@ pub async fn observe(
         }
         false => None,
     };
+    let past_rotations = match &rotation {
+        Some(rotation) if on_demand::history_wanted(rotate_now, recorded, rotation) => {
+            allowed(kms.past_rotations(&key.key_id).await, READ_ROTATIONS, &mut denied)?
+        }
+        _ => None,
+    };
     let policy = allowed(kms.key_policy(&key.key_id).await, READ_POLICY, &mut denied)?.flatten();
     let aliases =
         allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
     let alias_target = kms.alias_target(&wanted_alias).await?;
     let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
-    let observed =
-        ObservedKey { key, unrecorded, tags, rotation, policy, aliases, alias_target, grants, denied };
+    let observed = ObservedKey {
+        key,
+        unrecorded,
+        tags,
+        rotation,
+        past_rotations,
+        policy,
+        aliases,
+        alias_target,
+        grants,
+        denied,
+    };
     Ok(Observed::Owned(Box::new(observed)))
 }
 

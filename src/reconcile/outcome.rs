@@ -7,7 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::kms::{ErrorKind, KmsError};
 
+use super::plan::on_demand::MAX_ON_DEMAND_ROTATIONS;
 use super::plan::{Blocker, Denial, Hold, Plan, Recorded, judge_denial};
+use crate::api::ROTATE_NOW_ANNOTATION;
 
 /// Reasons under which AWS refuses the operator for want of permission: while one of them
 /// stands, `status.accessDeniedSince` keeps the time the refusals began.
@@ -168,6 +170,18 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
                 permissions.join(", ")
             ),
         ),
+        Blocker::CannotRotate { key_spec } => (
+            "CannotRotate",
+            format!(
+                "the {ROTATE_NOW_ANNOTATION} annotation asks to rotate a {key_spec} key; AWS rotates only SYMMETRIC_DEFAULT keys. Remove the annotation"
+            ),
+        ),
+        Blocker::OnDemandRotationLimit => (
+            "OnDemandRotationLimit",
+            format!(
+                "the key has had the {MAX_ON_DEMAND_ROTATIONS} on-demand rotations AWS allows; the {ROTATE_NOW_ANNOTATION} annotation cannot be honoured. Automatic rotation (enableKeyRotation) has no such limit"
+            ),
+        ),
         Blocker::WrongKind { field, wanted, actual } => (
             "KeyKindMismatch",
             format!(
@@ -204,6 +218,8 @@ mod tests {
                 "AccessDenied",
                 "may not call kms:ListGrants on key k1",
             ),
+            (Blocker::CannotRotate { key_spec: "HMAC_256".into() }, "CannotRotate", "rotate a HMAC_256 key"),
+            (Blocker::OnDemandRotationLimit, "OnDemandRotationLimit", "the 25 on-demand rotations"),
             (
                 Blocker::WrongKind {
                     field: "keySpec",

@@ -25,6 +25,15 @@ pub struct Report {
     pub changes: Vec<String>,
     /// The ID of the key this reconcile created, if it created one.
     pub created: Option<String>,
+    /// When KMS took the on-demand rotation this reconcile asked for.
+    pub rotated_on_demand: Option<Timestamp>,
+}
+
+impl Report {
+    /// A report of `outcome` with nothing done.
+    pub fn of(outcome: Outcome) -> Self {
+        Report { outcome, key: None, changes: vec![], created: None, rotated_on_demand: None }
+    }
 }
 
 /// Everything a reconcile needs to know about the object.
@@ -33,6 +42,8 @@ pub struct Target<'a> {
     pub spec: &'a KmsKeySpec,
     pub owner: &'a Owner,
     pub recorded: Recorded,
+    /// The value of the `kms.boosterpack.io/rotate-now` annotation, if any.
+    pub rotate_now: Option<&'a str>,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -43,7 +54,7 @@ pub async fn reconcile(
     target: Target<'_>,
     now: Timestamp,
 ) -> Result<Report, Error> {
-    let mut report = Report { outcome: Outcome::not_converged(), key: None, changes: vec![], created: None };
+    let mut report = Report::of(Outcome::not_converged());
     if let Err(message) = validate::validate(target.spec) {
         report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
         return Ok(report);
@@ -52,13 +63,14 @@ pub async fn reconcile(
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
     for _ in 0..MAX_PASSES {
-        let observed = match observe::observe(kms, target.spec, target.owner, &recorded).await {
-            Ok(observed) => observed,
-            Err(err) => {
-                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
-                return Ok(report);
-            }
-        };
+        let observed =
+            match observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now).await {
+                Ok(observed) => observed,
+                Err(err) => {
+                    report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                    return Ok(report);
+                }
+            };
         report.key = observed.owned_key().cloned();
         let token = token::new_token();
         let ctx = plan::Context {
@@ -68,6 +80,7 @@ pub async fn reconcile(
             fresh_token: &token,
             previous: &previous,
             confirmed_grants: &confirmed_grants,
+            rotate_now: target.rotate_now,
         };
         let plan = plan::plan(target.spec, &observed, &ctx);
         if plan.actions.is_empty() {
@@ -84,6 +97,10 @@ pub async fn reconcile(
             recorded.intent = None;
         }
         report.changes.extend(applied.changes);
+        if let Some((request, at)) = applied.rotated_on_demand {
+            report.rotated_on_demand = Some(at);
+            recorded.on_demand = Some(request);
+        }
         confirmed_grants.extend(applied.confirmed_grants);
         match applied.failed {
             None => {}

@@ -2,11 +2,13 @@
 //! conditions (`Ready`, `Reconciling`, `Stalled`) that keep each `lastTransitionTime` while
 //! the condition's status does not change. Pure: the caller writes the result.
 
-use crate::api::{Condition, ConditionStatus, KmsKeyStatus};
+use crate::api::{Condition, ConditionStatus, KmsKeyStatus, RotationRecord};
+use crate::kms::PastRotation;
 
 use super::outcome::{Outcome, PERMISSION_REASONS};
 use super::plan::grants::managed_name;
-use super::plan::{READ_ALIASES, READ_GRANTS};
+use super::plan::on_demand::{self, RotationRequest};
+use super::plan::{ObservedKey, READ_ALIASES, READ_GRANTS};
 use super::run::Report;
 
 /// The status after `report`, starting from `current` (which already holds the intent and key
@@ -31,6 +33,11 @@ pub fn status_after(
             next.rotation_period_in_days = rotation.period_days.filter(|_| rotation.enabled);
             next.next_rotation_date = rotation.next_rotation.clone().filter(|_| rotation.enabled);
         }
+        if let Some(past) = &observed.past_rotations {
+            next.rotations = Some(latest_rotations(past));
+            next.on_demand_rotations = Some(on_demand::on_demand_count(past) as u32);
+        }
+        confirm_on_demand_rotation(&mut next, observed, report);
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
@@ -55,6 +62,32 @@ pub fn status_after(
     next.conditions = conditions(&next.conditions, &report.outcome, generation, now);
     next.observed_generation = generation;
     next
+}
+
+/// The last few rotations, newest first.
+fn latest_rotations(past: &[PastRotation]) -> Vec<RotationRecord> {
+    let latest = past.iter().rev().take(SHOWN_ROTATIONS);
+    latest.map(|r| RotationRecord { date: r.date.clone(), type_: r.kind.clone() }).collect()
+}
+
+/// Rotations listed in status.
+const SHOWN_ROTATIONS: usize = 5;
+
+/// Marks the recorded on-demand rotation as taken: this reconcile's call succeeded, or (after a
+/// restart between the call and this write) the key's rotation history shows it.
+fn confirm_on_demand_rotation(next: &mut KmsKeyStatus, observed: &ObservedKey, report: &Report) {
+    let Some(last) = next.last_on_demand_rotation.as_mut().filter(|r| r.rotated_at.is_none()) else { return };
+    if let Some(at) = report.rotated_on_demand {
+        last.rotated_at = Some(at.to_string());
+        return;
+    }
+    let Some(past) = observed.past_rotations.as_deref() else { return };
+    let request = RotationRequest {
+        token: last.token.clone(),
+        rotations_before: last.rotations_before as usize,
+        rotated: false,
+    };
+    last.rotated_at = on_demand::taken_at(&request, past, observed.rotation.as_ref());
 }
 
 /// The condition types the operator writes.
@@ -173,7 +206,7 @@ mod tests {
     }
 
     fn report(outcome: Outcome) -> Report {
-        Report { outcome, key: None, changes: vec![], created: None }
+        Report::of(outcome)
     }
 
     #[test]
@@ -210,6 +243,7 @@ mod tests {
             unrecorded: false,
             tags: Default::default(),
             rotation: None,
+            past_rotations: None,
             policy: None,
             aliases: vec![],
             alias_target: None,

@@ -1,5 +1,5 @@
 //! The status writes a reconcile cannot go on without: the create intent before CreateKey,
-//! and the new key's ID right after it. A port, so tests can fail a write on purpose.
+//! the new key's ID right after it, and an on-demand rotation request before the rotation. A port, so tests can fail a write on purpose.
 
 use async_trait::async_trait;
 use k8s_openapi::jiff::Timestamp;
@@ -20,6 +20,10 @@ pub trait StatusWriter: Send + Sync {
     /// Records the ID and ARN of a key just created or found after an interrupted create, and
     /// clears the intent; when it was recorded.
     async fn record_key(&self, key: &KeyDescription) -> Result<Timestamp, Error>;
+    /// Records an on-demand rotation asked for with `token`, and how many the key had before,
+    /// before RotateKeyOnDemand is called, so that a restart after the call does not rotate
+    /// again.
+    async fn record_rotation_request(&self, token: &str, rotations_before: usize) -> Result<(), Error>;
 }
 
 /// Failures that stop a reconcile without an outcome to report.

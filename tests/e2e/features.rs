@@ -56,3 +56,36 @@ pub async fn grants_for_services_and_context_subsets_reach_kms(w: &World) {
     assert_eq!(ids.len(), 2, "{ids:?}");
     w.kubectl_ok(&["delete", "kms", "payments-key", "-n", ns, "--timeout=60s"]);
 }
+
+/// `examples/rotate-on-demand.yaml`: the rotate-now annotation rotates the key once per value;
+/// a new value set with `kubectl annotate` (which does not change the generation) rotates again.
+pub async fn each_rotate_now_value_rotates_the_key_once(w: &World) {
+    let ns = "e2e-rotate-now";
+    w.namespace(ns);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/rotate-on-demand.yaml")]);
+    let obj = w.wait_ready(ns, "orders-key").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    let last = &obj["status"]["lastOnDemandRotation"];
+    assert_eq!(last["token"], "2026-11-29-incident-4711", "{obj}");
+    assert!(last["rotatedAt"].is_string(), "{obj}");
+    assert_eq!(obj["status"]["rotationPeriodInDays"], 90);
+    assert_eq!(w.on_demand_rotations(&key_id).await, 1);
+
+    let rotate_now =
+        ["annotate", "kms", "orders-key", "-n", ns, "--overwrite", "kms.boosterpack.io/rotate-now=second"];
+    w.kubectl_ok(&rotate_now);
+    let what = "the second rotate-now value to be rotated";
+    crate::env::eventually(what, std::time::Duration::from_secs(60), || async {
+        let obj = w.get(ns, "orders-key");
+        let last = &obj["status"]["lastOnDemandRotation"];
+        (last["token"] == "second" && last["rotatedAt"].is_string()).then_some(())
+    })
+    .await;
+    assert_eq!(w.on_demand_rotations(&key_id).await, 2);
+    // The same value again is no new request.
+    w.kubectl_ok(&rotate_now);
+    w.kubectl_ok(&["label", "kms", "orders-key", "-n", ns, "touched=yes"]);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(w.on_demand_rotations(&key_id).await, 2);
+    w.kubectl_ok(&["delete", "kms", "orders-key", "-n", ns, "--timeout=60s"]);
+}

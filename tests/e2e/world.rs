@@ -169,6 +169,16 @@ impl World {
         self.wait_condition(namespace, name, "Ready").await
     }
 
+    /// On-demand rotations of the key, as moto lists them.
+    pub async fn on_demand_rotations(&self, key_id: &str) -> usize {
+        let listed = self.kms.list_key_rotations().key_id(key_id).send().await.unwrap();
+        listed
+            .rotations()
+            .iter()
+            .filter(|r| r.rotation_type().is_some_and(|t| t.as_str() == "ON_DEMAND"))
+            .count()
+    }
+
     pub async fn describe(&self, key_id: &str) -> aws_sdk_kms::types::KeyMetadata {
         let out = self.kms.describe_key().key_id(key_id).send().await.unwrap();
         out.key_metadata().unwrap().clone()

@@ -78,3 +78,23 @@ async fn grant_operations_and_context_must_suit_the_key() {
     let fine = grant(&symmetric, &[GrantOperation::GenerateDataKey]).constraints(context);
     fine.send().await.expect("a symmetric key takes a context");
 }
+
+#[tokio::test]
+async fn on_demand_rotation_is_for_enabled_symmetric_keys_at_most_25_times() {
+    let t = Kms::start().await;
+    let key = t.new_key().await;
+    let signing = t.key_of(KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    t.after_tag_lag();
+    let rotate = |key: &str| t.kms.rotate_key_on_demand().key_id(key).send();
+    assert_eq!(code(rotate(&signing).await), "UnsupportedOperationException");
+    t.kms.disable_key().key_id(&key).send().await.unwrap();
+    assert_eq!(code(rotate(&key).await), "DisabledException");
+    t.kms.enable_key().key_id(&key).send().await.unwrap();
+    for _ in 0..25 {
+        rotate(&key).await.expect("within AWS's 25");
+    }
+    assert_eq!(code(rotate(&key).await), "LimitExceededException");
+    let pages = t.kms.list_key_rotations().key_id(&key).into_paginator().items().send();
+    let listed: Vec<_> = pages.collect::<Vec<_>>().await;
+    assert_eq!(listed.len(), 25, "in pages");
+}

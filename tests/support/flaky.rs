@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use kms_operator::kms::{
-    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, Rotation, TaggedKey,
+    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, PastRotation, Rotation, TaggedKey,
 };
 
 pub struct Lagging {
@@ -63,6 +63,12 @@ impl KmsPort for Lagging {
     }
     async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError> {
         self.inner.rotation(key_id).await
+    }
+    async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError> {
+        self.inner.past_rotations(key_id).await
+    }
+    async fn rotate_on_demand(&self, key_id: &str) -> Result<(), KmsError> {
+        self.inner.rotate_on_demand(key_id).await
     }
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
         if let Some(stale) = self.stale_policy.lock().unwrap().clone() {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::jiff::Timestamp;
-use kms_operator::api::{Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus};
+use kms_operator::api::{
+    Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation,
+};
 use kms_operator::kms::{KeyDescription, KmsPort};
 use kms_operator::reconcile::{self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target};
 
@@ -26,6 +28,8 @@ pub struct Object {
     pub generation: i64,
     /// When set, `record_key` fails: the operator "crashes" right after CreateKey.
     pub fail_key_write: Mutex<bool>,
+    /// The value of the `kms.boosterpack.io/rotate-now` annotation.
+    pub rotate_now: Mutex<Option<String>>,
     /// The (virtual) time of the reconcile in progress: status writes are stamped with it.
     clock: Mutex<Option<Timestamp>>,
 }
@@ -44,6 +48,7 @@ impl Object {
             status: Mutex::new(KmsKeyStatus::default()),
             generation: 1,
             fail_key_write: Mutex::new(false),
+            rotate_now: Mutex::new(None),
             clock: Mutex::new(None),
         }
     }
@@ -60,7 +65,9 @@ impl Object {
     pub async fn reconcile_at(&self, kms: &dyn KmsPort, now: Timestamp) -> Result<Report, Error> {
         *self.clock.lock().unwrap() = Some(now);
         let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
-        let target = Target { spec: &self.spec, owner: &self.owner, recorded };
+        let rotate_now = self.rotate_now.lock().unwrap().clone();
+        let target =
+            Target { spec: &self.spec, owner: &self.owner, recorded, rotate_now: rotate_now.as_deref() };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         let next = reconcile::status_after(
             &self.status(),
@@ -131,6 +138,16 @@ impl StatusWriter for Object {
 
     async fn clear_intent(&self) -> Result<(), Error> {
         self.status.lock().unwrap().create_intent = None;
+        Ok(())
+    }
+
+    async fn record_rotation_request(&self, token: &str, rotations_before: usize) -> Result<(), Error> {
+        self.status.lock().unwrap().last_on_demand_rotation = Some(OnDemandRotation {
+            token: token.to_owned(),
+            requested_at: self.write_time().to_string(),
+            rotations_before: rotations_before as u32,
+            rotated_at: None,
+        });
         Ok(())
     }
 

@@ -25,6 +25,7 @@ mod cleanup;
 mod create;
 pub mod grants;
 mod observed;
+pub mod on_demand;
 mod rotation;
 mod tags;
 pub mod timing;
@@ -36,6 +37,7 @@ pub use timing::{Denial, judge_denial};
 /// Permission names of the reads observe makes, as AWS names them in a refusal.
 pub const READ_POLICY: &str = "kms:GetKeyPolicy";
 pub const READ_ROTATION: &str = "kms:GetKeyRotationStatus";
+pub const READ_ROTATIONS: &str = "kms:ListKeyRotations";
 pub const READ_ALIASES: &str = "kms:ListAliases";
 pub const READ_GRANTS: &str = "kms:ListGrants";
 
@@ -67,6 +69,12 @@ pub enum Action {
         grant_id: String,
     },
     CreateGrant(NewGrant),
+    /// Rotate the key material now, for the `rotate-now` annotation's value `token`.
+    RotateOnDemand {
+        token: String,
+        /// On-demand rotations the key had until now (recorded with the request).
+        rotations_before: usize,
+    },
     ScheduleDeletion(i32),
 }
 
@@ -83,6 +91,10 @@ pub enum Blocker {
     ReadDenied { key_id: String, permissions: Vec<&'static str> },
     /// The key's spec or usage (`field`) differs from the spec's; KMS cannot change either.
     WrongKind { field: &'static str, wanted: String, actual: String },
+    /// An on-demand rotation is asked for a key whose material AWS does not rotate.
+    CannotRotate { key_spec: String },
+    /// An on-demand rotation is asked for a key that has had all AWS allows.
+    OnDemandRotationLimit,
 }
 
 /// Something to wait for that resolves without anyone acting.
@@ -133,6 +145,8 @@ pub struct Context<'a> {
     /// Grant IDs that a CreateGrant of this reconcile answered with (AWS answers a repeated
     /// grant with the existing one's ID): KMS says they are the spec's grants.
     pub confirmed_grants: &'a std::collections::BTreeSet<String>,
+    /// The value of the `kms.boosterpack.io/rotate-now` annotation, if any.
+    pub rotate_now: Option<&'a str>,
 }
 
 /// Decides how to make KMS match the spec.
@@ -246,6 +260,7 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
     if let Some(rotation) = &observed.rotation {
         rotation::plan_rotation(spec, rotation, usable, &mut plan);
     }
+    on_demand::plan_on_demand(ctx.rotate_now, ctx.recorded, observed, usable, &mut plan);
     if !observed.was_denied(READ_GRANTS) {
         grants::plan_grants(spec, &observed.grants, ctx.confirmed_grants, usable, &mut plan);
     }

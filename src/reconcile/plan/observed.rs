@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::kms::{GrantInfo, KeyDescription, Rotation};
+use crate::kms::{GrantInfo, KeyDescription, PastRotation, Rotation};
+
+use super::on_demand::RotationRequest;
 
 /// What the operator wrote in status earlier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +21,12 @@ pub struct Recorded {
     /// Since when AWS has been refusing the operator's calls for want of permission. A denial
     /// can be IAM catching up with a new key's tags, so it is waited out for a while first.
     pub denied_since: Option<Timestamp>,
+    /// The last on-demand rotation asked for.
+    pub on_demand: Option<RotationRequest>,
+    /// The next automatic rotation and the count of on-demand rotations as status shows them
+    /// (`None`: never read): together they say when the history is worth reading again.
+    pub next_rotation: Option<String>,
+    pub on_demand_rotations: Option<usize>,
 }
 
 /// A create attempt that was started but never saw its key ID recorded.
@@ -78,6 +86,9 @@ pub struct ObservedKey {
     pub tags: BTreeMap<String, String>,
     /// `None` when the key's state does not let KMS report it, or the read was denied.
     pub rotation: Option<Rotation>,
+    /// The key's past rotations, oldest first; `None` when not read (see
+    /// `on_demand::history_wanted`).
+    pub past_rotations: Option<Vec<PastRotation>>,
     /// `None` when the read was denied (see `denied`).
     pub policy: Option<String>,
     /// Aliases that point at this key.

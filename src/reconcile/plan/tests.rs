@@ -68,7 +68,13 @@ pub(crate) fn mk_key() -> ObservedKey {
         },
         unrecorded: false,
         tags,
-        rotation: Some(Rotation { enabled: true, period_days: Some(365), next_rotation: None }),
+        past_rotations: None,
+        rotation: Some(Rotation {
+            enabled: true,
+            period_days: Some(365),
+            next_rotation: None,
+            on_demand_started: None,
+        }),
         policy: default_policy(ARN),
         aliases: vec!["alias/orders".into()],
         alias_target: Some("k1".into()),
@@ -89,10 +95,21 @@ fn recorded() -> Recorded {
         alias_name: Some("alias/orders".into()),
         intent: None,
         denied_since: None,
+        ..Recorded::default()
     }
 }
 
 fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
+    run_annotated(spec, observed, recorded, None)
+}
+
+/// `run` for an object whose `rotate-now` annotation is `rotate_now`.
+fn run_annotated(
+    spec: &KmsKeySpec,
+    observed: &Observed,
+    recorded: &Recorded,
+    rotate_now: Option<&str>,
+) -> Plan {
     let owner = mk_owner();
     let ctx = Context {
         owner: &owner,
@@ -101,6 +118,7 @@ fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
         fresh_token: "t1",
         previous: &[],
         confirmed_grants: &Default::default(),
+        rotate_now,
     };
     plan(spec, observed, &ctx)
 }
@@ -488,6 +506,7 @@ fn the_same_actions_as_the_previous_pass_are_not_repeated() {
         fresh_token: "t1",
         previous: &previous,
         confirmed_grants: &Default::default(),
+        rotate_now: None,
     };
     let plan = plan(&spec, &Observed::Owned(Box::new(mk_key())), &ctx);
     assert!(plan.actions.is_empty());
@@ -588,6 +607,7 @@ fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then
         fresh_token: "t1",
         previous: &previous,
         confirmed_grants: &Default::default(),
+        rotate_now: None,
     };
     let plan = plan(&mk_spec(), &observed, &ctx);
     assert!(plan.actions.is_empty());
@@ -639,12 +659,13 @@ fn a_grant_kms_confirmed_by_answering_create_grant_with_its_id_is_kept() {
         fresh_token: "t1",
         previous: &[],
         confirmed_grants: &confirmed,
+        rotate_now: None,
     };
     assert!(plan(&spec, &Observed::Owned(Box::new(key)), &ctx).actions.is_empty());
 }
 
 fn rotation_state(enabled: bool, period_days: Option<i32>) -> Rotation {
-    Rotation { enabled, period_days, next_rotation: None }
+    Rotation { enabled, period_days, next_rotation: None, on_demand_started: None }
 }
 
 fn rotation_on(days: i32) -> Action {
@@ -684,3 +705,4 @@ fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
 
 mod grant_terms;
 mod kind;
+mod on_demand;

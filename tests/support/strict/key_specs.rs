@@ -6,7 +6,8 @@
 //!   SYMMETRIC_DEFAULT) → `ValidationException`;
 //! - CreateGrant: every operation must suit the key, and encryption-context constraints are
 //!   only for symmetric encryption keys → `ValidationException`;
-//! - RotateKeyOnDemand: only symmetric encryption keys → `UnsupportedOperationException`;
+//! - RotateKeyOnDemand: only symmetric encryption keys → `UnsupportedOperationException`; at
+//!   most 25 per key (counted by the pipeline) → `LimitExceededException`;
 //! - key specs moto 5.2.5 does not know (ECC_NIST_EDWARDS25519, ML_DSA_*, ML_KEM_*) are made in
 //!   moto with a stand-in spec, and every answer that describes the key reports the real one.
 
@@ -117,6 +118,9 @@ pub fn check_grant(body: &Value, key: &KeyInfo) -> Result<(), Refusal> {
     }
     Ok(())
 }
+
+/// On-demand rotations AWS allows per key, ever.
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
 /// RotateKeyOnDemand: symmetric encryption keys only.
 pub fn check_on_demand_rotation(key: &KeyInfo) -> Result<(), Refusal> {

@@ -152,6 +152,8 @@ struct Learned {
     rotation_periods: HashMap<String, (i64, i64)>,
     /// Per grant ID: the service principals moto forgot (see `grants`).
     service_grants: HashMap<String, serde_json::Value>,
+    /// Per key: when (epoch seconds, test clock) each on-demand rotation this layer saw was made.
+    on_demand_rotations: HashMap<String, Vec<i64>>,
     /// Keys moto holds under a stand-in spec, with their real spec.
     real_specs: HashMap<String, String>,
     unknown_until: Vec<(String, Instant)>,

@@ -117,6 +117,9 @@ impl Strict {
         if call.op == "CreateGrant" {
             grants::check_request(&call.body)?;
         }
+        if let (Some(key), "RotateKeyOnDemand") = (keys.first(), call.op) {
+            self.check_on_demand_limit(call, key).await?;
+        }
         if let (Some(key), "CreateGrant") = (keys.first(), call.op)
             && let Some(answer) = self.idempotent_grant(call, key).await?
         {
@@ -317,6 +320,18 @@ impl Strict {
         Ok(Some(upstream::ok_json(&grants::answer(grant, &token))))
     }
 
+    /// At most 25 on-demand rotations per key, ever → `LimitExceededException`.
+    async fn check_on_demand_limit(&self, call: &Call<'_>, key: &KeyInfo) -> Step<()> {
+        let listed = self.side(call, "ListKeyRotations", json!({"KeyId": key.id})).await?.json();
+        let rotations = listed["Rotations"].as_array().cloned().unwrap_or_default();
+        let on_demand = rotations.iter().filter(|r| r["RotationType"] == "ON_DEMAND").count();
+        if on_demand >= key_specs::MAX_ON_DEMAND_ROTATIONS {
+            let message = format!("{} has reached the limit of on-demand rotations.", key.arn);
+            return Err(Refusal::new("LimitExceededException", message).into());
+        }
+        Ok(())
+    }
+
     /// Asks moto for the whole list and answers one page of it.
     async fn paged(&self, call: &Call<'_>, paging: &Paging) -> Step<Vec<u8>> {
         let (start, size) = pages::requested(paging, &call.body, self.config.page_size)?;
@@ -329,6 +344,11 @@ impl Strict {
         self.hide_young_keys(paging, &mut full);
         if let ("ListGrants", Some(items)) = (paging.operation, full["Grants"].as_array_mut()) {
             grants::restore_service_fields(items, &self.learned().service_grants);
+        }
+        if let (Some(key), "ListKeyRotations", Some(items)) =
+            (call.text("KeyId"), paging.operation, full["Rotations"].as_array_mut())
+        {
+            self.date_on_demand_rotations(key, items);
         }
         pages::keep_aliases_of_the_key_asked_for(paging, &call.body, &mut full);
         Ok(upstream::ok_json(&pages::page(paging, &full, start, size)))
@@ -382,6 +402,10 @@ impl Strict {
                 key_specs::report_real_spec(&mut body["KeyMetadata"], &key.spec);
                 return response.with_body(body.to_string().into_bytes());
             }
+            "RotateKeyOnDemand" => {
+                let at = self.config.clock.now_timestamp().as_second();
+                self.learned().on_demand_rotations.entry(key.id.clone()).or_default().push(at);
+            }
             "CancelKeyDeletion" => {
                 key_states::settle_after_cancel(&self.upstream, call.request, &key.id).await;
             }
@@ -402,6 +426,20 @@ impl Strict {
         body["RotationPeriodInDays"] = json!(period);
         body["NextRotationDate"] = json!(since + period * 86_400);
         response.with_body(body.to_string().into_bytes())
+    }
+}
+
+impl Strict {
+    /// moto dates an on-demand rotation by the machine's clock; AWS's is the test clock. The
+    /// rotations this layer saw, in order, get the test clock's times.
+    fn date_on_demand_rotations(&self, key_ref: &str, items: &mut [Value]) {
+        let learned = self.learned();
+        let times = learned.on_demand_rotations.iter().find(|(id, _)| key_ref.ends_with(id.as_str()));
+        let Some((_, times)) = times else { return };
+        let on_demand = items.iter_mut().filter(|r| r["RotationType"] == "ON_DEMAND");
+        for (item, at) in on_demand.zip(times) {
+            item["RotationDate"] = json!(at);
+        }
     }
 }
 
