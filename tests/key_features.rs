@@ -176,3 +176,54 @@ async fn rotate_now_on_a_signing_key_stalls_naming_the_annotation() {
     assert!(obj.condition("Stalled").message.contains("kms.boosterpack.io/rotate-now"));
     assert_eq!(env.proxy.calls().get("RotateKeyOnDemand"), None);
 }
+
+#[tokio::test]
+async fn a_built_policy_reaches_kms_with_aws_default_kept_and_shows_in_status() {
+    let env = setup().await;
+    let obj = Object::new("shared-data-key", example("policy-builder.yaml").spec);
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let got = env.moto.client().get_key_policy().key_id(obj.key_id()).policy_name("default").send().await;
+    let policy: serde_json::Value = serde_json::from_str(got.unwrap().policy().unwrap()).unwrap();
+    let sids: Vec<&str> =
+        policy["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+    let want = [
+        "Enable IAM User Permissions",
+        "KeyAdministration",
+        "KeyUsage",
+        "KeyServiceUsage",
+        "DenyDecryptOutsideTheVpc",
+    ];
+    assert_eq!(sids, want);
+    let generated = obj.status().generated_policy.unwrap();
+    assert_eq!(generated.statements, want);
+    let calls = env.proxy.calls();
+    let before = calls.get("PutKeyPolicy").copied().unwrap_or(0);
+    obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    assert_eq!(env.proxy.calls().get("PutKeyPolicy").copied().unwrap_or(0), before, "no policy-diff loop");
+}
+
+#[tokio::test]
+async fn a_built_policy_without_aws_default_is_made_with_the_key_and_must_keep_the_operator_in() {
+    let env = setup().await;
+    let mut spec = example("policy-builder.yaml").spec;
+    let builder = spec.policy.as_mut().unwrap();
+    builder.enable_default_policy = false;
+    // Without the operator among the administrators AWS refuses the policy as a lockout, and
+    // no key is made.
+    let locked_out = Object::new("locked-out", spec.clone());
+    locked_out.converge(&env.kms, &env.clock).await;
+    assert_eq!(locked_out.stalled_reason().as_deref(), Some("AwsRejected"), "{:?}", locked_out.status());
+    assert!(locked_out.condition("Stalled").message.contains("update the key policy"));
+    assert!(locked_out.status().key_id.is_none());
+
+    spec.policy
+        .as_mut()
+        .unwrap()
+        .key_administrators
+        .push(support::strict::MOTO_CALLER.replace(":sts::", ":iam::"));
+    let obj = Object::new("shared-data-key", spec);
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(env.proxy.calls().get("PutKeyPolicy"), None, "the built policy came with CreateKey");
+}

@@ -12,8 +12,11 @@ pub use crd::crd_yaml;
 pub use key_spec::{KeySpec, KeyUsage};
 pub use spec::{
     DEFAULT_DESCRIPTION, DEFAULT_ROTATION_PERIOD_DAYS, GrantOperation, GrantSpec, KmsKey, KmsKeySpec,
+    PolicyBuilder,
 };
-pub use status::{Condition, ConditionStatus, CreateIntent, KmsKeyStatus, OnDemandRotation, RotationRecord};
+pub use status::{
+    Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KmsKeyStatus, OnDemandRotation, RotationRecord,
+};
 
 /// Prefix that turns a spec alias name into the KMS alias name.
 pub const ALIAS_PREFIX: &str = "alias/";

@@ -123,6 +123,12 @@ pub struct KmsKeySpec {
     #[schemars(length(max = 32768))]
     pub key_policy: Option<String>,
 
+    /// Key policy statements built by the operator from lists of principals, merged with
+    /// `keyPolicy`'s statements by `Sid` (a `keyPolicy` statement with the same `Sid` wins).
+    /// When absent, the policy is `keyPolicy`, or AWS's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyBuilder>,
+
     /// Tags for the key: at most 46, because AWS allows 50 tags per key and the operator
     /// keeps 4 of its own (`kms.boosterpack.io/owner`, `uid`, `cluster` and `create-token`).
     /// Keys are 1-128 characters and must not start with `aws:` or `kms.boosterpack.io/`;
@@ -149,6 +155,44 @@ pub struct KmsKeySpec {
     #[schemars(length(max = 50))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub grants: Vec<GrantSpec>,
+}
+
+/// Principals the operator writes key policy statements for. Each list holds IAM principal
+/// ARNs (accounts, users, roles), at most 50, no repeats.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyBuilder {
+    /// Whether the policy keeps AWS's default statement (Sid `Enable IAM User Permissions`: the
+    /// key's account root may use `kms:*`, so IAM policies of the account grant access).
+    /// Default true. With false, only the listed principals have access: one of them must be
+    /// allowed to put the policy (an administrator), or AWS refuses it as a lockout; list the
+    /// operator's own role among `keyAdministrators`.
+    #[serde(default = "default_true")]
+    pub enable_default_policy: bool,
+
+    /// Principals that manage the key but cannot use it for cryptography (Sid
+    /// `KeyAdministration`: create, describe, enable, list, put, update, revoke, disable, get,
+    /// delete, tag, untag, schedule and cancel deletion, rotate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(regex(pattern = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$")))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub key_administrators: Vec<String>,
+
+    /// Principals that use the key for cryptography (Sid `KeyUsage`): the operations its
+    /// `keyUsage` allows (for a symmetric key: Encrypt, Decrypt, ReEncrypt*, GenerateDataKey*),
+    /// and DescribeKey.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(regex(pattern = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$")))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub key_users: Vec<String>,
+
+    /// Principals that may give AWS services (EBS, RDS, ...) grants on the key for resources
+    /// they manage (Sid `KeyServiceUsage`: CreateGrant, ListGrants and RevokeGrant when
+    /// `kms:GrantIsForAWSResource` is true).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50), inner(regex(pattern = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$")))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub key_service_users: Vec<String>,
 }
 
 /// One grant on the key: to an IAM principal (`granteePrincipal`), or to an AWS service

@@ -62,6 +62,11 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotations: Option<Vec<RotationRecord>>,
 
+    /// The key policy the operator builds from `spec.policy` (absent without it): a hash of the
+    /// document, its size, and its statements. An Event says when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_policy: Option<GeneratedPolicy>,
+
     /// Whether the key in KMS is a multi-Region key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,
@@ -119,6 +124,19 @@ pub struct OnDemandRotation {
     /// When KMS took the rotation (RFC 3339); absent until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotated_at: Option<String>,
+}
+
+/// The key policy built from `spec.policy`, as put on the key.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedPolicy {
+    /// FNV-1a (64 bits, hex) of the document as the operator sends it: it changes when the
+    /// document does (AWS reformats what it stores, so it is not a hash of GetKeyPolicy's text).
+    pub hash: String,
+    /// The document's size in bytes (KMS allows 32768).
+    pub bytes: u32,
+    /// The `Sid`s of its statements, in order.
+    pub statements: Vec<String>,
 }
 
 /// One past rotation of the key material.

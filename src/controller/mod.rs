@@ -263,6 +263,16 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         .await
         .map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
+    let before = obj.status.as_ref().and_then(|s| s.generated_policy.as_ref());
+    if let Some(policy) = report.generated_policy.as_ref().filter(|p| Some(*p) != before) {
+        let note = format!(
+            "key policy built from spec.policy: {} bytes, hash {}, statements {}",
+            policy.bytes,
+            policy.hash,
+            policy.statements.join(", ")
+        );
+        publish(ctx, obj, EventType::Normal, "PolicyGenerated", "Update", note).await;
+    }
     ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
     let uid = owner.uid.as_str();
     Ok(match &report.outcome {

@@ -154,9 +154,12 @@ pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Resu
             kms.update_description(key_id, text).await?;
             "updated the description".to_owned()
         }
-        Action::PutPolicy(policy) => {
+        Action::PutPolicy { policy, statements } => {
             kms.put_policy(key_id, policy).await?;
-            "updated the key policy".to_owned()
+            match statements.is_empty() {
+                true => "updated the key policy".to_owned(),
+                false => format!("updated the key policy (statements differing: {})", statements.join(", ")),
+            }
         }
         Action::Tag(tags) => {
             kms.tag(key_id, tags).await?;

@@ -17,6 +17,7 @@ mod outcome;
 mod ownership;
 mod plan;
 mod policy;
+mod policy_builder;
 mod run;
 mod status;
 mod token;

@@ -86,7 +86,17 @@ impl Outcome {
                 ),
                 retry: Retry::After(*retry),
             },
-            Some(Hold::NotConverged) => Self::not_converged(),
+            Some(Hold::NotConverged { policy_statements }) if !policy_statements.is_empty() => {
+                Self::Progressing {
+                    reason: "Converging",
+                    message: format!(
+                        "KMS does not show the key policy as the spec asks yet; statements differing: {}",
+                        policy_statements.join(", ")
+                    ),
+                    retry: Retry::Backoff,
+                }
+            }
+            Some(Hold::NotConverged { .. }) => Self::not_converged(),
             None => {
                 let mut message = "the key matches the spec".to_owned();
                 if !plan.deferred.is_empty() {

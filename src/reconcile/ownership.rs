@@ -61,7 +61,7 @@ impl Owner {
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions, so the owner tag of a
 /// long name never changes under an upgrade.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 

@@ -9,24 +9,57 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// The `Sid` of AWS's default statement.
+pub const DEFAULT_STATEMENT_SID: &str = "Enable IAM User Permissions";
+
+/// AWS's default statement: the account root (`root`, its ARN) may use `kms:*`, so IAM
+/// policies of the account grant access.
+pub fn default_statement(root: &str) -> Value {
+    serde_json::json!({
+        "Sid": DEFAULT_STATEMENT_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": root},
+        "Action": "kms:*",
+        "Resource": "*"
+    })
+}
+
 /// The policy AWS attaches when CreateKey gets none: the key's account may grant access
 /// through IAM. `key_arn` gives the partition and the account.
 pub fn default_policy(key_arn: &str) -> Option<String> {
     let mut parts = key_arn.split(':');
     let partition = parts.nth(1).filter(|p| !p.is_empty())?;
     let account = parts.nth(2).filter(|a| !a.is_empty())?;
-    let doc = serde_json::json!({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
-            "Action": "kms:*",
-            "Resource": "*"
-        }]
-    });
+    let root = format!("arn:{partition}:iam::{account}:root");
+    let doc = serde_json::json!({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [default_statement(&root)]});
     Some(doc.to_string())
+}
+
+/// The statements (by `Sid`, or `#<n>` for one without) that differ between two policies:
+/// in one and not the other, or not equal. Empty when the documents differ elsewhere only.
+pub fn differing_statements(wanted: &str, current: &str) -> Vec<String> {
+    let statements = |text: &str| -> Vec<(String, Value)> {
+        let parsed = parse_policy(text).ok().map(|doc| canonical(doc["Statement"].clone()));
+        let list = match parsed {
+            Some(Value::Array(items)) => items,
+            Some(Value::Null) | None => Vec::new(),
+            Some(one) => vec![one],
+        };
+        let label =
+            |n: usize, s: &Value| s["Sid"].as_str().map_or_else(|| format!("#{}", n + 1), str::to_owned);
+        list.into_iter().enumerate().map(|(n, s)| (label(n, &s), s)).collect()
+    };
+    let (wanted, current) = (statements(wanted), statements(current));
+    let only_in = |these: &[(String, Value)], those: &[(String, Value)]| -> Vec<String> {
+        these.iter().filter(|pair| !those.contains(pair)).map(|(label, _)| label.clone()).collect()
+    };
+    let mut differ = only_in(&wanted, &current);
+    for label in only_in(&current, &wanted) {
+        if !differ.contains(&label) {
+            differ.push(label);
+        }
+    }
+    differ
 }
 
 /// Parses a policy into a JSON object, or says why it is not one.
@@ -225,6 +258,16 @@ mod tests {
         assert!(parse_policy("{not json").unwrap_err().contains("not valid JSON"));
         assert!(parse_policy("[1]").unwrap_err().contains("JSON object"));
         assert!(parse_policy(POLICY).is_ok());
+    }
+
+    #[test]
+    fn differing_statements_are_named_by_sid() {
+        let wanted = r#"{"Statement":[{"Sid":"A","Action":"kms:Encrypt"},{"Sid":"B","Action":["kms:Decrypt","kms:Encrypt"]},{"Sid":"C"}]}"#;
+        let current = r#"{"Statement":[{"Sid":"B","Action":["kms:Encrypt","kms:Decrypt"]},{"Sid":"A","Action":"kms:Decrypt"},{"Sid":"D"}]}"#;
+        assert_eq!(differing_statements(wanted, current), ["A", "C", "D"]);
+        assert!(differing_statements(wanted, wanted).is_empty());
+        let unnamed = r#"{"Statement":{"Action":"kms:*"}}"#;
+        assert_eq!(differing_statements(unnamed, r#"{"Statement":[]}"#), ["#1"]);
     }
 
     #[test]

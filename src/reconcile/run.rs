@@ -10,7 +10,8 @@ use crate::kms::KmsPort;
 use super::ownership::Owner;
 use super::plan::{self, Action, ObservedKey, Recorded};
 use super::writer::{Error, StatusWriter};
-use super::{apply, observe, outcome::Outcome, token, validate};
+use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
+use crate::api::GeneratedPolicy;
 
 /// Most observe-plan-apply passes in one reconcile.
 pub const MAX_PASSES: usize = 3;
@@ -27,12 +28,21 @@ pub struct Report {
     pub created: Option<String>,
     /// When KMS took the on-demand rotation this reconcile asked for.
     pub rotated_on_demand: Option<Timestamp>,
+    /// The policy built from `spec.policy` for the key last observed.
+    pub generated_policy: Option<GeneratedPolicy>,
 }
 
 impl Report {
     /// A report of `outcome` with nothing done.
     pub fn of(outcome: Outcome) -> Self {
-        Report { outcome, key: None, changes: vec![], created: None, rotated_on_demand: None }
+        Report {
+            outcome,
+            key: None,
+            changes: vec![],
+            created: None,
+            rotated_on_demand: None,
+            generated_policy: None,
+        }
     }
 }
 
@@ -49,6 +59,20 @@ pub struct Target<'a> {
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
 /// is an error, because the next step must not run without it.
 pub async fn reconcile(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    target: Target<'_>,
+    now: Timestamp,
+) -> Result<Report, Error> {
+    let spec = target.spec;
+    let mut report = passes(kms, writer, target, now).await?;
+    report.generated_policy =
+        report.key.as_ref().and_then(|key| policy_builder::generated(spec, &key.key.arn));
+    Ok(report)
+}
+
+/// The observe-plan-apply passes of one reconcile.
+async fn passes(
     kms: &dyn KmsPort,
     writer: &dyn StatusWriter,
     target: Target<'_>,

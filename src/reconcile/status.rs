@@ -38,6 +38,7 @@ pub fn status_after(
             next.on_demand_rotations = Some(on_demand::on_demand_count(past) as u32);
         }
         confirm_on_demand_rotation(&mut next, observed, report);
+        next.generated_policy = report.generated_policy.clone();
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {

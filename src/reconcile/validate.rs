@@ -4,6 +4,7 @@
 use crate::api::{GrantSpec, KmsKeySpec};
 
 use super::policy::parse_policy;
+use super::policy_builder::wanted_policy;
 
 /// Largest key policy KMS accepts, in bytes.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
@@ -29,6 +30,17 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), String> {
         return Err("spec.rotationPeriodInDays needs spec.enableKeyRotation: true".to_owned());
     }
     validate_key_kind(spec)?;
+    if spec.policy.is_some() {
+        // The longest partition's ARN: the size holds for every key.
+        let built =
+            wanted_policy(spec, "arn:aws-iso-b:kms:us-isob-east-1:123456789012:key/k").unwrap_or_default();
+        if built.len() > MAX_POLICY_BYTES {
+            return Err(format!(
+                "spec.policy: the key policy built from it and spec.keyPolicy is {} bytes; KMS accepts at most {MAX_POLICY_BYTES}",
+                built.len()
+            ));
+        }
+    }
     if !(7..=30).contains(&spec.deletion_window_in_days) {
         return Err(format!(
             "spec.deletionWindowInDays is {}; it must be between 7 and 30",
@@ -221,6 +233,22 @@ mod tests {
             let err = with(grant).unwrap_err();
             assert!(err.starts_with("spec.grants[") && err.contains(why), "{err}");
         }
+    }
+
+    #[test]
+    fn a_built_policy_too_big_for_kms_names_spec_policy() {
+        let many: Vec<String> =
+            (0..50).map(|i| format!("arn:aws:iam::123456789012:role/{}-{i}", "r".repeat(100))).collect();
+        let builder = crate::api::PolicyBuilder {
+            enable_default_policy: true,
+            key_administrators: many.clone(),
+            key_users: many.clone(),
+            key_service_users: many,
+        };
+        let padding = format!(r#"{{"Statement":[{{"Sid":"{}"}}]}}"#, "x".repeat(20_000));
+        let spec = KmsKeySpec { policy: Some(builder.clone()), key_policy: Some(padding), ..mk_spec() };
+        assert!(validate(&spec).unwrap_err().starts_with("spec.policy: the key policy built"));
+        assert_eq!(validate(&KmsKeySpec { policy: Some(builder), ..mk_spec() }), Ok(()));
     }
 
     #[test]

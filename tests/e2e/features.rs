@@ -89,3 +89,33 @@ pub async fn each_rotate_now_value_rotates_the_key_once(w: &World) {
     assert_eq!(w.on_demand_rotations(&key_id).await, 2);
     w.kubectl_ok(&["delete", "kms", "orders-key", "-n", ns, "--timeout=60s"]);
 }
+
+/// `examples/policy-builder.yaml`: the policy built from lists of principals reaches KMS,
+/// merged with `keyPolicy`'s statement; status and an Event show what was built.
+pub async fn a_policy_built_from_principals_reaches_kms(w: &World) {
+    let ns = "e2e-policy-builder";
+    w.namespace(ns);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/policy-builder.yaml")]);
+    let obj = w.wait_ready(ns, "shared-data-key").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap();
+    let policy = w.policy(key_id).await;
+    let sids: Vec<&str> =
+        policy["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    let shown: Vec<&str> = (obj["status"]["generatedPolicy"]["statements"].as_array().unwrap().iter())
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(sids, shown, "status shows the statements KMS has");
+    assert!(sids.contains(&"KeyUsage") && sids.ends_with(&["DenyDecryptOutsideTheVpc"]), "{sids:?}");
+    let events = w.kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "reason=PolicyGenerated",
+        "-o",
+        "name",
+    ]);
+    assert!(!events.trim().is_empty(), "a PolicyGenerated event");
+    w.kubectl_ok(&["delete", "kms", "shared-data-key", "-n", ns, "--timeout=60s"]);
+}

@@ -5,6 +5,7 @@ use crate::api::KmsKeySpec;
 use crate::kms::NewKey;
 
 use super::super::ownership::TAG_CREATE_TOKEN;
+use super::super::policy_builder::policy_at_create;
 use super::timing::settling_intent;
 use super::{Action, Blocker, Context, Hold, Plan};
 
@@ -22,7 +23,7 @@ pub fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context)
     tags.insert(TAG_CREATE_TOKEN.to_owned(), ctx.fresh_token.to_owned());
     let key = NewKey {
         description: spec.key_description.clone(),
-        policy: spec.key_policy.clone(),
+        policy: policy_at_create(spec),
         tags,
         multi_region: spec.multi_region,
         key_spec: spec.key_spec.as_str().to_owned(),

@@ -6,8 +6,8 @@
 //! - a key found after an interrupted create is recorded before anything else;
 //! - a key pending deletion is first cancelled, and nothing else is done in that pass (KMS
 //!   refuses almost everything then);
-//! - a key to enable is enabled before rotation and grants are set; the policy comes before
-//!   the rest (it may be what lets the operator do the rest);
+//! - the policy comes first (it may be what lets the operator do the rest); a key to enable
+//!   is enabled next, before rotation and grants are set;
 //! - grants are created before the ones they replace are revoked;
 //! - a key to disable is disabled last.
 
@@ -18,7 +18,8 @@ use crate::api::KmsKeySpec;
 use crate::kms::{KeyDescription, NewGrant, NewKey};
 
 use super::ownership::Owner;
-use super::policy::{default_policy, policies_equal};
+use super::policy::{differing_statements, policies_equal};
+use super::policy_builder::wanted_policy;
 
 mod alias;
 mod cleanup;
@@ -54,7 +55,11 @@ pub enum Action {
     CancelDeletion,
     SetEnabled(bool),
     UpdateDescription(String),
-    PutPolicy(String),
+    /// Put this policy; `statements` names those that differ from the key's (by `Sid`).
+    PutPolicy {
+        policy: String,
+        statements: Vec<String>,
+    },
     Tag(std::collections::BTreeMap<String, String>),
     Untag(Vec<String>),
     CreateAlias(String),
@@ -110,8 +115,8 @@ pub enum Hold {
     AwaitingPermissions { permissions: Vec<&'static str>, retry: Duration },
     /// The previous pass made these very calls and KMS still does not show their effect: it
     /// lags, or reports the change in a form the plan does not recognise. Looking again later
-    /// costs less than repeating them.
-    NotConverged,
+    /// costs less than repeating them. Names the policy statements still differing, if any.
+    NotConverged { policy_statements: Vec<String> },
 }
 
 /// The decided calls, plus what keeps the object from being Ready.
@@ -173,8 +178,14 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
         plan.actions.retain(|a| matches!(a, Action::RecordKey(_)));
     }
     if !plan.actions.is_empty() && plan.actions == ctx.previous {
+        let policy_statements = (plan.actions.iter())
+            .find_map(|a| match a {
+                Action::PutPolicy { statements, .. } => Some(statements.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         plan.actions.clear();
-        plan.hold = Some(Hold::NotConverged);
+        plan.hold = Some(Hold::NotConverged { policy_statements });
     }
     let denied = match observed {
         Observed::Owned(key) if !key.denied.is_empty() => Some((key.key.key_id.as_str(), key.denied.clone())),
@@ -208,7 +219,8 @@ pub fn blind_policy_repair(
         return None;
     }
     let arn = recorded.key_arn.as_deref().filter(|arn| arn.ends_with(&format!("/{key_id}")))?;
-    spec.key_policy.clone().or_else(|| default_policy(arn)).map(Action::PutPolicy)
+    let policy = wanted_policy(spec, arn)?;
+    Some(Action::PutPolicy { policy, statements: Vec::new() })
 }
 
 /// Reads AWS refused: waited for while IAM may be catching up, then reported.
@@ -245,10 +257,12 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         return plan;
     }
     let enabled_now = state == "Enabled";
+    // The policy first: a new policy may be what allows the rest (terraform-provider-aws
+    // #44422 puts it after and fails).
+    plan_policy(spec, observed, &mut plan);
     if spec.is_enabled && !enabled_now {
         plan.actions.push(Action::SetEnabled(true));
     }
-    plan_policy(spec, observed, &mut plan);
     if observed.key.description != spec.key_description {
         plan.actions.push(Action::UpdateDescription(spec.key_description.clone()));
     }
@@ -287,17 +301,16 @@ fn wrong_kind(spec: &KmsKeySpec, key: &KeyDescription) -> Option<Blocker> {
 /// spec's policy is what the key should have either way, and putting it may be what gives
 /// the operator back its other permissions.
 fn plan_policy(spec: &KmsKeySpec, observed: &ObservedKey, plan: &mut Plan) {
-    let Some(wanted) = spec.key_policy.clone().or_else(|| default_policy(&observed.key.arn)) else {
+    let Some(wanted) = wanted_policy(spec, &observed.key.arn) else {
         return;
     };
-    let differs = match &observed.policy {
-        _ if observed.was_denied(READ_POLICY) => true,
-        Some(current) => !policies_equal(&wanted, current),
-        None => true,
+    let statements = match &observed.policy {
+        _ if observed.was_denied(READ_POLICY) => Vec::new(),
+        Some(current) if policies_equal(&wanted, current) => return,
+        Some(current) => differing_statements(&wanted, current),
+        None => Vec::new(),
     };
-    if differs {
-        plan.actions.push(Action::PutPolicy(wanted));
-    }
+    plan.actions.push(Action::PutPolicy { policy: wanted, statements });
 }
 
 #[cfg(test)]

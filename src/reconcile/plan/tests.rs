@@ -5,6 +5,7 @@ use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage, KmsKeySpec};
 use crate::kms::{GrantInfo, GrantTerms, Rotation};
 use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
+use crate::reconcile::policy::default_policy;
 use grants::GRANT_PREFIX;
 
 pub fn mk_spec() -> KmsKeySpec {
@@ -19,6 +20,7 @@ pub fn mk_spec() -> KmsKeySpec {
         is_enabled: true,
         multi_region: false,
         key_policy: None,
+        policy: None,
         tags: BTreeMap::from([("team".into(), "a".into())]),
         create_grants: false,
         grants: Vec::new(),
@@ -97,6 +99,13 @@ fn recorded() -> Recorded {
         denied_since: None,
         ..Recorded::default()
     }
+}
+
+const DEFAULT_SID: &str = crate::reconcile::policy::DEFAULT_STATEMENT_SID;
+
+/// AWS's default policy put without knowing what the key has.
+fn put_default() -> Action {
+    Action::PutPolicy { policy: default_policy(ARN).unwrap(), statements: vec![] }
 }
 
 fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
@@ -216,13 +225,16 @@ fn a_policy_is_put_only_when_it_means_something_else() {
     let spec = KmsKeySpec { key_policy: Some(policy.into()), ..mk_spec() };
     let key = ObservedKey { policy: Some(reformatted.into()), ..mk_key() };
     assert!(actions(&spec, key).is_empty(), "reformatting by AWS is no change");
-    assert_eq!(actions(&spec, mk_key()), vec![Action::PutPolicy(policy.into())]);
+    let put = Action::PutPolicy { policy: policy.into(), statements: vec!["#1".into(), DEFAULT_SID.into()] };
+    assert_eq!(actions(&spec, mk_key()), vec![put], "named by Sid, or by position without one");
 }
 
 #[test]
 fn removing_the_policy_from_the_spec_restores_the_aws_default() {
     let key = ObservedKey { policy: Some(r#"{"Statement":[]}"#.into()), ..mk_key() };
-    assert_eq!(actions(&mk_spec(), key), vec![Action::PutPolicy(default_policy(ARN).unwrap())]);
+    let put =
+        Action::PutPolicy { policy: default_policy(ARN).unwrap(), statements: vec![DEFAULT_SID.into()] };
+    assert_eq!(actions(&mk_spec(), key), vec![put]);
 }
 
 #[test]
@@ -510,7 +522,7 @@ fn the_same_actions_as_the_previous_pass_are_not_repeated() {
     };
     let plan = plan(&spec, &Observed::Owned(Box::new(mk_key())), &ctx);
     assert!(plan.actions.is_empty());
-    assert_eq!(plan.hold, Some(Hold::NotConverged));
+    assert_eq!(plan.hold, Some(Hold::NotConverged { policy_statements: vec![] }));
 }
 
 #[test]
@@ -554,7 +566,7 @@ fn nothing_is_tried_on_a_new_key_while_iam_may_not_see_its_tags() {
 fn a_policy_the_operator_may_not_read_is_put_from_the_spec() {
     // Putting the spec's policy may be what gives the operator its other permissions back.
     let key = ObservedKey { policy: None, denied: vec![READ_POLICY], ..mk_key() };
-    assert_eq!(actions(&mk_spec(), key), vec![Action::PutPolicy(default_policy(ARN).unwrap())]);
+    assert_eq!(actions(&mk_spec(), key), vec![put_default()]);
 }
 
 #[test]
@@ -585,10 +597,7 @@ fn reads_refused_for_longer_than_iam_takes_stall_naming_the_permission() {
 fn a_recorded_key_the_operator_may_not_describe_gets_the_specs_policy_put_blind() {
     // Its policy may shut the operator out; the spec's (here AWS's default) lets it back in.
     let observed = Observed::Unreadable { key_id: "k1".into(), permission: "kms:DescribeKey", owned: true };
-    assert_eq!(
-        run(&mk_spec(), &observed, &recorded()).actions,
-        vec![Action::PutPolicy(default_policy(ARN).unwrap())]
-    );
+    assert_eq!(run(&mk_spec(), &observed, &recorded()).actions, vec![put_default()]);
     let not_recorded = Recorded { key_id: Some("k2".into()), ..recorded() };
     assert!(run(&mk_spec(), &observed, &not_recorded).actions.is_empty(), "never blind on another key");
 }
@@ -599,7 +608,7 @@ fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then
         Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags", owned: true };
     let owner = mk_owner();
     let rec = recorded();
-    let previous = vec![Action::PutPolicy(default_policy(ARN).unwrap())];
+    let previous = vec![put_default()];
     let ctx = Context {
         owner: &owner,
         recorded: &rec,
@@ -706,3 +715,4 @@ fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
 mod grant_terms;
 mod kind;
 mod on_demand;
+mod policy;

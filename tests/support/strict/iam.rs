@@ -299,7 +299,14 @@ fn known_key(key: &str) -> bool {
     ["aws:requesttag/", "aws:resourcetag/"].iter().any(|p| key.starts_with(p) && key.len() > p.len())
         || ["aws:tagkeys", "kms:bypasspolicylockoutsafetycheck", "aws:principalarn", "kms:calleraccount"]
             .contains(&key)
+        || NEVER_IN_THE_OPERATORS_REQUESTS.contains(&key)
 }
+
+/// Condition keys AWS sets only for requests the operator never makes: from an AWS service on
+/// a user's behalf (`kms:GrantIsForAWSResource`) or through a VPC endpoint. Known, and absent
+/// from every request the layer evaluates.
+const NEVER_IN_THE_OPERATORS_REQUESTS: [&str; 3] =
+    ["kms:grantisforawsresource", "aws:sourcevpc", "aws:sourcevpce"];
 
 impl Statement {
     fn applies(&self, request: &Request, who: Who) -> bool {
