@@ -227,3 +227,43 @@ async fn a_built_policy_without_aws_default_is_made_with_the_key_and_must_keep_t
     assert!(obj.is_ready(), "{:?}", obj.status());
     assert_eq!(env.proxy.calls().get("PutKeyPolicy"), None, "the built policy came with CreateKey");
 }
+
+#[tokio::test]
+async fn additional_aliases_are_made_deleted_when_dropped_and_never_taken_from_another_key() {
+    let env = setup().await;
+    let spec = example("additional-aliases.yaml").spec;
+    let mut obj = Object::new("billing-key", spec.clone());
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let target = |alias: &str| {
+        let kms = env.moto.client();
+        let alias = alias.to_owned();
+        async move {
+            kms.describe_key()
+                .key_id(alias)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.key_metadata().map(|m| m.key_id().to_owned()))
+        }
+    };
+    for alias in ["alias/billing", "alias/billing-legacy", "alias/finance/billing"] {
+        assert_eq!(target(alias).await, Some(obj.key_id()), "{alias}");
+    }
+    assert_eq!(obj.status().additional_aliases, ["alias/billing-legacy", "alias/finance/billing"]);
+
+    // Dropping one deletes it; a second object wanting the other one stalls without moving it.
+    obj.spec = KmsKeySpec { additional_aliases: vec!["finance/billing".into()], ..spec };
+    obj.converge(&env.kms, &env.clock).await;
+    assert_eq!(target("alias/billing-legacy").await, None);
+    assert_eq!(obj.status().additional_aliases, ["alias/finance/billing"]);
+    let other_spec = KmsKeySpec {
+        alias_name: "other".into(),
+        additional_aliases: vec!["finance/billing".into()],
+        ..example("basic.yaml").spec
+    };
+    let other = Object::new("other", other_spec);
+    other.converge(&env.kms, &env.clock).await;
+    assert_eq!(other.stalled_reason().as_deref(), Some("AliasConflict"), "{:?}", other.status());
+    assert_eq!(target("alias/finance/billing").await, Some(obj.key_id()), "never moved");
+}

@@ -33,4 +33,9 @@ impl KmsKeySpec {
     pub fn full_alias_name(&self) -> String {
         format!("{ALIAS_PREFIX}{}", self.alias_name)
     }
+
+    /// The additional aliases as KMS names them.
+    pub fn full_additional_aliases(&self) -> Vec<String> {
+        self.additional_aliases.iter().map(|a| format!("{ALIAS_PREFIX}{a}")).collect()
+    }
 }

@@ -41,6 +41,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("!has(self.rotationPeriodInDays) || self.enableKeyRotation").message("rotationPeriodInDays needs enableKeyRotation: true"),
+    validation = Rule::new("!has(self.additionalAliases) || !(self.aliasName in self.additionalAliases)").message("additionalAliases must not repeat aliasName"),
     validation = key_usage_rule(),
     validation = rotation_rule(),
     validation = grant_operations_rule(),
@@ -59,6 +60,19 @@ pub struct KmsKeySpec {
         validation = Rule::new("!self.startsWith('alias/')").message("aliasName is given without the 'alias/' prefix"),
     )]
     pub alias_name: String,
+
+    /// More aliases for the key, without the `alias/` prefix, with the rules of `aliasName`
+    /// (at most 49: AWS allows 50 aliases per key). Each is created, and deleted when it leaves
+    /// this list, like `aliasName`; one already used by a key this object does not own is never
+    /// moved (Stalled, AliasConflict). Other aliases on the key are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 49), inner(length(min = 1, max = 250), regex(pattern = r"^[a-zA-Z0-9/_-]+$")))]
+    #[x_kube(
+        merge_strategy = ListMerge::Set,
+        validation = Rule::new("self.all(a, !a.startsWith('aws/'))").message("additionalAliases must not start with 'aws/': that prefix is reserved by AWS"),
+        validation = Rule::new("self.all(a, !a.startsWith('alias/'))").message("additionalAliases are given without the 'alias/' prefix"),
+    )]
+    pub additional_aliases: Vec<String>,
 
     /// Description of the key (at most 8192 characters).
     #[serde(default = "default_description")]

@@ -27,6 +27,11 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_name: Option<String>,
 
+    /// The `spec.additionalAliases` that point at the key (full names, `alias/...`), and
+    /// those this object made that are still to be deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_aliases: Vec<String>,
+
     /// The key's state in KMS: Enabled, Disabled, PendingDeletion, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,

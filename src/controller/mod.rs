@@ -258,10 +258,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         rotate_now: obj.annotations().get(ROTATE_NOW_ANNOTATION).map(String::as_str),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
-    writer
-        .finish(&report, &obj.spec.full_alias_name(), obj.meta().generation)
-        .await
-        .map_err(ReconcileError::Status)?;
+    writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
     let before = obj.status.as_ref().and_then(|s| s.generated_policy.as_ref());
     if let Some(policy) = report.generated_policy.as_ref().filter(|p| Some(*p) != before) {
@@ -345,7 +342,7 @@ async fn report_failed_cleanup(
     };
     let report = reconcile::Report::of(outcome);
     let writer = KubeStatusWriter::new(api.clone(), obj);
-    if let Err(write) = writer.finish(&report, &obj.spec.full_alias_name(), obj.meta().generation).await {
+    if let Err(write) = writer.finish(&report, &obj.spec, obj.meta().generation).await {
         tracing::warn!(error = %write, "could not record the failed cleanup in status");
     }
     let expected =

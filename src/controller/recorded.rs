@@ -19,6 +19,7 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         key_arn: status.key_arn.clone(),
         key_created_at: time(&status.key_created_at),
         alias_name: status.alias_name.clone(),
+        additional_aliases: status.additional_aliases.clone(),
         intent,
         denied_since: time(&status.access_denied_since),
         on_demand: status.last_on_demand_rotation.as_ref().map(|r| RotationRequest {

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CreateIntent, KmsKey, KmsKeyStatus, OnDemandRotation};
+use crate::api::{CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation};
 use crate::kms::KeyDescription;
 use crate::reconcile::{self, Intent, Report, StatusWriter, status_after};
 
@@ -79,11 +79,11 @@ impl KubeStatusWriter {
     pub async fn finish(
         &self,
         report: &Report,
-        wanted_alias: &str,
+        spec: &KmsKeySpec,
         generation: Option<i64>,
     ) -> Result<(), kube::Error> {
         let now = Timestamp::now().to_string();
-        self.write(status_after(&self.view(), report, wanted_alias, generation, &now)).await
+        self.write(status_after(&self.view(), report, spec, generation, &now)).await
     }
 }
 

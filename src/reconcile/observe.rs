@@ -3,6 +3,8 @@
 //! what can be done without it (putting the spec's policy may be what gives the operator its
 //! other permissions back).
 
+use std::collections::BTreeMap;
+
 use crate::api::KmsKeySpec;
 use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
 
@@ -66,6 +68,11 @@ pub async fn observe(
     let aliases =
         allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
     let alias_target = kms.alias_target(&wanted_alias).await?;
+    let mut additional_alias_holders = BTreeMap::new();
+    for alias in spec.full_additional_aliases().into_iter().filter(|a| !aliases.contains(a)) {
+        let holder = kms.alias_target(&alias).await?;
+        additional_alias_holders.insert(alias, holder);
+    }
     let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
     let observed = ObservedKey {
         key,
@@ -76,6 +83,7 @@ pub async fn observe(
         policy,
         aliases,
         alias_target,
+        additional_alias_holders,
         grants,
         denied,
     };

@@ -2,7 +2,7 @@
 //! conditions (`Ready`, `Reconciling`, `Stalled`) that keep each `lastTransitionTime` while
 //! the condition's status does not change. Pure: the caller writes the result.
 
-use crate::api::{Condition, ConditionStatus, KmsKeyStatus, RotationRecord};
+use crate::api::{Condition, ConditionStatus, KmsKeySpec, KmsKeyStatus, RotationRecord};
 use crate::kms::PastRotation;
 
 use super::outcome::{Outcome, PERMISSION_REASONS};
@@ -11,16 +11,18 @@ use super::plan::on_demand::{self, RotationRequest};
 use super::plan::{ObservedKey, READ_ALIASES, READ_GRANTS};
 use super::run::Report;
 
-/// The status after `report`, starting from `current` (which already holds the intent and key
-/// ID written during the reconcile). `now` is RFC 3339.
+/// The status after `report` for an object with `spec`, starting from `current` (which already
+/// holds the intent and key ID written during the reconcile). `now` is RFC 3339.
 pub fn status_after(
     current: &KmsKeyStatus,
     report: &Report,
-    wanted_alias: &str,
+    spec: &KmsKeySpec,
     generation: Option<i64>,
     now: &str,
 ) -> KmsKeyStatus {
     let mut next = current.clone();
+    let wanted_alias = spec.full_alias_name();
+    let wanted_additional = spec.full_additional_aliases();
     if let Some(observed) = &report.key {
         let key = &observed.key;
         next.key_id = Some(key.key_id.clone());
@@ -42,10 +44,18 @@ pub fn status_after(
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
-            true => Some(wanted_alias.to_owned()),
+            true => Some(wanted_alias.clone()),
             false if observed.was_denied(READ_ALIASES) => next.alias_name.take(),
             false => next.alias_name.take().filter(|old| observed.aliases.contains(old)),
         };
+        if !observed.was_denied(READ_ALIASES) {
+            let mut ours = wanted_additional;
+            ours.extend(next.additional_aliases.iter().cloned());
+            next.additional_aliases = (observed.aliases.iter())
+                .filter(|a| ours.contains(a) && **a != wanted_alias)
+                .cloned()
+                .collect();
+        }
         if !observed.was_denied(READ_GRANTS) {
             next.grant_ids = (observed.grants.iter())
                 .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
@@ -148,6 +158,11 @@ mod tests {
     use super::*;
     use crate::reconcile::outcome::Retry;
 
+    /// A spec whose alias is `alias/a`.
+    fn spec_a() -> KmsKeySpec {
+        KmsKeySpec { alias_name: "a".into(), ..crate::reconcile::plan::tests::mk_spec() }
+    }
+
     fn status_of(conds: &[Condition], type_: &str) -> ConditionStatus {
         conds.iter().find(|c| c.type_ == type_).unwrap().status
     }
@@ -217,13 +232,13 @@ mod tests {
             message: "no".into(),
             retry: Retry::Backoff,
         });
-        let first = status_after(&KmsKeyStatus::default(), &denied, "alias/a", None, "t1");
+        let first = status_after(&KmsKeyStatus::default(), &denied, &spec_a(), None, "t1");
         assert_eq!(first.access_denied_since.as_deref(), Some("t1"));
         let stalled = report(Outcome::Stalled { reason: "AccessDenied", message: "no".into() });
-        let later = status_after(&first, &stalled, "alias/a", None, "t2");
+        let later = status_after(&first, &stalled, &spec_a(), None, "t2");
         assert_eq!(later.access_denied_since.as_deref(), Some("t1"));
         let ready = report(Outcome::Ready { message: "ok".into() });
-        assert_eq!(status_after(&later, &ready, "alias/a", None, "t3").access_denied_since, None);
+        assert_eq!(status_after(&later, &ready, &spec_a(), None, "t3").access_denied_since, None);
     }
 
     #[test]
@@ -248,6 +263,7 @@ mod tests {
             policy: None,
             aliases: vec![],
             alias_target: None,
+            additional_alias_holders: Default::default(),
             grants: vec![],
             denied: vec![READ_GRANTS, READ_ALIASES],
         };
@@ -258,7 +274,7 @@ mod tests {
         };
         let mut after = report(Outcome::Ready { message: "ok".into() });
         after.key = Some(observed);
-        let next = status_after(&before, &after, "alias/a", None, "t1");
+        let next = status_after(&before, &after, &spec_a(), None, "t1");
         assert_eq!(next.alias_name.as_deref(), Some("alias/a"));
         assert_eq!(next.grant_ids, before.grant_ids);
     }

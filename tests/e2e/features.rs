@@ -119,3 +119,26 @@ pub async fn a_policy_built_from_principals_reaches_kms(w: &World) {
     assert!(!events.trim().is_empty(), "a PolicyGenerated event");
     w.kubectl_ok(&["delete", "kms", "shared-data-key", "-n", ns, "--timeout=60s"]);
 }
+
+/// `examples/additional-aliases.yaml`: every alias points at the key; one dropped from the
+/// list with kubectl is deleted.
+pub async fn additional_aliases_are_made_and_dropped(w: &World) {
+    let ns = "e2e-more-aliases";
+    w.namespace(ns);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/additional-aliases.yaml")]);
+    let obj = w.wait_ready(ns, "billing-key").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    for alias in ["alias/billing", "alias/billing-legacy", "alias/finance/billing"] {
+        assert_eq!(w.alias_target(alias).await.as_deref(), Some(key_id.as_str()), "{alias}");
+    }
+    assert_eq!(
+        obj["status"]["additionalAliases"],
+        serde_json::json!(["alias/billing-legacy", "alias/finance/billing"])
+    );
+    w.patch(ns, "billing-key", &serde_json::json!({"spec": {"additionalAliases": ["finance/billing"]}}));
+    let obj = w.wait_ready(ns, "billing-key").await;
+    assert_eq!(w.alias_target("alias/billing-legacy").await, None);
+    assert_eq!(obj["status"]["additionalAliases"], serde_json::json!(["alias/finance/billing"]));
+    w.kubectl_ok(&["delete", "kms", "billing-key", "-n", ns, "--timeout=60s"]);
+    assert_eq!(w.alias_target("alias/finance/billing").await, None, "deleted with the object");
+}

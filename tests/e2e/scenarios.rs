@@ -30,6 +30,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_policy_built_from_principals_reaches_kms", |w| {
             Box::pin(crate::features::a_policy_built_from_principals_reaches_kms(w))
         }),
+        ("additional_aliases_are_made_and_dropped", |w| {
+            Box::pin(crate::features::additional_aliases_are_made_and_dropped(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),

@@ -128,3 +128,14 @@ async fn a_key_policy_must_be_a_json_object_of_at_most_32_kib() {
     put(padded(32768)).await.expect("32768 bytes");
     assert_eq!(code(put(padded(32769)).await), "LimitExceededException");
 }
+
+#[tokio::test]
+async fn a_key_has_at_most_fifty_aliases() {
+    let t = Kms::start().await;
+    let key = t.raw_key("test").await;
+    let alias = |i: usize| t.kms.create_alias().alias_name(format!("alias/a{i}")).target_key_id(&key).send();
+    for i in 0..50 {
+        alias(i).await.expect("within AWS's 50");
+    }
+    assert_eq!(code(alias(50).await), "LimitExceededException");
+}

@@ -72,7 +72,7 @@ impl Object {
         let next = reconcile::status_after(
             &self.status(),
             &report,
-            &self.spec.full_alias_name(),
+            &self.spec,
             Some(self.generation),
             &now.to_string(),
         );

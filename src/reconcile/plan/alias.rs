@@ -1,6 +1,6 @@
-//! Alias decisions. An alias is never re-pointed from a key this object does not own; a
-//! rename creates the new alias before the old one goes, and only the alias this object
-//! recorded is ever deleted.
+//! Alias decisions, for `aliasName` and `additionalAliases`. An alias is never re-pointed from
+//! a key this object does not own; a rename creates the new alias before the old one goes, and
+//! only aliases this object recorded are ever deleted.
 
 use crate::api::KmsKeySpec;
 
@@ -26,4 +26,25 @@ pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded
     if let Some(old) = renamed_from {
         plan.actions.push(Action::DeleteAlias(old.clone()));
     }
+}
+
+/// Creates the wanted additional aliases that are free, reports those another key holds, and
+/// deletes those this object made that left the spec.
+pub fn plan_additional_aliases(
+    spec: &KmsKeySpec,
+    observed: &ObservedKey,
+    recorded: &Recorded,
+    plan: &mut Plan,
+) {
+    let wanted = spec.full_additional_aliases();
+    for alias in wanted.iter().filter(|a| !observed.aliases.contains(a)) {
+        match observed.additional_alias_holders.get(alias).cloned().flatten() {
+            None => plan.actions.push(Action::CreateAlias(alias.clone())),
+            Some(holder) => plan.blockers.push(Blocker::AliasConflict { alias: alias.clone(), holder }),
+        }
+    }
+    let primary = spec.full_alias_name();
+    let dropped = (recorded.additional_aliases.iter())
+        .filter(|a| !wanted.contains(a) && **a != primary && observed.aliases.contains(a));
+    plan.actions.extend(dropped.cloned().map(Action::DeleteAlias));
 }

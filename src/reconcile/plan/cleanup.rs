@@ -40,8 +40,13 @@ pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded,
         }
         Observed::Owned(key) => key,
     };
-    let ours =
-        |alias: &String| *alias == spec.full_alias_name() || Some(alias) == recorded.alias_name.as_ref();
+    let additional = spec.full_additional_aliases();
+    let ours = |alias: &String| {
+        *alias == spec.full_alias_name()
+            || Some(alias) == recorded.alias_name.as_ref()
+            || additional.contains(alias)
+            || recorded.additional_aliases.contains(alias)
+    };
     let mut actions: Vec<Action> =
         key.aliases.iter().filter(|a| ours(a)).cloned().map(Action::DeleteAlias).collect();
     if !is_pending_deletion(&key.key.state) {

@@ -269,6 +269,7 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
     tags::plan_tags(spec, ctx.owner, &observed.tags, &mut plan);
     if !observed.was_denied(READ_ALIASES) {
         alias::plan_alias(spec, observed, ctx.recorded, &mut plan);
+        alias::plan_additional_aliases(spec, observed, ctx.recorded, &mut plan);
     }
     let usable = spec.is_enabled || enabled_now;
     if let Some(rotation) = &observed.rotation {

@@ -17,6 +17,8 @@ pub struct Recorded {
     /// When the key ID was recorded.
     pub key_created_at: Option<Timestamp>,
     pub alias_name: Option<String>,
+    /// The additional aliases status records (full names).
+    pub additional_aliases: Vec<String>,
     pub intent: Option<Intent>,
     /// Since when AWS has been refusing the operator's calls for want of permission. A denial
     /// can be IAM catching up with a new key's tags, so it is waited out for a while first.
@@ -95,6 +97,9 @@ pub struct ObservedKey {
     pub aliases: Vec<String>,
     /// The key that holds the wanted alias, if any (maybe this one).
     pub alias_target: Option<String>,
+    /// For each wanted additional alias that does not point at this key: the key that holds
+    /// it, if any.
+    pub additional_alias_holders: BTreeMap<String, Option<String>>,
     pub grants: Vec<GrantInfo>,
     /// Permissions (`kms:GetKeyPolicy`, ...) whose reads AWS refused; what they would have
     /// shown is unknown, and the plan leaves that part alone.

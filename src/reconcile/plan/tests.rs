@@ -11,6 +11,7 @@ use grants::GRANT_PREFIX;
 pub fn mk_spec() -> KmsKeySpec {
     KmsKeySpec {
         alias_name: "orders".into(),
+        additional_aliases: Vec::new(),
         key_description: "Orders key".into(),
         deletion_window_in_days: 30,
         key_spec: KeySpec::SymmetricDefault,
@@ -80,6 +81,7 @@ pub(crate) fn mk_key() -> ObservedKey {
         policy: default_policy(ARN),
         aliases: vec!["alias/orders".into()],
         alias_target: Some("k1".into()),
+        additional_alias_holders: BTreeMap::new(),
         grants: Vec::new(),
         denied: Vec::new(),
     }
@@ -712,6 +714,7 @@ fn a_period_change_on_a_key_that_stays_disabled_is_deferred() {
     assert_eq!(plan.deferred, vec!["key rotation changes once the key is enabled".to_owned()]);
 }
 
+mod aliases;
 mod grant_terms;
 mod kind;
 mod on_demand;

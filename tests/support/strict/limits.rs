@@ -5,7 +5,7 @@
 //!   reserved → `TagException`;
 //! - alias names: `alias/` + name, the whole 1–256 characters of `[a-zA-Z0-9/_-]` →
 //!   `ValidationException`; `alias/aws/` is reserved for AWS managed keys →
-//!   `NotAuthorizedException`;
+//!   `NotAuthorizedException`; at most 50 aliases per key → `LimitExceededException`;
 //! - description: at most 8192 characters → `ValidationException`;
 //! - key policy: a JSON object (`MalformedPolicyDocumentException`) of at most 32768 bytes
 //!   (`LimitExceededException`);
@@ -20,6 +20,8 @@ use serde_json::Value;
 use super::{KeyInfo, Refusal};
 
 pub const MAX_TAGS_PER_KEY: usize = 50;
+/// Aliases per key (checked by the pipeline, which lists them) → `LimitExceededException`.
+pub const MAX_ALIASES_PER_KEY: usize = 50;
 pub const MAX_POLICY_BYTES: usize = 32768;
 pub const MAX_DESCRIPTION: usize = 8192;
 

@@ -120,6 +120,9 @@ impl Strict {
         if let (Some(key), "RotateKeyOnDemand") = (keys.first(), call.op) {
             self.check_on_demand_limit(call, key).await?;
         }
+        if let (Some(key), "CreateAlias") = (keys.first(), call.op) {
+            self.check_alias_limit(call, key).await?;
+        }
         if let (Some(key), "CreateGrant") = (keys.first(), call.op)
             && let Some(answer) = self.idempotent_grant(call, key).await?
         {
@@ -318,6 +321,18 @@ impl Strict {
         let known = self.learned().grant_tokens.get(id).cloned();
         let token = known.unwrap_or_else(grants::fresh_token);
         Ok(Some(upstream::ok_json(&grants::answer(grant, &token))))
+    }
+
+    /// At most 50 aliases per key → `LimitExceededException`.
+    async fn check_alias_limit(&self, call: &Call<'_>, key: &KeyInfo) -> Step<()> {
+        let listed = self.side(call, "ListAliases", json!({"KeyId": key.id})).await?.json();
+        let aliases = listed["Aliases"].as_array().cloned().unwrap_or_default();
+        let on_key = aliases.iter().filter(|a| a["TargetKeyId"].as_str() == Some(key.id.as_str())).count();
+        if on_key >= limits::MAX_ALIASES_PER_KEY {
+            let message = format!("{} already has {on_key} aliases, the most a key can have.", key.arn);
+            return Err(Refusal::new("LimitExceededException", message).into());
+        }
+        Ok(())
     }
 
     /// At most 25 on-demand rotations per key, ever → `LimitExceededException`.
