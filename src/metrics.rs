@@ -21,6 +21,7 @@ pub struct Metrics {
     reconciles: Family<OutcomeLabels, Counter>,
     duration: Histogram,
     leader: Gauge,
+    unused_key_warnings: Counter,
     encode_lock: Mutex<()>,
 }
 
@@ -42,7 +43,13 @@ impl Default for Metrics {
             "1 while this process holds the leader lease (or runs alone)",
             leader.clone(),
         );
-        Self { registry, reconciles, duration, leader, encode_lock: Mutex::new(()) }
+        let unused_key_warnings = Counter::default();
+        registry.register(
+            "unused_key_warnings",
+            "KeyUnused warnings: a key unused for longer than its spec.unusedDays, found at a resync",
+            unused_key_warnings.clone(),
+        );
+        Self { registry, reconciles, duration, leader, unused_key_warnings, encode_lock: Mutex::new(()) }
     }
 }
 
@@ -56,6 +63,11 @@ impl Metrics {
     /// Counts one reconcile that failed before it had an outcome (a status write, say).
     pub fn failed(&self) {
         self.reconciles.get_or_create(&OutcomeLabels { outcome: "error" }).inc();
+    }
+
+    /// Counts one `KeyUnused` warning.
+    pub fn unused_key_warned(&self) {
+        self.unused_key_warnings.inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

@@ -6,11 +6,15 @@ mod support;
 
 use kms_operator::api::{KeySpec, KeyUsage, KmsKeySpec};
 use kms_operator::kms::AwsKms;
+use std::time::Duration;
 use support::clock::TestClock;
 use support::fault_proxy::FaultProxy;
 use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
-use support::strict::StrictConfig;
+
+use aws_sdk_kms::primitives::Blob;
+use kms_operator::reconcile::audit;
+use support::strict::{IdentityPolicy, StrictConfig};
 
 struct Env {
     moto: Moto,
@@ -20,8 +24,11 @@ struct Env {
 }
 
 async fn setup() -> Env {
+    setup_with(StrictConfig::default()).await
+}
+
+async fn setup_with(strict: StrictConfig) -> Env {
     let moto = Moto::start();
-    let strict = StrictConfig::default();
     let clock = strict.clock.clone();
     let proxy = FaultProxy::start_with(&moto.url, strict).await;
     let kms = AwsKms::new(clients_for(&proxy.url));
@@ -266,4 +273,44 @@ async fn additional_aliases_are_made_deleted_when_dropped_and_never_taken_from_a
     other.converge(&env.kms, &env.clock).await;
     assert_eq!(other.stalled_reason().as_deref(), Some("AliasConflict"), "{:?}", other.status());
     assert_eq!(target("alias/finance/billing").await, Some(obj.key_id()), "never moved");
+}
+
+#[tokio::test]
+async fn the_last_use_is_read_once_per_resync_and_an_unused_key_is_found() {
+    // The shipped IAM policy, plus what an application needs to use the key.
+    let text = std::fs::read_to_string(support::strict::shipped_policy_path()).unwrap();
+    let mut policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let app = serde_json::json!({"Sid": "AppUsesKeys", "Effect": "Allow", "Action": ["kms:Encrypt"], "Resource": "*"});
+    policy["Statement"].as_array_mut().unwrap().push(app);
+    let strict =
+        StrictConfig { identity_policy: IdentityPolicy::Json(policy.to_string()), ..StrictConfig::default() };
+    let env = setup_with(strict).await;
+    let resync = Duration::from_secs(600);
+    let mut obj =
+        Object::new("basic-key", KmsKeySpec { unused_days: Some(30), ..example("basic.yaml").spec });
+    obj.last_usage_every = Some(resync);
+    obj.converge(&env.kms, &env.clock).await;
+    let usage = obj.status().last_usage.expect("read with the first reconcile");
+    assert_eq!((usage.operation, usage.at), (None, None), "never used");
+    let reads = || env.proxy.calls().get("GetKeyLastUsage").copied().unwrap_or(0);
+    let after_create = reads();
+    obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    assert_eq!(reads(), after_create, "not again before the next resync");
+
+    // 31 days later, never used: the resync finds it unused.
+    env.clock.advance(Duration::from_secs(31 * 86_400));
+    let report = obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    let Some(Ok(seen)) = report.last_usage else { panic!("{:?}", report.last_usage) };
+    let warning = audit::unused_warning(Some(30), &seen, env.clock.now_timestamp()).expect("unused");
+    assert!(warning.contains("never been used in the 31 days"), "{warning}");
+
+    // An application encrypts; the next resync shows it, and the key is no longer unused.
+    let app = support::moto::client_for(&env.proxy.url);
+    app.encrypt().key_id(obj.key_id()).plaintext(Blob::new("x")).send().await.unwrap();
+    env.clock.advance(resync);
+    let report = obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.unwrap();
+    let Some(Ok(seen)) = report.last_usage else { panic!("{:?}", report.last_usage) };
+    assert_eq!(seen.operation.as_deref(), Some("Encrypt"));
+    assert_eq!(audit::unused_warning(Some(30), &seen, env.clock.now_timestamp()), None);
+    assert_eq!(obj.status().last_usage.unwrap().operation.as_deref(), Some("Encrypt"));
 }

@@ -15,7 +15,8 @@ pub use spec::{
     PolicyBuilder,
 };
 pub use status::{
-    Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KmsKeyStatus, OnDemandRotation, RotationRecord,
+    Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KeyUsageRecord, KmsKeyStatus,
+    OnDemandRotation, RotationRecord,
 };
 
 /// Prefix that turns a spec alias name into the KMS alias name.

@@ -118,6 +118,14 @@ pub struct KmsKeySpec {
     #[schemars(range(min = 90, max = 2560))]
     pub rotation_period_in_days: Option<i32>,
 
+    /// Days without cryptographic use after which the operator warns (a `KeyUnused` Warning
+    /// Event and the `kms_operator_unused_key_warnings_total` metric), checked at each resync
+    /// from KMS's record of the key's last use. A key never used counts from when KMS began
+    /// tracking it. 1-3650; when absent, no warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub unused_days: Option<u32>,
+
     /// Whether the key is enabled. A disabled key cannot be used for cryptography or receive
     /// new grants; rotation changes wait until it is enabled again.
     #[serde(default = "default_true")]

@@ -72,6 +72,11 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_policy: Option<GeneratedPolicy>,
 
+    /// The key's last cryptographic use, as KMS records it (GetKeyLastUsage), read at most
+    /// once per resync interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_usage: Option<KeyUsageRecord>,
+
     /// Whether the key in KMS is a multi-Region key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,
@@ -142,6 +147,23 @@ pub struct GeneratedPolicy {
     pub bytes: u32,
     /// The `Sid`s of its statements, in order.
     pub statements: Vec<String>,
+}
+
+/// The key's last cryptographic use.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyUsageRecord {
+    /// The operation (Encrypt, Decrypt, Sign, ...); absent when unused since tracking began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// When it was used (RFC 3339); absent when unused since tracking began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Since when KMS tracks the key's use (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_since: Option<String>,
+    /// When the operator last asked KMS (RFC 3339).
+    pub checked_at: String,
 }
 
 /// One past rotation of the key material.

@@ -256,10 +256,12 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         owner: &owner,
         recorded: recorded_from(obj.status.as_ref()),
         rotate_now: obj.annotations().get(ROTATE_NOW_ANNOTATION).map(String::as_str),
+        last_usage_every: Some(ctx.resync),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
+    publish_audit(ctx, obj, &report).await;
     let before = obj.status.as_ref().and_then(|s| s.generated_policy.as_ref());
     if let Some(policy) = report.generated_policy.as_ref().filter(|p| Some(*p) != before) {
         let note = format!(
@@ -380,6 +382,26 @@ async fn publish_report(ctx: &Context, obj: &KmsKey, report: &reconcile::Report)
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }
         _ => {}
+    }
+}
+
+/// The audit facts a reconcile read: a `KeyUnused` Warning when the key has gone unused for
+/// `spec.unusedDays`, or why its last use could not be read.
+async fn publish_audit(ctx: &Context, obj: &KmsKey, report: &reconcile::Report) {
+    match &report.last_usage {
+        Some(Ok(usage)) => {
+            if let Some(warning) =
+                reconcile::audit::unused_warning(obj.spec.unused_days, usage, Timestamp::now())
+            {
+                ctx.metrics.unused_key_warned();
+                publish(ctx, obj, EventType::Warning, "KeyUnused", "Audit", warning).await;
+            }
+        }
+        Some(Err(why)) => {
+            let note = format!("could not read the key's last use (GetKeyLastUsage): {why}");
+            publish(ctx, obj, EventType::Warning, "LastUsageUnreadable", "Audit", note).await;
+        }
+        None => {}
     }
 }
 

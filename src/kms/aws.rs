@@ -18,8 +18,8 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use super::{
-    ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, PastRotation,
-    Quotas, Rotation, TaggedKey,
+    ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey,
+    PastRotation, Quotas, Rotation, TaggedKey,
 };
 
 const POLICY_NAME: &str = "default";
@@ -200,6 +200,18 @@ impl KmsPort for AwsKms {
             period_days: out.rotation_period_in_days(),
             next_rotation: out.next_rotation_date().and_then(rfc3339),
             on_demand_started: out.on_demand_rotation_start_date().and_then(rfc3339),
+        })
+    }
+
+    async fn last_usage(&self, key_id: &str) -> Result<LastUsage, KmsError> {
+        self.quotas.acquire("GetKeyLastUsage").await;
+        let out = self.client.get_key_last_usage().key_id(key_id).send().await;
+        let out = out.map_err(|e| sdk_error("GetKeyLastUsage", e))?;
+        let used = out.key_last_usage();
+        Ok(LastUsage {
+            operation: used.and_then(|u| u.operation()).map(|o| o.as_str().to_owned()),
+            at: used.and_then(|u| u.timestamp()).and_then(rfc3339),
+            tracking_since: out.tracking_start_date().and_then(rfc3339),
         })
     }
 

@@ -43,6 +43,17 @@ pub struct Rotation {
     pub on_demand_started: Option<String>,
 }
 
+/// The key's last cryptographic use, as GetKeyLastUsage reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LastUsage {
+    /// The operation (Encrypt, Decrypt, Sign, ...); absent when unused since tracking began.
+    pub operation: Option<String>,
+    /// When (RFC 3339); absent when unused since tracking began.
+    pub at: Option<String>,
+    /// Since when KMS tracks the key's use (RFC 3339).
+    pub tracking_since: Option<String>,
+}
+
 /// One past rotation of the key material, as ListKeyRotations reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PastRotation {
@@ -112,6 +123,8 @@ pub trait KmsPort: Send + Sync {
     async fn alias_target(&self, alias_name: &str) -> Result<Option<String>, KmsError>;
     async fn list_tags(&self, key_id: &str) -> Result<BTreeMap<String, String>, KmsError>;
     async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError>;
+    /// The key's last cryptographic use.
+    async fn last_usage(&self, key_id: &str) -> Result<LastUsage, KmsError>;
     /// The key's past rotations, oldest first.
     async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError>;
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError>;

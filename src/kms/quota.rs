@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// AWS KMS request quotas, requests per second, per account and Region.
-pub const AWS_QUOTAS: [(&str, f64); 24] = [
+pub const AWS_QUOTAS: [(&str, f64); 25] = [
     ("CreateKey", 5.0),
     ("CreateAlias", 5.0),
     ("DeleteAlias", 15.0),
@@ -33,6 +33,7 @@ pub const AWS_QUOTAS: [(&str, f64); 24] = [
     ("GetKeyRotationStatus", 1000.0),
     ("RotateKeyOnDemand", 5.0),
     ("ListKeyRotations", 100.0),
+    ("GetKeyLastUsage", 100.0),
 ];
 
 /// A token bucket that hands out reservations: a caller is told how long to wait for its turn,

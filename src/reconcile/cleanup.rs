@@ -32,13 +32,13 @@ pub async fn cleanup(
     recorded: &Recorded,
     now: Timestamp,
 ) -> Result<Released, KmsError> {
-    let mut observed = observe::observe(kms, spec, owner, recorded, None).await?;
+    let mut observed = observe::observe(kms, spec, owner, recorded, None, false).await?;
     if let Some(repair) = plan::blind_policy_repair(spec, &observed, recorded, now)
         && let Some(key_id) = observed.key_to_act_on().map(str::to_owned)
     {
         // Its policy may shut the operator out; if the spec's lets it back in, go on.
         if apply_one(kms, &key_id, &repair).await.is_ok() {
-            observed = observe::observe(kms, spec, owner, recorded, None).await?;
+            observed = observe::observe(kms, spec, owner, recorded, None, false).await?;
         }
     }
     let actions = match plan::plan_cleanup(spec, &observed, recorded, now) {

@@ -11,6 +11,7 @@
 
 mod adopt;
 mod apply;
+pub mod audit;
 mod cleanup;
 mod observe;
 mod outcome;

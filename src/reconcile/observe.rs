@@ -23,6 +23,7 @@ pub async fn observe(
     owner: &Owner,
     recorded: &Recorded,
     rotate_now: Option<&str>,
+    last_usage_due: bool,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
@@ -74,6 +75,13 @@ pub async fn observe(
         additional_alias_holders.insert(alias, holder);
     }
     let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
+    let (last_usage, last_usage_unreadable) = match last_usage_due {
+        false => (None, None),
+        true => match kms.last_usage(&key.key_id).await {
+            Ok(usage) => (Some(usage), None),
+            Err(err) => (None, Some(err.to_string())),
+        },
+    };
     let observed = ObservedKey {
         key,
         unrecorded,
@@ -85,6 +93,8 @@ pub async fn observe(
         alias_target,
         additional_alias_holders,
         grants,
+        last_usage,
+        last_usage_unreadable,
         denied,
     };
     Ok(Observed::Owned(Box::new(observed)))

@@ -5,12 +5,12 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::KmsKeySpec;
-use crate::kms::KmsPort;
+use crate::kms::{KmsPort, LastUsage};
 
 use super::ownership::Owner;
 use super::plan::{self, Action, ObservedKey, Recorded};
 use super::writer::{Error, StatusWriter};
-use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
+use super::{apply, audit, observe, outcome::Outcome, policy_builder, token, validate};
 use crate::api::GeneratedPolicy;
 
 /// Most observe-plan-apply passes in one reconcile.
@@ -30,6 +30,8 @@ pub struct Report {
     pub rotated_on_demand: Option<Timestamp>,
     /// The policy built from `spec.policy` for the key last observed.
     pub generated_policy: Option<GeneratedPolicy>,
+    /// The key's last use, when it was due to be read: what KMS said, or why it said nothing.
+    pub last_usage: Option<Result<LastUsage, String>>,
 }
 
 impl Report {
@@ -42,6 +44,7 @@ impl Report {
             created: None,
             rotated_on_demand: None,
             generated_policy: None,
+            last_usage: None,
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct Target<'a> {
     pub recorded: Recorded,
     /// The value of the `kms.boosterpack.io/rotate-now` annotation, if any.
     pub rotate_now: Option<&'a str>,
+    /// How often to ask KMS for the key's last use (the resync interval); never when `None`.
+    pub last_usage_every: Option<std::time::Duration>,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -87,15 +92,26 @@ async fn passes(
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
     for _ in 0..MAX_PASSES {
-        let observed =
-            match observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now).await {
-                Ok(observed) => observed,
-                Err(err) => {
-                    report.outcome = Outcome::of_kms_error(&err, &recorded, now);
-                    return Ok(report);
-                }
-            };
+        let usage_due = audit::last_usage_due(recorded.last_usage_checked_at, target.last_usage_every, now);
+        let observe =
+            observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due);
+        let observed = match observe.await {
+            Ok(observed) => observed,
+            Err(err) => {
+                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                return Ok(report);
+            }
+        };
         report.key = observed.owned_key().cloned();
+        if let Some(key) = &report.key
+            && usage_due
+        {
+            report.last_usage =
+                Some(key.last_usage.clone().ok_or_else(|| {
+                    key.last_usage_unreadable.clone().unwrap_or_else(|| "no answer".to_owned())
+                }));
+            recorded.last_usage_checked_at = Some(now);
+        }
         let token = token::new_token();
         let ctx = plan::Context {
             owner: target.owner,

@@ -2,7 +2,7 @@
 //! conditions (`Ready`, `Reconciling`, `Stalled`) that keep each `lastTransitionTime` while
 //! the condition's status does not change. Pure: the caller writes the result.
 
-use crate::api::{Condition, ConditionStatus, KmsKeySpec, KmsKeyStatus, RotationRecord};
+use crate::api::{Condition, ConditionStatus, KeyUsageRecord, KmsKeySpec, KmsKeyStatus, RotationRecord};
 use crate::kms::PastRotation;
 
 use super::outcome::{Outcome, PERMISSION_REASONS};
@@ -41,6 +41,14 @@ pub fn status_after(
         }
         confirm_on_demand_rotation(&mut next, observed, report);
         next.generated_policy = report.generated_policy.clone();
+        if let Some(Ok(usage)) = &report.last_usage {
+            next.last_usage = Some(KeyUsageRecord {
+                operation: usage.operation.clone(),
+                at: usage.at.clone(),
+                tracking_since: usage.tracking_since.clone(),
+                checked_at: now.to_owned(),
+            });
+        }
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
@@ -264,6 +272,8 @@ mod tests {
             aliases: vec![],
             alias_target: None,
             additional_alias_holders: Default::default(),
+            last_usage: None,
+            last_usage_unreadable: None,
             grants: vec![],
             denied: vec![READ_GRANTS, READ_ALIASES],
         };

@@ -142,3 +142,33 @@ pub async fn additional_aliases_are_made_and_dropped(w: &World) {
     w.kubectl_ok(&["delete", "kms", "billing-key", "-n", ns, "--timeout=60s"]);
     assert_eq!(w.alias_target("alias/finance/billing").await, None, "deleted with the object");
 }
+
+/// `spec.unusedDays`: the operator records the key's last use in status, and a key unused for
+/// longer (KMS's tracking backdated in the strict layer) gets a `KeyUnused` Warning Event.
+pub async fn an_unused_key_is_warned_about(w: &World) {
+    let ns = "e2e-unused";
+    w.namespace(ns);
+    w.apply(ns, &crate::scenarios::manifest("idle", "e2e-idle", "  unusedDays: 30\n"));
+    let obj = w.wait_ready(ns, "idle").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    let checked = crate::env::eventually("status.lastUsage", std::time::Duration::from_secs(30), || async {
+        let obj = w.get(ns, "idle");
+        obj["status"]["lastUsage"]["checkedAt"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(!checked.is_empty());
+    w.proxy.as_ref().unwrap().backdate_usage_tracking(&key_id, std::time::Duration::from_secs(40 * 86_400));
+    let events = crate::env::eventually("a KeyUnused event", std::time::Duration::from_secs(60), || async {
+        let out =
+            w.kubectl_ok(&["get", "events", "-n", ns, "--field-selector", "reason=KeyUnused", "-o", "json"]);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    let note = events[0]["note"].as_str().or(events[0]["message"].as_str()).unwrap_or_default();
+    assert!(note.contains("never been used in the 40 days"), "{events:?}");
+    let (_, metrics) = crate::env::http_get(&w.operator_http(), "/metrics");
+    assert!(metrics.contains("kms_operator_unused_key_warnings_total"), "{metrics}");
+    w.kubectl_ok(&["delete", "kms", "idle", "-n", ns, "--timeout=60s"]);
+}

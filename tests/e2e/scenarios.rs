@@ -33,6 +33,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("additional_aliases_are_made_and_dropped", |w| {
             Box::pin(crate::features::additional_aliases_are_made_and_dropped(w))
         }),
+        ("an_unused_key_is_warned_about", |w| Box::pin(crate::features::an_unused_key_is_warned_about(w))),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
@@ -81,7 +82,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-fn manifest(name: &str, alias: &str, extra_spec: &str) -> String {
+pub fn manifest(name: &str, alias: &str, extra_spec: &str) -> String {
     format!(
         "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: {name}\nspec:\n  aliasName: {alias}\n{extra_spec}"
     )

@@ -94,6 +94,12 @@ impl FaultProxy {
         self.strict.mark_principal_unknown(arn, duration);
     }
 
+    /// KMS began tracking the key's use `ago` earlier than it did, as for a key made long ago
+    /// and never used since.
+    pub fn backdate_usage_tracking(&self, key_id: &str, ago: Duration) {
+        self.strict.backdate_usage_tracking(key_id, ago);
+    }
+
     /// Faults a share `rate` of all calls at random, with a fault drawn from `kinds`.
     pub fn fault_at_random(&self, rate: f64, kinds: &[Fault]) {
         let mut state = self.state.lock().unwrap();

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use kms_operator::kms::{
-    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, NewGrant, NewKey, PastRotation, Rotation, TaggedKey,
+    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey, PastRotation,
+    Rotation, TaggedKey,
 };
 
 pub struct Lagging {
@@ -63,6 +64,9 @@ impl KmsPort for Lagging {
     }
     async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError> {
         self.inner.rotation(key_id).await
+    }
+    async fn last_usage(&self, key_id: &str) -> Result<LastUsage, KmsError> {
+        self.inner.last_usage(key_id).await
     }
     async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError> {
         self.inner.past_rotations(key_id).await

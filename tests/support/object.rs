@@ -30,6 +30,8 @@ pub struct Object {
     pub fail_key_write: Mutex<bool>,
     /// The value of the `kms.boosterpack.io/rotate-now` annotation.
     pub rotate_now: Mutex<Option<String>>,
+    /// How often the key's last use is read (the controller passes its resync interval).
+    pub last_usage_every: Option<Duration>,
     /// The (virtual) time of the reconcile in progress: status writes are stamped with it.
     clock: Mutex<Option<Timestamp>>,
 }
@@ -49,6 +51,7 @@ impl Object {
             generation: 1,
             fail_key_write: Mutex::new(false),
             rotate_now: Mutex::new(None),
+            last_usage_every: None,
             clock: Mutex::new(None),
         }
     }
@@ -66,8 +69,13 @@ impl Object {
         *self.clock.lock().unwrap() = Some(now);
         let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
         let rotate_now = self.rotate_now.lock().unwrap().clone();
-        let target =
-            Target { spec: &self.spec, owner: &self.owner, recorded, rotate_now: rotate_now.as_deref() };
+        let target = Target {
+            spec: &self.spec,
+            owner: &self.owner,
+            recorded,
+            rotate_now: rotate_now.as_deref(),
+            last_usage_every: self.last_usage_every,
+        };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         let next = reconcile::status_after(
             &self.status(),

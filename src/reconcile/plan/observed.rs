@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::kms::{GrantInfo, KeyDescription, PastRotation, Rotation};
+use crate::kms::{GrantInfo, KeyDescription, LastUsage, PastRotation, Rotation};
 
 use super::on_demand::RotationRequest;
 
@@ -17,6 +17,8 @@ pub struct Recorded {
     /// When the key ID was recorded.
     pub key_created_at: Option<Timestamp>,
     pub alias_name: Option<String>,
+    /// When status last recorded the key's last use.
+    pub last_usage_checked_at: Option<Timestamp>,
     /// The additional aliases status records (full names).
     pub additional_aliases: Vec<String>,
     pub intent: Option<Intent>,
@@ -101,6 +103,10 @@ pub struct ObservedKey {
     /// it, if any.
     pub additional_alias_holders: BTreeMap<String, Option<String>>,
     pub grants: Vec<GrantInfo>,
+    /// The key's last use, when it was due to be read (see `audit::last_usage_due`).
+    pub last_usage: Option<LastUsage>,
+    /// Why the due read of the last use failed (it is not worth failing the reconcile for).
+    pub last_usage_unreadable: Option<String>,
     /// Permissions (`kms:GetKeyPolicy`, ...) whose reads AWS refused; what they would have
     /// shown is unknown, and the plan leaves that part alone.
     pub denied: Vec<&'static str>,

@@ -18,6 +18,7 @@ pub fn mk_spec() -> KmsKeySpec {
         key_usage: KeyUsage::EncryptDecrypt,
         enable_key_rotation: true,
         rotation_period_in_days: None,
+        unused_days: None,
         is_enabled: true,
         multi_region: false,
         key_policy: None,
@@ -82,6 +83,8 @@ pub(crate) fn mk_key() -> ObservedKey {
         aliases: vec!["alias/orders".into()],
         alias_target: Some("k1".into()),
         additional_alias_holders: BTreeMap::new(),
+        last_usage: None,
+        last_usage_unreadable: None,
         grants: Vec::new(),
         denied: Vec::new(),
     }

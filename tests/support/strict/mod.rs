@@ -10,7 +10,8 @@
 //!    what the key's spec and usage allow (`key_specs`);
 //! 6. the lockout safety check and unknown principals of a new key policy;
 //! 7. CreateGrant idempotency (`grants`), pagination of lists (`pages`), then moto;
-//! 8. what the answer teaches: creation times, tag history, grant tokens, rotation periods.
+//! 8. what the answer teaches: creation times, tag history, grant tokens, rotation periods,
+//!    the keys' cryptographic use (GetKeyLastUsage, which moto lacks, is answered from it).
 //!
 //! tag:GetResources (Resource Groups Tagging API) gets IAM, list lag and pagination. Anything
 //! else passes through unchanged. `StrictConfig::off()` passes everything through.
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod pages;
 mod pipeline;
 pub mod upstream;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -139,6 +141,8 @@ pub struct KeyInfo {
     pub spec: String,
     pub usage: String,
     pub origin: String,
+    /// CreationDate as moto has it (epoch seconds).
+    pub created: f64,
     pub tags: Tags,
     pub policy: Option<Policy>,
 }
@@ -150,6 +154,8 @@ struct Learned {
     grant_tokens: HashMap<String, String>,
     /// Per key: the rotation period EnableKeyRotation set, and when (epoch seconds).
     rotation_periods: HashMap<String, (i64, i64)>,
+    /// The keys' cryptographic use, for GetKeyLastUsage (see `usage`).
+    usage: usage::Usage,
     /// Per grant ID: the service principals moto forgot (see `grants`).
     service_grants: HashMap<String, serde_json::Value>,
     /// Per key: when (epoch seconds, test clock) each on-demand rotation this layer saw was made.
@@ -186,6 +192,12 @@ impl Strict {
     pub fn mark_principal_unknown(&self, arn: &str, duration: Duration) {
         let until = self.now() + duration;
         self.learned().unknown_until.push((arn.to_owned(), until));
+    }
+
+    /// KMS began tracking the key's use `ago` before now (see `usage`).
+    pub fn backdate_usage_tracking(&self, key_id: &str, ago: Duration) {
+        let at = self.config.clock.now_timestamp().as_second() - ago.as_secs() as i64;
+        self.learned().usage.created(key_id, at);
     }
 
     /// Answers one client request (the bytes for the client), or `None` if moto could not be

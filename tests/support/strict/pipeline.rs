@@ -128,6 +128,9 @@ impl Strict {
         {
             return Ok(answer);
         }
+        if let (Some(key), "GetKeyLastUsage") = (keys.first(), call.op) {
+            return Ok(upstream::ok_json(&self.learned().usage.answer(&key.id, key.created)));
+        }
         if let Some(paging) = pages::paging_for(call.op) {
             return self.paged(call, &paging).await;
         }
@@ -156,7 +159,11 @@ impl Strict {
             return Ok(response.to_client());
         };
         let now = self.now();
-        self.learned().history.created(id, now, call.request_tags());
+        let at = self.config.clock.now_timestamp().as_second();
+        let mut learned = self.learned();
+        learned.history.created(id, now, call.request_tags());
+        learned.usage.created(id, at);
+        drop(learned);
         let Some((_, real)) = stand_in else { return Ok(response.to_client()) };
         self.learned().real_specs.insert(id.to_owned(), real.clone());
         key_specs::report_real_spec(&mut answer["KeyMetadata"], &real);
@@ -190,6 +197,7 @@ impl Strict {
             state: text_of(&meta["KeyState"]),
             spec: text_of(&meta["KeySpec"]),
             usage: text_of(&meta["KeyUsage"]),
+            created: meta["CreationDate"].as_f64().unwrap_or_default(),
             origin: text_of(&meta["Origin"]),
             tags: Tags::new(),
             policy: None,
@@ -391,6 +399,8 @@ impl Strict {
     async fn learn(&self, call: &Call<'_>, key: Option<&KeyInfo>, response: Message) -> Message {
         let (Some(key), true) = (key, response.ok()) else { return response };
         let now = self.now();
+        let at = self.config.clock.now_timestamp().as_second();
+        self.learned().usage.used(&key.id, call.op, at);
         match call.op {
             "TagResource" | "UntagResource" => {
                 let after = retagged(call, &key.tags);

@@ -1,0 +1,74 @@
+//! Audit facts: when the key's last use is worth asking KMS about (at most once per resync
+//! interval), and whether it has gone unused for longer than `spec.unusedDays`.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::kms::LastUsage;
+
+/// Whether GetKeyLastUsage is due: never asked, or last asked at least 80% of `every` ago (so
+/// a resync that comes a little early, with jitter, still asks).
+pub fn last_usage_due(checked_at: Option<Timestamp>, every: Option<Duration>, now: Timestamp) -> bool {
+    let Some(every) = every else { return false };
+    checked_at.is_none_or(|at| now.duration_since(at).as_secs_f64() >= every.as_secs_f64() * 0.8)
+}
+
+/// The warning for a key unused for at least `unused_days`: counted from its last use, or,
+/// for a key never used, from when KMS began tracking it.
+pub fn unused_warning(unused_days: Option<u32>, usage: &LastUsage, now: Timestamp) -> Option<String> {
+    let limit = unused_days?;
+    let since = usage.at.as_deref().or(usage.tracking_since.as_deref())?.parse::<Timestamp>().ok()?;
+    let days = now.duration_since(since).as_secs() / 86_400;
+    if days < i64::from(limit) {
+        return None;
+    }
+    Some(match (&usage.operation, &usage.at) {
+        (Some(operation), Some(at)) => {
+            format!(
+                "the key has not been used for {days} days (last: {operation} at {at}); spec.unusedDays is {limit}"
+            )
+        }
+        _ => format!(
+            "the key has never been used in the {days} days KMS has tracked it; spec.unusedDays is {limit}"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days_ago: i64) -> String {
+        (now() - Duration::from_secs(days_ago as u64 * 86_400)).to_string()
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn last_usage_is_read_at_most_once_per_resync_interval() {
+        let every = Some(Duration::from_secs(600));
+        assert!(last_usage_due(None, every, now()), "never read");
+        assert!(!last_usage_due(Some(now() - Duration::from_secs(300)), every, now()));
+        assert!(
+            last_usage_due(Some(now() - Duration::from_secs(480)), every, now()),
+            "an early, jittered resync"
+        );
+        assert!(!last_usage_due(None, None, now()), "not asked for");
+    }
+
+    #[test]
+    fn a_key_unused_for_unused_days_is_warned_about_counting_from_its_last_use_or_tracking() {
+        let used =
+            LastUsage { operation: Some("Decrypt".into()), at: Some(at(40)), tracking_since: Some(at(400)) };
+        let warning = unused_warning(Some(30), &used, now()).unwrap();
+        assert!(warning.starts_with("the key has not been used for 40 days (last: Decrypt"), "{warning}");
+        assert_eq!(unused_warning(Some(41), &used, now()), None);
+        assert_eq!(unused_warning(None, &used, now()), None, "no threshold, no warning");
+        let never = LastUsage { operation: None, at: None, tracking_since: Some(at(90)) };
+        assert!(unused_warning(Some(30), &never, now()).unwrap().contains("never been used in the 90 days"));
+        assert_eq!(unused_warning(Some(30), &LastUsage::default(), now()), None, "nothing known");
+    }
+}
