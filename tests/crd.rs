@@ -57,3 +57,30 @@ fn the_spec_tags_leave_room_for_the_operators_own_within_aws_limit_of_50() {
     assert_eq!(max + kms_operator::reconcile::OPERATOR_TAGS, 50);
     assert!(tags["description"].as_str().unwrap().contains(&format!("at most {max}")));
 }
+
+/// Every example is a KmsKey, linked from the README, and applied by the end-to-end run (by
+/// its file name in tests/e2e/), so none can rot unseen.
+#[test]
+fn every_example_parses_is_in_the_readme_and_is_applied_end_to_end() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+    let readme = read("README.md");
+    let e2e: String = std::fs::read_dir(format!("{root}/tests/e2e"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().to_str().filter(|p| p.ends_with(".rs")).map(std::fs::read_to_string))
+        .map(Result::unwrap)
+        .collect();
+    let mut examples: Vec<String> = std::fs::read_dir(format!("{root}/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 9, "{examples:?}");
+    for file in examples {
+        let text = read(&format!("examples/{file}"));
+        let key: KmsKey = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file} is not a KmsKey: {e}"));
+        assert!(!key.spec.alias_name.is_empty(), "{file}");
+        assert!(readme.contains(&format!("examples/{file}")), "the README does not link examples/{file}");
+        assert!(e2e.contains(&format!("\"{file}\"")) || e2e.contains(&format!("examples/{file}")), "no e2e applies {file}");
+    }
+}

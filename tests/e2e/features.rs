@@ -172,3 +172,29 @@ pub async fn an_unused_key_is_warned_about(w: &World) {
     assert!(metrics.contains("kms_operator_unused_key_warnings_total"), "{metrics}");
     w.kubectl_ok(&["delete", "kms", "idle", "-n", ns, "--timeout=60s"]);
 }
+
+/// `examples/seed-basic.yaml` and `seed-advanced.yaml`: the module's two examples with its
+/// inputs only. They use the same aliases as basic.yaml and advanced.yaml, so those are
+/// deleted first (their aliases go with them).
+pub async fn the_seed_module_examples_become_ready(w: &World) {
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", "e2e-examples", "--ignore-not-found", "--timeout=60s"]);
+    let ns = "e2e-seed";
+    w.namespace(ns);
+    for file in ["seed-basic.yaml", "seed-advanced.yaml"] {
+        w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{ROOT}/examples/{file}")]);
+    }
+    let basic = w.wait_ready(ns, "seed-basic").await;
+    let advanced = w.wait_ready(ns, "seed-advanced").await;
+    let basic_id = basic["status"]["keyId"].as_str().unwrap();
+    let advanced_id = advanced["status"]["keyId"].as_str().unwrap();
+    assert_eq!(w.alias_target("alias/basic-key").await.as_deref(), Some(basic_id));
+    assert!(w.rotation(basic_id).await, "rotation on");
+    assert_eq!(basic["spec"]["keyDescription"], "Managed by kms-operator", "the module's default");
+    assert_eq!(w.alias_target("alias/advanced-key").await.as_deref(), Some(advanced_id));
+    assert_eq!(w.describe(advanced_id).await.multi_region(), Some(true));
+    let grants = w.grants(advanced_id).await;
+    let context = grants[0].constraints().and_then(|c| c.encryption_context_equals()).unwrap();
+    assert_eq!((grants.len(), context.get("App").map(String::as_str)), (1, Some("Finance")));
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=60s"]);
+    assert_eq!(w.alias_target("alias/advanced-key").await, None);
+}

@@ -34,6 +34,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
             Box::pin(crate::features::additional_aliases_are_made_and_dropped(w))
         }),
         ("an_unused_key_is_warned_about", |w| Box::pin(crate::features::an_unused_key_is_warned_about(w))),
+        ("the_seed_module_examples_become_ready", |w| {
+            Box::pin(crate::features::the_seed_module_examples_become_ready(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
