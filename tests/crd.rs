@@ -78,9 +78,13 @@ fn every_example_parses_is_in_the_readme_and_is_applied_end_to_end() {
     assert!(examples.len() >= 9, "{examples:?}");
     for file in examples {
         let text = read(&format!("examples/{file}"));
-        let key: KmsKey = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file} is not a KmsKey: {e}"));
+        let key: KmsKey =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file} is not a KmsKey: {e}"));
         assert!(!key.spec.alias_name.is_empty(), "{file}");
         assert!(readme.contains(&format!("examples/{file}")), "the README does not link examples/{file}");
-        assert!(e2e.contains(&format!("\"{file}\"")) || e2e.contains(&format!("examples/{file}")), "no e2e applies {file}");
+        assert!(
+            e2e.contains(&format!("\"{file}\"")) || e2e.contains(&format!("examples/{file}")),
+            "no e2e applies {file}"
+        );
     }
 }

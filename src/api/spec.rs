@@ -192,9 +192,11 @@ pub struct PolicyBuilder {
     #[serde(default = "default_true")]
     pub enable_default_policy: bool,
 
-    /// Principals that manage the key but cannot use it for cryptography (Sid
-    /// `KeyAdministration`: create, describe, enable, list, put, update, revoke, disable, get,
-    /// delete, tag, untag, schedule and cancel deletion, rotate).
+    /// Principals that manage the key (Sid `KeyAdministration`: create, describe, enable, list,
+    /// put, update, revoke, disable, get, delete, tag, untag, schedule and cancel deletion,
+    /// rotate). They get no cryptographic operation, but `kms:Create*` includes CreateGrant and
+    /// `kms:Put*` PutKeyPolicy, so an administrator can give itself use, as with AWS's own
+    /// key-administrator statement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50), inner(regex(pattern = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$")))]
     #[x_kube(merge_strategy = ListMerge::Set)]

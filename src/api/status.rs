@@ -58,6 +58,12 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_on_demand_rotation: Option<OnDemandRotation>,
 
+    /// The `rotate-now` values already acted on, oldest first (at most 25, as many on-demand
+    /// rotations as AWS allows a key): a value set again, by a GitOps revert say, does not
+    /// rotate again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotate_now_values: Vec<String>,
+
     /// How many on-demand rotations the key has had; AWS allows 25 per key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand_rotations: Option<u32>,
@@ -162,7 +168,8 @@ pub struct KeyUsageRecord {
     /// Since when KMS tracks the key's use (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_since: Option<String>,
-    /// When the operator last asked KMS (RFC 3339).
+    /// When the operator last asked KMS (RFC 3339), whether or not KMS answered (a failure is
+    /// a `LastUsageUnreadable` Warning Event, and the fields above stay as they were).
     pub checked_at: String,
 }
 

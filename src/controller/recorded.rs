@@ -28,6 +28,7 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
             rotations_before: r.rotations_before as usize,
             rotated: r.rotated_at.is_some(),
         }),
+        rotate_now_values: status.rotate_now_values.clone(),
         next_rotation: status.next_rotation_date.clone(),
         on_demand_rotations: status.on_demand_rotations.map(|n| n as usize),
     }

@@ -237,6 +237,13 @@ impl KmsPort for AwsKms {
         Ok(out.policy().map(str::to_owned))
     }
 
+    async fn any_alias_arn(&self) -> Result<Option<String>, KmsError> {
+        self.quotas.acquire("ListAliases").await;
+        let out = self.client.list_aliases().limit(1).send().await;
+        let out = out.map_err(|e| sdk_error("ListAliases", e))?;
+        Ok(out.aliases().iter().find_map(|a| a.alias_arn()).map(str::to_owned))
+    }
+
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
         let pages = self.client.list_aliases().key_id(key_id).into_paginator().send();
         let pages = self.all_pages("ListAliases", pages, |p| p.truncated()).await?;

@@ -9,7 +9,8 @@ pub enum ErrorKind {
     Transient,
     /// The key, alias or grant does not exist.
     NotFound,
-    /// The key's state does not allow the call (disabled, pending deletion).
+    /// The key's state does not allow the call now (disabled, pending deletion, a rotation in
+    /// progress or due within minutes): it may once the state changes.
     InvalidState,
     /// The alias (or another name) is already taken.
     AlreadyExists,
@@ -74,7 +75,8 @@ pub fn classify(code: Option<&str>, status: u16) -> ErrorKind {
         | "ServiceUnavailableException"
         | "RequestTimeout" => ErrorKind::Transient,
         "NotFoundException" => ErrorKind::NotFound,
-        "KMSInvalidStateException" | "DisabledException" => ErrorKind::InvalidState,
+        // ConflictException: RotateKeyOnDemand while a rotation runs or is about to.
+        "KMSInvalidStateException" | "DisabledException" | "ConflictException" => ErrorKind::InvalidState,
         "AlreadyExistsException" => ErrorKind::AlreadyExists,
         "AccessDeniedException"
         | "NotAuthorizedException"
@@ -102,6 +104,7 @@ mod tests {
             (Some("NotFoundException"), 400, ErrorKind::NotFound),
             (Some("KMSInvalidStateException"), 400, ErrorKind::InvalidState),
             (Some("DisabledException"), 400, ErrorKind::InvalidState),
+            (Some("ConflictException"), 400, ErrorKind::InvalidState),
             (Some("AlreadyExistsException"), 400, ErrorKind::AlreadyExists),
             (Some("AccessDeniedException"), 400, ErrorKind::AccessDenied),
             (Some("NotAuthorizedException"), 400, ErrorKind::AccessDenied),

@@ -128,6 +128,9 @@ pub trait KmsPort: Send + Sync {
     /// The key's past rotations, oldest first.
     async fn past_rotations(&self, key_id: &str) -> Result<Vec<PastRotation>, KmsError>;
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError>;
+    /// The ARN of some alias of the account and Region (AWS lists its predefined `alias/aws/*`
+    /// ones in every account), which names the account and partition; `None` if none is listed.
+    async fn any_alias_arn(&self) -> Result<Option<String>, KmsError>;
     /// Names of the aliases that point at the key.
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError>;
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError>;

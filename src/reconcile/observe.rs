@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use crate::api::KmsKeySpec;
 use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
 
-use super::adopt;
 use super::ownership::{Owner, TAG_UID};
 use super::plan::{
     Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, READ_ROTATIONS, Recorded,
     on_demand,
 };
+use super::{adopt, policy_builder};
 
 /// Observes the recorded key; without one, the key an interrupted create left (found by its
 /// tags), or else whether the wanted alias is free.
@@ -30,9 +30,9 @@ pub async fn observe(
         (Some(id), _) => (id.clone(), false),
         (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
             Some(id) => (id, true),
-            None => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
+            None => return no_key(kms, spec, &wanted_alias).await,
         },
-        (None, None) => return Ok(Observed::NoKey { alias_target: kms.alias_target(&wanted_alias).await? }),
+        (None, None) => return no_key(kms, spec, &wanted_alias).await,
     };
     let key = match kms.describe_key(&key_id).await {
         Ok(Some(key)) => key,
@@ -104,6 +104,17 @@ pub async fn observe(
 /// encryption keys (a KMS that does not report the spec is assumed to have one).
 fn rotates(key: &KeyDescription) -> bool {
     matches!(key.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT")
+}
+
+/// No key yet: whether the wanted alias is free, and, when a built policy needs the account's
+/// root before the key exists, an ARN naming the account.
+async fn no_key(kms: &dyn KmsPort, spec: &KmsKeySpec, wanted_alias: &str) -> Result<Observed, KmsError> {
+    let alias_target = kms.alias_target(wanted_alias).await?;
+    let account_arn = match policy_builder::needs_account_at_create(spec) {
+        true => kms.any_alias_arn().await?,
+        false => None,
+    };
+    Ok(Observed::NoKey { alias_target, account_arn })
 }
 
 /// A key the operator may not call `permission` on, with whether the Tagging API (which needs

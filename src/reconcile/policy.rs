@@ -35,16 +35,21 @@ pub fn default_policy(key_arn: &str) -> Option<String> {
     Some(doc.to_string())
 }
 
+/// A policy document's statements: IAM allows one statement written as an object, not a list.
+pub fn statements_of(document: &Value) -> Vec<Value> {
+    match &document["Statement"] {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
 /// The statements (by `Sid`, or `#<n>` for one without) that differ between two policies:
 /// in one and not the other, or not equal. Empty when the documents differ elsewhere only.
 pub fn differing_statements(wanted: &str, current: &str) -> Vec<String> {
     let statements = |text: &str| -> Vec<(String, Value)> {
-        let parsed = parse_policy(text).ok().map(|doc| canonical(doc["Statement"].clone()));
-        let list = match parsed {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) | None => Vec::new(),
-            Some(one) => vec![one],
-        };
+        let parsed = parse_policy(text).map(|doc| statements_of(&doc)).unwrap_or_default();
+        let list: Vec<Value> = parsed.into_iter().map(canonical).collect();
         let label =
             |n: usize, s: &Value| s["Sid"].as_str().map_or_else(|| format!("#{}", n + 1), str::to_owned);
         list.into_iter().enumerate().map(|(n, s)| (label(n, &s), s)).collect()

@@ -8,7 +8,7 @@ use crate::api::{GeneratedPolicy, KeySpec, KeyUsage, KmsKeySpec, PolicyBuilder};
 
 use super::ownership::fnv1a;
 
-use super::policy::{DEFAULT_STATEMENT_SID, default_policy, default_statement, parse_policy};
+use super::policy::{DEFAULT_STATEMENT_SID, default_policy, default_statement, parse_policy, statements_of};
 
 pub const ADMINISTRATION_SID: &str = "KeyAdministration";
 pub const USAGE_SID: &str = "KeyUsage";
@@ -49,14 +49,22 @@ pub fn wanted_policy(spec: &KmsKeySpec, key_arn: &str) -> Option<String> {
     Some(merged(spec, builder, root.as_deref()))
 }
 
-/// The policy CreateKey is given. Before the key exists its account is unknown, so a built
-/// policy that keeps AWS's default statement cannot be written yet: the key is created with
-/// AWS's default (a subset of what the built policy allows) and gets the built one next.
-pub fn policy_at_create(spec: &KmsKeySpec) -> Option<String> {
-    match &spec.policy {
-        None => spec.key_policy.clone(),
-        Some(builder) if builder.enable_default_policy => None,
-        Some(builder) => Some(merged(spec, builder, None)),
+/// Whether the policy CreateKey is given needs the account's root ARN, which only an ARN in
+/// the account can tell before the key exists: a built policy that keeps AWS's default.
+pub fn needs_account_at_create(spec: &KmsKeySpec) -> bool {
+    spec.policy.as_ref().is_some_and(|b| b.enable_default_policy)
+}
+
+/// The policy CreateKey is given; `account_arn` is any ARN in the key's account and partition
+/// (an alias's). Without it, a built policy that keeps AWS's default statement cannot be
+/// written yet: the key is then created with AWS's default and gets the built one next — until
+/// then without `keyPolicy`'s Deny statements, if it has any.
+pub fn policy_at_create(spec: &KmsKeySpec, account_arn: Option<&str>) -> Option<String> {
+    match (&spec.policy, account_arn) {
+        (None, _) => spec.key_policy.clone(),
+        (Some(builder), _) if !builder.enable_default_policy => Some(merged(spec, builder, None)),
+        (Some(_), Some(arn)) => wanted_policy(spec, arn),
+        (Some(_), None) => None,
     }
 }
 
@@ -64,7 +72,7 @@ pub fn policy_at_create(spec: &KmsKeySpec) -> Option<String> {
 pub fn generated(spec: &KmsKeySpec, key_arn: &str) -> Option<GeneratedPolicy> {
     spec.policy.as_ref()?;
     let document = wanted_policy(spec, key_arn)?;
-    let statements = parse_policy(&document).ok()?["Statement"].as_array().cloned().unwrap_or_default();
+    let statements = statements_of(&parse_policy(&document).ok()?);
     Some(GeneratedPolicy {
         hash: format!("{:016x}", fnv1a(document.as_bytes())),
         bytes: document.len() as u32,
@@ -87,7 +95,7 @@ fn merged(spec: &KmsKeySpec, builder: &PolicyBuilder, root: Option<&str>) -> Str
         Some(Ok(written)) => written,
         _ => json!({"Version": "2012-10-17", "Id": "kms-operator"}),
     };
-    let written: Vec<Value> = document["Statement"].as_array().cloned().unwrap_or_default();
+    let written = statements_of(&document);
     let written_sids: Vec<&str> = written.iter().filter_map(|s| s["Sid"].as_str()).collect();
     let mut statements: Vec<Value> = built(spec, builder, root)
         .into_iter()
@@ -137,7 +145,9 @@ fn usage_actions(spec: KeySpec, usage: KeyUsage) -> Vec<&'static str> {
         (_, KeyUsage::SignVerify) => vec!["kms:Sign", "kms:Verify", "kms:GetPublicKey"],
         (_, KeyUsage::GenerateVerifyMac) => vec!["kms:GenerateMac", "kms:VerifyMac"],
         (_, KeyUsage::KeyAgreement) => vec!["kms:DeriveSharedSecret", "kms:GetPublicKey"],
-        (_, KeyUsage::EncapsulateDecapsulate) => vec!["kms:Decapsulate", "kms:GetPublicKey"],
+        (_, KeyUsage::EncapsulateDecapsulate) => {
+            vec!["kms:Encapsulate", "kms:Decapsulate", "kms:GetPublicKey"]
+        }
     };
     actions.push("kms:DescribeKey");
     actions
@@ -178,8 +188,8 @@ mod tests {
         assert_eq!(wanted_policy(&mk_spec(), ARN), default_policy(ARN));
         let written = KmsKeySpec { key_policy: Some("{\"Statement\":[]}".into()), ..mk_spec() };
         assert_eq!(wanted_policy(&written, ARN).as_deref(), Some("{\"Statement\":[]}"));
-        assert_eq!(policy_at_create(&written).as_deref(), Some("{\"Statement\":[]}"));
-        assert_eq!(policy_at_create(&mk_spec()), None);
+        assert_eq!(policy_at_create(&written, None).as_deref(), Some("{\"Statement\":[]}"));
+        assert_eq!(policy_at_create(&mk_spec(), None), None);
     }
 
     #[test]
@@ -238,12 +248,26 @@ mod tests {
     }
 
     #[test]
+    fn a_written_policy_with_one_statement_as_an_object_keeps_it() {
+        let written = r#"{"Statement":{"Sid":"OnlyDeny","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}"#;
+        let spec = KmsKeySpec { key_policy: Some(written.into()), policy: Some(builder()), ..mk_spec() };
+        let policy = wanted_policy(&spec, ARN).unwrap();
+        assert_eq!(sids(&policy).last().map(String::as_str), Some("OnlyDeny"));
+        assert_eq!(generated(&spec, ARN).unwrap().statements.last().map(String::as_str), Some("OnlyDeny"));
+    }
+
+    #[test]
     fn without_the_default_statement_the_policy_is_known_before_the_key_exists() {
         let only_listed = PolicyBuilder { enable_default_policy: false, ..builder() };
         let spec = with_builder(only_listed);
-        let at_create = policy_at_create(&spec).unwrap();
+        let at_create = policy_at_create(&spec, None).unwrap();
         assert_eq!(sids(&at_create), [ADMINISTRATION_SID, USAGE_SID, SERVICE_USAGE_SID]);
         assert_eq!(wanted_policy(&spec, ARN).as_deref(), Some(at_create.as_str()));
-        assert_eq!(policy_at_create(&with_builder(builder())), None, "AWS's default first: a subset");
+        assert_eq!(policy_at_create(&with_builder(builder()), None), None, "AWS's default first");
+        let alias_arn = "arn:aws:kms:eu-west-1:123456789012:alias/aws/ebs";
+        assert_eq!(
+            policy_at_create(&with_builder(builder()), Some(alias_arn)),
+            wanted_policy(&with_builder(builder()), ARN)
+        );
     }
 }

@@ -41,14 +41,26 @@ pub fn status_after(
         }
         confirm_on_demand_rotation(&mut next, observed, report);
         next.generated_policy = report.generated_policy.clone();
-        if let Some(Ok(usage)) = &report.last_usage {
-            next.last_usage = Some(KeyUsageRecord {
+        // A failed read is not retried before the next interval either: what was known stays.
+        next.last_usage = match &report.last_usage {
+            Some(Ok(usage)) => Some(KeyUsageRecord {
                 operation: usage.operation.clone(),
                 at: usage.at.clone(),
                 tracking_since: usage.tracking_since.clone(),
                 checked_at: now.to_owned(),
-            });
-        }
+            }),
+            Some(Err(_)) => {
+                let known = next.last_usage.take();
+                let empty = KeyUsageRecord {
+                    operation: None,
+                    at: None,
+                    tracking_since: None,
+                    checked_at: String::new(),
+                };
+                Some(KeyUsageRecord { checked_at: now.to_owned(), ..known.unwrap_or(empty) })
+            }
+            None => next.last_usage.take(),
+        };
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
@@ -98,15 +110,15 @@ fn confirm_on_demand_rotation(next: &mut KmsKeyStatus, observed: &ObservedKey, r
     let Some(last) = next.last_on_demand_rotation.as_mut().filter(|r| r.rotated_at.is_none()) else { return };
     if let Some(at) = report.rotated_on_demand {
         last.rotated_at = Some(at.to_string());
-        return;
+    } else if let Some(past) = observed.past_rotations.as_deref() {
+        let rotations_before = last.rotations_before as usize;
+        let request = RotationRequest { token: last.token.clone(), rotations_before, rotated: false };
+        last.rotated_at = on_demand::taken_at(&request, past, observed.rotation.as_ref());
     }
-    let Some(past) = observed.past_rotations.as_deref() else { return };
-    let request = RotationRequest {
-        token: last.token.clone(),
-        rotations_before: last.rotations_before as usize,
-        rotated: false,
-    };
-    last.rotated_at = on_demand::taken_at(&request, past, observed.rotation.as_ref());
+    if last.rotated_at.is_some() {
+        let token = last.token.clone();
+        on_demand::remember_value(&mut next.rotate_now_values, &token);
+    }
 }
 
 /// The condition types the operator writes.
@@ -247,6 +259,28 @@ mod tests {
         assert_eq!(later.access_denied_since.as_deref(), Some("t1"));
         let ready = report(Outcome::Ready { message: "ok".into() });
         assert_eq!(status_after(&later, &ready, &spec_a(), None, "t3").access_denied_since, None);
+    }
+
+    #[test]
+    fn a_failed_last_usage_read_keeps_what_was_known_and_waits_for_the_next_interval() {
+        let known = KeyUsageRecord {
+            operation: Some("Encrypt".into()),
+            at: Some("t0".into()),
+            tracking_since: None,
+            checked_at: "t0".into(),
+        };
+        let before = KmsKeyStatus { last_usage: Some(known.clone()), ..KmsKeyStatus::default() };
+        let mut failed = report(Outcome::Ready { message: String::new() });
+        failed.key = Some(crate::reconcile::plan::tests::mk_key());
+        failed.last_usage = Some(Err("AccessDenied".into()));
+        let next = status_after(&before, &failed, &spec_a(), None, "t1");
+        assert_eq!(next.last_usage, Some(KeyUsageRecord { checked_at: "t1".into(), ..known }));
+        failed.last_usage = None;
+        assert_eq!(
+            status_after(&next, &failed, &spec_a(), None, "t2").last_usage,
+            next.last_usage,
+            "not due: kept"
+        );
     }
 
     #[test]

@@ -80,6 +80,9 @@ impl KmsPort for Lagging {
         }
         self.inner.key_policy(key_id).await
     }
+    async fn any_alias_arn(&self) -> Result<Option<String>, KmsError> {
+        self.inner.any_alias_arn().await
+    }
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
         self.inner.list_aliases(key_id).await
     }

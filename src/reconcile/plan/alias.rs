@@ -20,9 +20,11 @@ pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded
         }
         Some(_) => {}
     }
-    // The alias this object used before a rename; others pointing at the key are left alone.
-    let renamed_from =
-        (recorded.alias_name.as_ref()).filter(|old| **old != wanted && observed.aliases.contains(old));
+    // The alias this object used before a rename, unless the spec keeps it as an additional
+    // alias (the way to rename without breaking clients); others are left alone.
+    let kept = spec.full_additional_aliases();
+    let renamed_from = (recorded.alias_name.as_ref())
+        .filter(|old| **old != wanted && observed.aliases.contains(old) && !kept.contains(old));
     if let Some(old) = renamed_from {
         plan.actions.push(Action::DeleteAlias(old.clone()));
     }

@@ -10,7 +10,12 @@ use super::timing::settling_intent;
 use super::{Action, Blocker, Context, Hold, Plan};
 
 /// The plan for an object with no key.
-pub fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context) -> Plan {
+pub fn plan_create(
+    spec: &KmsKeySpec,
+    alias_target: Option<&str>,
+    account_arn: Option<&str>,
+    ctx: &Context,
+) -> Plan {
     if let Some(left) = settling_intent(ctx.recorded, ctx.now) {
         return Plan { hold: Some(Hold::CreateSettling(left)), ..Plan::default() };
     }
@@ -23,7 +28,7 @@ pub fn plan_create(spec: &KmsKeySpec, alias_target: Option<&str>, ctx: &Context)
     tags.insert(TAG_CREATE_TOKEN.to_owned(), ctx.fresh_token.to_owned());
     let key = NewKey {
         description: spec.key_description.clone(),
-        policy: policy_at_create(spec),
+        policy: policy_at_create(spec, account_arn),
         tags,
         multi_region: spec.multi_region,
         key_spec: spec.key_spec.as_str().to_owned(),

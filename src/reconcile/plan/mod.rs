@@ -157,7 +157,9 @@ pub struct Context<'a> {
 /// Decides how to make KMS match the spec.
 pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
     let mut plan = match observed {
-        Observed::NoKey { alias_target } => create::plan_create(spec, alias_target.as_deref(), ctx),
+        Observed::NoKey { alias_target, account_arn } => {
+            create::plan_create(spec, alias_target.as_deref(), account_arn.as_deref(), ctx)
+        }
         Observed::Missing { key_id } => match timing::missing_key_wait(key_id, ctx.recorded, ctx.now) {
             Some(left) => Plan { hold: Some(Hold::KeyNotVisibleYet(left)), ..Plan::default() },
             None => Plan::blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),

@@ -25,8 +25,9 @@ pub struct Recorded {
     /// Since when AWS has been refusing the operator's calls for want of permission. A denial
     /// can be IAM catching up with a new key's tags, so it is waited out for a while first.
     pub denied_since: Option<Timestamp>,
-    /// The last on-demand rotation asked for.
+    /// The last on-demand rotation asked for, and every `rotate-now` value acted on.
     pub on_demand: Option<RotationRequest>,
+    pub rotate_now_values: Vec<String>,
     /// The next automatic rotation and the count of on-demand rotations as status shows them
     /// (`None`: never read): together they say when the history is worth reading again.
     pub next_rotation: Option<String>,
@@ -48,7 +49,9 @@ pub enum Observed {
     /// (looked up only when status holds a create intent; KMS's listings are eventually
     /// consistent, so a key made moments ago may still be missing from them). `alias_target`
     /// is the key that holds the wanted alias, if any.
-    NoKey { alias_target: Option<String> },
+    /// `account_arn` is an ARN in the account and partition the key will be made in, when the
+    /// policy to create it with needs them (see `policy_builder::policy_at_create`).
+    NoKey { alias_target: Option<String>, account_arn: Option<String> },
     /// DescribeKey does not know the key: the recorded one, or one just found by its tags.
     Missing { key_id: String },
     /// The recorded key exists but is tagged for another object or cluster.

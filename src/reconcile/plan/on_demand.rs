@@ -41,13 +41,21 @@ pub fn taken_at(
     rotation.and_then(|r| r.on_demand_started.clone())
 }
 
-/// Whether `token` still waits for its rotation, given what status records.
+/// Whether `token` still waits for its rotation, given what status records: a value acted on
+/// before, even long ago, does not rotate again.
 pub fn pending<'t>(token: Option<&'t str>, recorded: &Recorded) -> Option<&'t str> {
     let token = token.filter(|t| !t.is_empty())?;
-    match &recorded.on_demand {
-        Some(request) if request.token == token && request.rotated => None,
-        _ => Some(token),
-    }
+    let done_last = recorded.on_demand.as_ref().is_some_and(|r| r.token == token && r.rotated);
+    let done_before = recorded.rotate_now_values.iter().any(|v| v == token);
+    (!done_last && !done_before).then_some(token)
+}
+
+/// `values` with `token` added as the latest, keeping the last [`MAX_ON_DEMAND_ROTATIONS`].
+pub fn remember_value(values: &mut Vec<String>, token: &str) {
+    values.retain(|v| v != token);
+    values.push(token.to_owned());
+    let excess = values.len().saturating_sub(MAX_ON_DEMAND_ROTATIONS);
+    values.drain(..excess);
 }
 
 /// Whether observe should read the key's rotation history: a rotation is asked for, status

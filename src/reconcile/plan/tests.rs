@@ -152,7 +152,8 @@ fn a_key_that_matches_the_spec_needs_nothing() {
 
 #[test]
 fn a_new_object_creates_one_key_tagged_with_its_owner_and_token() {
-    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &Recorded::default());
+    let plan =
+        run(&mk_spec(), &Observed::NoKey { alias_target: None, account_arn: None }, &Recorded::default());
     let mut tags = mk_spec().tags;
     tags.extend(mk_owner().tags());
     tags.insert(TAG_CREATE_TOKEN.into(), "t1".into());
@@ -173,7 +174,7 @@ fn a_create_attempt_that_may_still_appear_is_waited_for_not_repeated() {
     // CreateKey has no idempotency token: a second call would leak the first key.
     let started_at = now() - std::time::Duration::from_secs(10);
     let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
-    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &rec);
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None, account_arn: None }, &rec);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.hold, Some(Hold::CreateSettling(std::time::Duration::from_secs(20))));
 }
@@ -182,13 +183,17 @@ fn a_create_attempt_that_may_still_appear_is_waited_for_not_repeated() {
 fn a_create_attempt_older_than_the_settle_time_that_left_no_key_is_retried() {
     let started_at = now() - std::time::Duration::from_secs(31);
     let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
-    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None }, &rec);
+    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None, account_arn: None }, &rec);
     assert!(matches!(plan.actions.as_slice(), [Action::CreateKey { token, .. }] if token == "t1"));
 }
 
 #[test]
 fn no_key_is_created_when_its_alias_belongs_to_another_key() {
-    let plan = run(&mk_spec(), &Observed::NoKey { alias_target: Some("other".into()) }, &Recorded::default());
+    let plan = run(
+        &mk_spec(),
+        &Observed::NoKey { alias_target: Some("other".into()), account_arn: None },
+        &Recorded::default(),
+    );
     assert!(plan.actions.is_empty());
     let alias = "alias/orders".to_owned();
     assert_eq!(plan.blockers, vec![Blocker::AliasConflict { alias, holder: "other".into() }]);
@@ -472,7 +477,7 @@ fn cleanup_actions(cleanup: &Cleanup) -> &[Action] {
 #[test]
 fn cleanup_never_touches_a_missing_or_foreign_key() {
     for observed in [
-        Observed::NoKey { alias_target: Some("k9".into()) },
+        Observed::NoKey { alias_target: Some("k9".into()), account_arn: None },
         Observed::Missing { key_id: "k1".into() },
         Observed::Foreign { key_id: "k1".into() },
     ] {
@@ -498,7 +503,7 @@ fn cleanup_waits_for_a_key_that_may_still_appear() {
     let started_at = now() - std::time::Duration::from_secs(10);
     let interrupted =
         Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
-    let no_key = Observed::NoKey { alias_target: None };
+    let no_key = Observed::NoKey { alias_target: None, account_arn: None };
     let wait = std::time::Duration::from_secs(20);
     assert_eq!(plan_cleanup(&mk_spec(), &no_key, &interrupted, now()), Cleanup::Wait(wait));
     let young = Recorded { key_created_at: Some(started_at), ..recorded() };

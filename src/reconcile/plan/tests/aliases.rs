@@ -57,3 +57,11 @@ fn deleting_the_object_drops_its_additional_aliases_too() {
     assert_eq!(deleted.len(), 3, "{got:?}");
     assert!(!got.contains(&Action::DeleteAlias("alias/by-hand".into())));
 }
+
+#[test]
+fn renaming_while_keeping_the_old_name_as_an_additional_alias_deletes_nothing() {
+    let spec = KmsKeySpec { alias_name: "orders-v2".into(), ..with_extra(&["orders"]) };
+    let key = key_with_aliases(&["alias/orders"], &[]);
+    let key = ObservedKey { alias_target: None, ..key };
+    assert_eq!(actions(&spec, key), vec![Action::CreateAlias("alias/orders-v2".into())]);
+}

@@ -21,7 +21,11 @@ fn signing_key() -> ObservedKey {
 
 #[test]
 fn a_new_key_is_created_with_the_spec_and_usage_asked_for() {
-    let plan = run(&signing_spec(), &Observed::NoKey { alias_target: None }, &Recorded::default());
+    let plan = run(
+        &signing_spec(),
+        &Observed::NoKey { alias_target: None, account_arn: None },
+        &Recorded::default(),
+    );
     let [Action::CreateKey { key, .. }] = plan.actions.as_slice() else { panic!("{plan:?}") };
     assert_eq!((key.key_spec.as_str(), key.key_usage.as_str()), ("ECC_NIST_P256", "SIGN_VERIFY"));
 }

@@ -120,3 +120,21 @@ fn a_request_is_taken_when_the_history_counts_more_on_demand_rotations_than_befo
     assert_eq!(taken_at(&request, &[past("ON_DEMAND"), past("ON_DEMAND")], None), Some(now().to_string()));
     assert_eq!(taken_at(&request, &[past("ON_DEMAND"), past("AUTOMATIC")], None), None);
 }
+
+#[test]
+fn a_value_acted_on_before_does_not_rotate_again_when_restored() {
+    let recorded = Recorded { rotate_now_values: vec!["r1".into()], ..requested("r2", 1, true) };
+    assert!(
+        run_with(Some("r1"), &recorded, with_history(vec![past("ON_DEMAND")])).actions.is_empty(),
+        "a GitOps revert"
+    );
+    let mut values: Vec<String> = (0..25).map(|i| format!("v{i}")).collect();
+    crate::reconcile::plan::on_demand::remember_value(&mut values, "v3");
+    assert_eq!(
+        (values.len(), values.last().map(String::as_str)),
+        (25, Some("v3")),
+        "moved to the end, not repeated"
+    );
+    crate::reconcile::plan::on_demand::remember_value(&mut values, "new");
+    assert_eq!((values.len(), values[0].as_str()), (25, "v1"), "the oldest goes");
+}

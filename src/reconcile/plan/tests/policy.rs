@@ -37,13 +37,16 @@ fn a_built_policy_is_put_over_aws_default_naming_the_new_statements() {
 
 #[test]
 fn a_new_key_with_a_built_policy_starts_from_aws_default_unless_the_default_is_off() {
-    let create =
-        |spec: &KmsKeySpec| match &run(spec, &Observed::NoKey { alias_target: None }, &Recorded::default())
-            .actions[..]
-        {
-            [Action::CreateKey { key, .. }] => key.policy.clone(),
-            other => panic!("{other:?}"),
-        };
+    let create = |spec: &KmsKeySpec| match &run(
+        spec,
+        &Observed::NoKey { alias_target: None, account_arn: None },
+        &Recorded::default(),
+    )
+    .actions[..]
+    {
+        [Action::CreateKey { key, .. }] => key.policy.clone(),
+        other => panic!("{other:?}"),
+    };
     assert_eq!(create(&builder_spec()), None);
     let mut only_listed = builder_spec();
     only_listed.policy.as_mut().unwrap().enable_default_policy = false;
