@@ -69,6 +69,9 @@ pub async fn each_rotate_now_value_rotates_the_key_once(w: &World) {
     assert_eq!(last["token"], "2026-11-29-incident-4711", "{obj}");
     assert!(last["rotatedAt"].is_string(), "{obj}");
     assert_eq!(obj["status"]["rotationPeriodInDays"], 90);
+    assert_eq!(obj["status"]["rotations"][0]["type"], "ON_DEMAND", "{obj}");
+    assert_eq!(obj["status"]["onDemandRotations"], 1);
+    assert_eq!(obj["status"]["rotateNowValues"], serde_json::json!(["2026-11-29-incident-4711"]));
     assert_eq!(w.on_demand_rotations(&key_id).await, 1);
 
     let rotate_now =
