@@ -79,7 +79,7 @@ pub struct KmsKeyStatus {
     pub generated_policy: Option<GeneratedPolicy>,
 
     /// The key's last cryptographic use, as KMS records it (GetKeyLastUsage), read at most
-    /// once per resync interval.
+    /// once per resync interval and written only when it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_usage: Option<KeyUsageRecord>,
 
@@ -168,9 +168,10 @@ pub struct KeyUsageRecord {
     /// Since when KMS tracks the key's use (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_since: Option<String>,
-    /// When the operator last asked KMS (RFC 3339), whether or not KMS answered (a failure is
-    /// a `LastUsageUnreadable` Warning Event, and the fields above stay as they were).
-    pub checked_at: String,
+    /// When the operator read what the fields above say (RFC 3339). Reads that find the same
+    /// are not written, so a quiet key causes no status writes; a failed read is a
+    /// `LastUsageUnreadable` Warning Event and changes nothing here.
+    pub read_at: String,
 }
 
 /// One past rotation of the key material.

@@ -9,6 +9,7 @@ mod merge_patch;
 mod recorded;
 mod requeue;
 mod status_writer;
+mod usage_checks;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -73,6 +74,7 @@ pub struct Context {
     pub cluster: String,
     pub resync: Duration,
     pub backoff: Backoff,
+    pub usage_checks: usage_checks::UsageChecks,
     pub metrics: Arc<Metrics>,
 }
 
@@ -97,6 +99,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         cluster: args.cluster_name.clone(),
         resync: args.resync_interval,
         backoff: Backoff::default(),
+        usage_checks: Default::default(),
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -256,11 +259,14 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         owner: &owner,
         recorded: recorded_from(obj.status.as_ref()),
         rotate_now: obj.annotations().get(ROTATE_NOW_ANNOTATION).map(String::as_str),
-        last_usage_every: Some(ctx.resync),
+        last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.resync, Timestamp::now()),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
+    if reconcile::audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
+        ctx.usage_checks.read(&owner.uid, Timestamp::now());
+    }
     publish_audit(ctx, obj, &report).await;
     let before = obj.status.as_ref().and_then(|s| s.generated_policy.as_ref());
     if let Some(policy) = report.generated_policy.as_ref().filter(|p| Some(*p) != before) {
@@ -319,6 +325,7 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     publish(ctx, obj, type_, reason, "Delete", note).await;
     ctx.metrics.reconciled("deleted", started.elapsed());
     ctx.backoff.reset(&owner.uid);
+    ctx.usage_checks.forget(&owner.uid);
     Ok(Requeue::await_change())
 }
 
@@ -386,7 +393,7 @@ async fn publish_report(ctx: &Context, obj: &KmsKey, report: &reconcile::Report)
 }
 
 /// The audit facts a reconcile read: a `KeyUnused` Warning when the key has gone unused for
-/// `spec.unusedDays`, or why its last use could not be read.
+/// `spec.unusedDays`, or why its last use could not be read when all else went through.
 async fn publish_audit(ctx: &Context, obj: &KmsKey, report: &reconcile::Report) {
     match &report.last_usage {
         Some(Ok(usage)) => {
@@ -397,11 +404,12 @@ async fn publish_audit(ctx: &Context, obj: &KmsKey, report: &reconcile::Report) 
                 publish(ctx, obj, EventType::Warning, "KeyUnused", "Audit", warning).await;
             }
         }
-        Some(Err(why)) => {
+        Some(Err(why)) if matches!(report.outcome, Outcome::Ready { .. }) => {
             let note = format!("could not read the key's last use (GetKeyLastUsage): {why}");
             publish(ctx, obj, EventType::Warning, "LastUsageUnreadable", "Audit", note).await;
         }
-        None => {}
+        // Refused with everything else (IAM catching up with a new key): not worth a warning.
+        Some(Err(_)) | None => {}
     }
 }
 

@@ -20,7 +20,6 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         key_created_at: time(&status.key_created_at),
         alias_name: status.alias_name.clone(),
         additional_aliases: status.additional_aliases.clone(),
-        last_usage_checked_at: status.last_usage.as_ref().and_then(|u| u.checked_at.parse().ok()),
         intent,
         denied_since: time(&status.access_denied_since),
         on_demand: status.last_on_demand_rotation.as_ref().map(|r| RotationRequest {

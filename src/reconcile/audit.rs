@@ -7,11 +7,25 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::kms::LastUsage;
 
+use super::outcome::Outcome;
+
 /// Whether GetKeyLastUsage is due: never asked, or last asked at least 80% of `every` ago (so
 /// a resync that comes a little early, with jitter, still asks).
-pub fn last_usage_due(checked_at: Option<Timestamp>, every: Option<Duration>, now: Timestamp) -> bool {
+pub fn last_usage_due(read_at: Option<Timestamp>, every: Option<Duration>, now: Timestamp) -> bool {
     let Some(every) = every else { return false };
-    checked_at.is_none_or(|at| now.duration_since(at).as_secs_f64() >= every.as_secs_f64() * 0.8)
+    read_at.is_none_or(|at| now.duration_since(at).as_secs_f64() >= every.as_secs_f64() * 0.8)
+}
+
+/// Whether a reconcile's read of the last use counts as the interval's read: it succeeded, or
+/// failed while everything else went through (a lasting refusal, worth one warning per
+/// interval). A read refused along with the rest, as while IAM catches up with a new key, is
+/// tried again at the next reconcile.
+pub fn usage_read_counts(read: Option<&Result<LastUsage, String>>, outcome: &Outcome) -> bool {
+    match read {
+        Some(Ok(_)) => true,
+        Some(Err(_)) => matches!(outcome, Outcome::Ready { .. }),
+        None => false,
+    }
 }
 
 /// The warning for a key unused for at least `unused_days`: counted from its last use, or,
@@ -57,6 +71,17 @@ mod tests {
             "an early, jittered resync"
         );
         assert!(!last_usage_due(None, None, now()), "not asked for");
+    }
+
+    #[test]
+    fn a_read_counts_unless_it_failed_along_with_the_rest() {
+        let ready = Outcome::Ready { message: String::new() };
+        let waiting = Outcome::Stalled { reason: "AccessDenied", message: String::new() };
+        let (ok, refused) = (Ok(LastUsage::default()), Err("AccessDenied".to_owned()));
+        assert!(usage_read_counts(Some(&ok), &waiting));
+        assert!(usage_read_counts(Some(&refused), &ready), "a lasting refusal: once per interval");
+        assert!(!usage_read_counts(Some(&refused), &waiting), "IAM catching up: tried again");
+        assert!(!usage_read_counts(None, &ready));
     }
 
     #[test]

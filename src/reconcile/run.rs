@@ -10,7 +10,7 @@ use crate::kms::{KmsPort, LastUsage};
 use super::ownership::Owner;
 use super::plan::{self, Action, ObservedKey, Recorded};
 use super::writer::{Error, StatusWriter};
-use super::{apply, audit, observe, outcome::Outcome, policy_builder, token, validate};
+use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
 use crate::api::GeneratedPolicy;
 
 /// Most observe-plan-apply passes in one reconcile.
@@ -57,8 +57,8 @@ pub struct Target<'a> {
     pub recorded: Recorded,
     /// The value of the `kms.boosterpack.io/rotate-now` annotation, if any.
     pub rotate_now: Option<&'a str>,
-    /// How often to ask KMS for the key's last use (the resync interval); never when `None`.
-    pub last_usage_every: Option<std::time::Duration>,
+    /// Whether to ask KMS for the key's last use (see `audit::last_usage_due`).
+    pub last_usage_due: bool,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -92,7 +92,7 @@ async fn passes(
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
     for _ in 0..MAX_PASSES {
-        let usage_due = audit::last_usage_due(recorded.last_usage_checked_at, target.last_usage_every, now);
+        let usage_due = target.last_usage_due && report.last_usage.is_none();
         let observe =
             observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due);
         let observed = match observe.await {
@@ -110,7 +110,6 @@ async fn passes(
                 Some(key.last_usage.clone().ok_or_else(|| {
                     key.last_usage_unreadable.clone().unwrap_or_else(|| "no answer".to_owned())
                 }));
-            recorded.last_usage_checked_at = Some(now);
         }
         let token = token::new_token();
         let ctx = plan::Context {

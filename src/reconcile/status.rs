@@ -41,26 +41,19 @@ pub fn status_after(
         }
         confirm_on_demand_rotation(&mut next, observed, report);
         next.generated_policy = report.generated_policy.clone();
-        // A failed read is not retried before the next interval either: what was known stays.
-        next.last_usage = match &report.last_usage {
-            Some(Ok(usage)) => Some(KeyUsageRecord {
+        if let Some(Ok(usage)) = &report.last_usage {
+            let read = KeyUsageRecord {
                 operation: usage.operation.clone(),
                 at: usage.at.clone(),
                 tracking_since: usage.tracking_since.clone(),
-                checked_at: now.to_owned(),
-            }),
-            Some(Err(_)) => {
-                let known = next.last_usage.take();
-                let empty = KeyUsageRecord {
-                    operation: None,
-                    at: None,
-                    tracking_since: None,
-                    checked_at: String::new(),
-                };
-                Some(KeyUsageRecord { checked_at: now.to_owned(), ..known.unwrap_or(empty) })
+                read_at: now.to_owned(),
+            };
+            let same =
+                |known: &KeyUsageRecord| KeyUsageRecord { read_at: now.to_owned(), ..known.clone() } == read;
+            if !next.last_usage.as_ref().is_some_and(same) {
+                next.last_usage = Some(read);
             }
-            None => next.last_usage.take(),
-        };
+        }
         let holds_wanted = observed.alias_target.as_deref() == Some(key.key_id.as_str());
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
@@ -176,6 +169,7 @@ pub fn conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kms::LastUsage;
     use crate::reconcile::outcome::Retry;
 
     /// A spec whose alias is `alias/a`.
@@ -262,25 +256,32 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_last_usage_read_keeps_what_was_known_and_waits_for_the_next_interval() {
+    fn the_last_use_is_written_only_when_it_changes_and_a_failed_read_changes_nothing() {
         let known = KeyUsageRecord {
             operation: Some("Encrypt".into()),
             at: Some("t0".into()),
             tracking_since: None,
-            checked_at: "t0".into(),
+            read_at: "t0".into(),
         };
         let before = KmsKeyStatus { last_usage: Some(known.clone()), ..KmsKeyStatus::default() };
-        let mut failed = report(Outcome::Ready { message: String::new() });
-        failed.key = Some(crate::reconcile::plan::tests::mk_key());
-        failed.last_usage = Some(Err("AccessDenied".into()));
-        let next = status_after(&before, &failed, &spec_a(), None, "t1");
-        assert_eq!(next.last_usage, Some(KeyUsageRecord { checked_at: "t1".into(), ..known }));
-        failed.last_usage = None;
+        let mut read = report(Outcome::Ready { message: String::new() });
+        read.key = Some(crate::reconcile::plan::tests::mk_key());
+        let usage = |at: &str| LastUsage {
+            operation: Some("Encrypt".into()),
+            at: Some(at.into()),
+            tracking_since: None,
+        };
+        read.last_usage = Some(Ok(usage("t0")));
         assert_eq!(
-            status_after(&next, &failed, &spec_a(), None, "t2").last_usage,
-            next.last_usage,
-            "not due: kept"
+            status_after(&before, &read, &spec_a(), None, "t1").last_usage,
+            Some(known.clone()),
+            "no churn"
         );
+        read.last_usage = Some(Err("AccessDenied".into()));
+        assert_eq!(status_after(&before, &read, &spec_a(), None, "t1").last_usage, Some(known.clone()));
+        read.last_usage = Some(Ok(usage("t1")));
+        let changed = status_after(&before, &read, &spec_a(), None, "t2").last_usage.unwrap();
+        assert_eq!((changed.at.as_deref(), changed.read_at.as_str()), (Some("t1"), "t2"));
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub async fn an_unused_key_is_warned_about(w: &World) {
     let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
     let checked = crate::env::eventually("status.lastUsage", std::time::Duration::from_secs(30), || async {
         let obj = w.get(ns, "idle");
-        obj["status"]["lastUsage"]["checkedAt"].as_str().map(str::to_owned)
+        obj["status"]["lastUsage"]["readAt"].as_str().map(str::to_owned)
     })
     .await;
     assert!(!checked.is_empty());

@@ -11,7 +11,9 @@ use kms_operator::api::{
     Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation,
 };
 use kms_operator::kms::{KeyDescription, KmsPort};
-use kms_operator::reconcile::{self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target};
+use kms_operator::reconcile::{
+    self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target, audit,
+};
 
 use super::clock::TestClock;
 
@@ -30,8 +32,10 @@ pub struct Object {
     pub fail_key_write: Mutex<bool>,
     /// The value of the `kms.boosterpack.io/rotate-now` annotation.
     pub rotate_now: Mutex<Option<String>>,
-    /// How often the key's last use is read (the controller passes its resync interval).
+    /// How often the key's last use is read (the controller passes its resync interval), and
+    /// when it last was (the controller keeps that in memory).
     pub last_usage_every: Option<Duration>,
+    last_usage_read: Mutex<Option<Timestamp>>,
     /// The (virtual) time of the reconcile in progress: status writes are stamped with it.
     clock: Mutex<Option<Timestamp>>,
 }
@@ -52,6 +56,7 @@ impl Object {
             fail_key_write: Mutex::new(false),
             rotate_now: Mutex::new(None),
             last_usage_every: None,
+            last_usage_read: Mutex::new(None),
             clock: Mutex::new(None),
         }
     }
@@ -74,9 +79,16 @@ impl Object {
             owner: &self.owner,
             recorded,
             rotate_now: rotate_now.as_deref(),
-            last_usage_every: self.last_usage_every,
+            last_usage_due: audit::last_usage_due(
+                *self.last_usage_read.lock().unwrap(),
+                self.last_usage_every,
+                now,
+            ),
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
+        if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
+            *self.last_usage_read.lock().unwrap() = Some(now);
+        }
         let next = reconcile::status_after(
             &self.status(),
             &report,

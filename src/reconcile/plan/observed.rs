@@ -17,8 +17,6 @@ pub struct Recorded {
     /// When the key ID was recorded.
     pub key_created_at: Option<Timestamp>,
     pub alias_name: Option<String>,
-    /// When status last recorded the key's last use.
-    pub last_usage_checked_at: Option<Timestamp>,
     /// The additional aliases status records (full names).
     pub additional_aliases: Vec<String>,
     pub intent: Option<Intent>,
