@@ -41,6 +41,12 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync_interval: Duration,
 
+    /// Protect every KmsKey from deletion unless it has the annotation
+    /// `kms.boosterpack.io/deletion-protection: "false"`: deleting it then leaves it Terminating,
+    /// its key untouched, until the annotation says otherwise.
+    #[arg(long, env = "KMS_OPERATOR_DEFAULT_DELETION_PROTECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub default_deletion_protection: bool,
+
     /// How many KmsKeys are reconciled at once.
     #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -152,6 +158,7 @@ mod tests {
         assert_eq!(args.namespaces, vec!["a", "b"]);
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert_eq!(args.concurrency, 4);
+        assert!(!args.default_deletion_protection);
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);
         assert_eq!(args.kms_quota_fraction, 1.0);

@@ -82,10 +82,7 @@ struct Env {
 }
 
 fn outcome_reason(outcome: &reconcile::Outcome) -> &'static str {
-    match outcome {
-        reconcile::Outcome::Ready { .. } => "Ready",
-        reconcile::Outcome::Progressing { reason, .. } | reconcile::Outcome::Stalled { reason, .. } => reason,
-    }
+    outcome.reason()
 }
 
 /// Releases the object's key as the controller's finalizer would: a wait, or a refusal while

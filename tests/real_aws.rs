@@ -34,10 +34,7 @@ async fn setup(strict: StrictConfig) -> Env {
 }
 
 fn reason(report: &Report) -> &'static str {
-    match &report.outcome {
-        Outcome::Ready { .. } => "Ready",
-        Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. } => reason,
-    }
+    report.outcome.reason()
 }
 
 fn stalled(report: &Report) -> bool {

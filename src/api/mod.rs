@@ -3,11 +3,13 @@
 //! users. Rules that the apiserver can check (lengths, patterns, ranges, immutability) live in the
 //! schema; rules it cannot (the policy must be a JSON object) live in `reconcile::validate`.
 
+pub mod annotations;
 mod crd;
 mod key_spec;
 mod spec;
 mod status;
 
+pub use annotations::{DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, ROTATE_NOW_ANNOTATION};
 pub use crd::crd_yaml;
 pub use key_spec::{KeySpec, KeyUsage};
 pub use spec::{
@@ -21,10 +23,6 @@ pub use status::{
 
 /// Prefix that turns a spec alias name into the KMS alias name.
 pub const ALIAS_PREFIX: &str = "alias/";
-
-/// The annotation that asks for an on-demand rotation of the key material: each distinct value
-/// rotates once (`kubectl annotate kms NAME kms.boosterpack.io/rotate-now=$(date +%s)`).
-pub const ROTATE_NOW_ANNOTATION: &str = "kms.boosterpack.io/rotate-now";
 
 /// The finalizer that holds a `KmsKey` until its key is scheduled for deletion.
 pub const FINALIZER: &str = "kms.boosterpack.io/key-deletion";

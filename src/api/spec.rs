@@ -28,7 +28,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     status = "KmsKeyStatus",
     shortname = "kms",
     category = "aws",
-    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotate it with kms.boosterpack.io/rotate-now=<a new value> to rotate its material now, once per value.",
+    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotations: kms.boosterpack.io/rotate-now=<a new value> rotates the material now, once per value; kms.boosterpack.io/paused=true stops every KMS call; kms.boosterpack.io/deletion-protection=true holds a deletion.",
     printcolumn = r#"{"name":"Alias","type":"string","jsonPath":".status.aliasName"}"#,
     printcolumn = r#"{"name":"Key ID","type":"string","jsonPath":".status.keyId"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.keyState"}"#,

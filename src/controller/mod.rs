@@ -1,9 +1,10 @@
 //! The kube-runtime shell around `reconcile`: watch KmsKeys, hold the finalizer, write status,
 //! publish events and choose when to look again. No KMS decision is made here.
 //!
-//! Watch events are filtered to changes of generation, the rotate-now annotation, finalizers
+//! Watch events are filtered to changes of generation, the steering annotations, finalizers
 //! and deletion, so the operator's own status writes never trigger another reconcile.
 
+mod holds;
 mod leader;
 mod merge_patch;
 mod recorded;
@@ -24,7 +25,10 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::{FINALIZER, KmsKey, ROTATE_NOW_ANNOTATION};
+use crate::api::annotations;
+use crate::api::{
+    DELETION_PROTECTION_ANNOTATION, FINALIZER, KmsKey, PAUSED_ANNOTATION, ROTATE_NOW_ANNOTATION,
+};
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort, Quotas};
@@ -64,6 +68,9 @@ pub enum ReconcileError {
     /// Not a failure: the key may exist without KMS showing it yet, so the finalizer stays.
     #[error("waiting {0:?} for a key created moments ago to show in KMS before releasing")]
     ReleaseWaiting(Duration),
+    /// Not a failure: an annotation holds the release back until it changes.
+    #[error("the release of the key is held by an annotation")]
+    ReleaseHeld,
 }
 
 /// Shared by every reconcile.
@@ -75,6 +82,8 @@ pub struct Context {
     pub resync: Duration,
     pub backoff: Backoff,
     pub usage_checks: usage_checks::UsageChecks,
+    /// Objects without the deletion-protection annotation are protected.
+    pub default_deletion_protection: bool,
     pub metrics: Arc<Metrics>,
 }
 
@@ -100,6 +109,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         resync: args.resync_interval,
         backoff: Backoff::default(),
         usage_checks: Default::default(),
+        default_deletion_protection: args.default_deletion_protection,
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -217,12 +227,14 @@ async fn controller(
         .await;
 }
 
-/// Changes that need a reconcile: the spec (generation), the rotate-now annotation, finalizers
-/// and deletion.
+/// Changes that need a reconcile: the spec (generation), the annotations that steer the
+/// operator (rotate-now, paused, deletion-protection), finalizers and deletion.
 fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     predicates::generation(obj).hash(&mut hasher);
-    obj.annotations().get(ROTATE_NOW_ANNOTATION).hash(&mut hasher);
+    for annotation in [ROTATE_NOW_ANNOTATION, PAUSED_ANNOTATION, DELETION_PROTECTION_ANNOTATION] {
+        obj.annotations().get(annotation).hash(&mut hasher);
+    }
     predicates::finalizers(obj).hash(&mut hasher);
     obj.meta().deletion_timestamp.is_some().hash(&mut hasher);
     Some(hasher.finish())
@@ -254,11 +266,17 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
+    if let Some(held) = holds::on_apply(obj) {
+        let report = reconcile::Report::of(held);
+        writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+        ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
+        return Ok(Requeue::await_change());
+    }
     let target = Target {
         spec: &obj.spec,
         owner: &owner,
         recorded: recorded_from(obj.status.as_ref()),
-        rotate_now: obj.annotations().get(ROTATE_NOW_ANNOTATION).map(String::as_str),
+        rotate_now: annotations::rotate_now(obj.annotations()),
         last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.resync, Timestamp::now()),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
@@ -288,12 +306,22 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => Requeue::requeue(*wait),
         Outcome::Progressing { .. } => Requeue::requeue(ctx.backoff.next(uid)),
         Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(ctx.resync)),
+        Outcome::Held { .. } => Requeue::await_change(),
     })
 }
 
 async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
+    if let Some(held) = holds::on_release(obj, ctx.default_deletion_protection) {
+        let report = reconcile::Report::of(held);
+        let writer = KubeStatusWriter::new(api.clone(), obj);
+        writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+        if let Outcome::Stalled { reason, message } | Outcome::Held { reason, message } = &report.outcome {
+            publish(ctx, obj, EventType::Warning, reason, "Delete", message.clone()).await;
+        }
+        return Err(ReconcileError::ReleaseHeld);
+    }
     let recorded = recorded_from(obj.status.as_ref());
     let now = Timestamp::now();
     let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now).await {
@@ -347,7 +375,7 @@ async fn report_failed_cleanup(
         Outcome::Progressing { reason, message, retry } => {
             Outcome::Progressing { reason, message: format!("releasing the key failed: {message}"), retry }
         }
-        ready @ Outcome::Ready { .. } => ready,
+        other @ (Outcome::Ready { .. } | Outcome::Held { .. }) => other,
     };
     let report = reconcile::Report::of(outcome);
     let writer = KubeStatusWriter::new(api.clone(), obj);
@@ -368,6 +396,12 @@ fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Re
         && let kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::ReleaseWaiting(wait)) = &**inner
     {
         return Requeue::requeue(*wait);
+    }
+    if let ReconcileError::Finalizer(inner) = err
+        && let kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::ReleaseHeld) = &**inner
+    {
+        // The annotation's removal is a watch event; nothing to retry until then.
+        return Requeue::await_change();
     }
     tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
     ctx.metrics.failed();

@@ -25,6 +25,9 @@ pub enum Outcome {
     /// A person (or another object) must act; nothing more is tried until the spec changes or
     /// the next resync.
     Stalled { reason: &'static str, message: String },
+    /// A person asked the operator to hold off (`kms.boosterpack.io/paused`): nothing is tried,
+    /// nothing is wrong; `reason` says what is held.
+    Held { reason: &'static str, message: String },
 }
 
 /// When to try again after a `Progressing` outcome.
@@ -37,12 +40,23 @@ pub enum Retry {
 }
 
 impl Outcome {
+    /// The reason its conditions carry (`Ready` for a Ready outcome).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Ready { .. } => "Ready",
+            Self::Progressing { reason, .. } | Self::Stalled { reason, .. } | Self::Held { reason, .. } => {
+                reason
+            }
+        }
+    }
+
     /// The metric label of this kind of outcome.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Ready { .. } => "ready",
             Self::Progressing { .. } => "progressing",
             Self::Stalled { .. } => "stalled",
+            Self::Held { .. } => "held",
         }
     }
 

@@ -142,6 +142,12 @@ pub fn conditions(
             (False, *reason, String::new()),
             (True, *reason, message.clone()),
         ),
+        // Not Ready (KMS is not being kept to the spec), yet neither working nor stuck.
+        Outcome::Held { reason, message } => (
+            (False, *reason, message.clone()),
+            (False, *reason, String::new()),
+            (False, *reason, String::new()),
+        ),
     };
     let ours = [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)];
     // Conditions other writers added (another controller, a policy engine) are kept as they are.

@@ -15,6 +15,7 @@ mod env;
 mod fault_proxy;
 mod features;
 mod helm;
+mod holds;
 mod iam_lag;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]

@@ -37,6 +37,12 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("the_seed_module_examples_become_ready", |w| {
             Box::pin(crate::features::the_seed_module_examples_become_ready(w))
         }),
+        ("a_paused_object_makes_no_kms_call_until_unpaused", |w| {
+            Box::pin(crate::holds::a_paused_object_makes_no_kms_call_until_unpaused(w))
+        }),
+        ("a_namespace_deletion_stops_at_a_protected_key_and_says_why", |w| {
+            Box::pin(crate::holds::a_namespace_deletion_stops_at_a_protected_key_and_says_why(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),

@@ -115,7 +115,7 @@ impl Object {
             let wait = match &report.outcome {
                 Outcome::Progressing { retry: Retry::After(wait), .. } => *wait,
                 Outcome::Progressing { retry: Retry::Backoff, .. } => Duration::from_secs(2),
-                Outcome::Ready { .. } | Outcome::Stalled { .. } => {
+                Outcome::Ready { .. } | Outcome::Stalled { .. } | Outcome::Held { .. } => {
                     reports.push(report);
                     return reports;
                 }
