@@ -47,6 +47,12 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_DEFAULT_DELETION_PROTECTION", default_value_t = false, action = clap::ArgAction::Set)]
     pub default_deletion_protection: bool,
 
+    /// How often each key's last use is read (GetKeyLastUsage) for `status.lastUsage` and the
+    /// `unusedDays` warning; never more often than `--resync-interval`. Days are what the
+    /// warning counts, so an hour is plenty.
+    #[arg(long, env = "KMS_OPERATOR_LAST_USAGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub last_usage_interval: Duration,
+
     /// How many KmsKeys are reconciled at once.
     #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -159,6 +165,7 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert_eq!(args.concurrency, 4);
         assert!(!args.default_deletion_protection);
+        assert_eq!(args.last_usage_interval, Duration::from_secs(3600));
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);
         assert_eq!(args.kms_quota_fraction, 1.0);

@@ -119,8 +119,8 @@ pub struct KmsKeySpec {
     pub rotation_period_in_days: Option<i32>,
 
     /// Days without cryptographic use after which the operator warns (a `KeyUnused` Warning
-    /// Event and the `kms_operator_unused_key_warnings_total` metric), checked at each resync
-    /// from KMS's record of the key's last use. A key never used counts from when KMS began
+    /// Event and the `kms_operator_unused_key_warnings_total` metric), checked whenever the
+    /// key's last use is read (hourly by default; the operator's `--last-usage-interval`). A key never used counts from when KMS began
     /// tracking it. 1-3650; when absent, no warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3650))]

@@ -79,7 +79,7 @@ pub struct KmsKeyStatus {
     pub generated_policy: Option<GeneratedPolicy>,
 
     /// The key's last cryptographic use, as KMS records it (GetKeyLastUsage), read at most
-    /// once per resync interval and written only when it changes.
+    /// once per `--last-usage-interval` (1h by default) and written only when it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_usage: Option<KeyUsageRecord>,
 

@@ -80,6 +80,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub cluster: String,
     pub resync: Duration,
+    /// How often a key's last use is read: `--last-usage-interval`, at least `resync`.
+    pub last_usage_every: Duration,
     pub backoff: Backoff,
     pub usage_checks: usage_checks::UsageChecks,
     /// Objects without the deletion-protection annotation are protected.
@@ -107,6 +109,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         kms,
         cluster: args.cluster_name.clone(),
         resync: args.resync_interval,
+        last_usage_every: args.last_usage_interval.max(args.resync_interval),
         backoff: Backoff::default(),
         usage_checks: Default::default(),
         default_deletion_protection: args.default_deletion_protection,
@@ -277,7 +280,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         owner: &owner,
         recorded: recorded_from(obj.status.as_ref()),
         rotate_now: annotations::rotate_now(obj.annotations()),
-        last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.resync, Timestamp::now()),
+        last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.last_usage_every, Timestamp::now()),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;

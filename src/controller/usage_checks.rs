@@ -17,7 +17,7 @@ pub struct UsageChecks {
 }
 
 impl UsageChecks {
-    /// Whether the key of `uid` is due a read, `every` being the resync interval.
+    /// Whether the key of `uid` is due a read every `every`.
     pub fn due(&self, uid: &str, every: Duration, now: Timestamp) -> bool {
         let last = self.read_at.lock().unwrap_or_else(|e| e.into_inner()).get(uid).copied();
         last_usage_due(last, Some(every), now)
