@@ -117,6 +117,22 @@ fn run(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
     run_annotated(spec, observed, recorded, None)
 }
 
+/// `run` after a pass that ran `previous`.
+fn run_after(spec: &KmsKeySpec, observed: &Observed, previous: &[Action]) -> Plan {
+    let owner = mk_owner();
+    let recorded = recorded();
+    let ctx = Context {
+        owner: &owner,
+        recorded: &recorded,
+        now: now(),
+        fresh_token: "t1",
+        previous,
+        confirmed_grants: &Default::default(),
+        rotate_now: None,
+    };
+    plan(spec, observed, &ctx)
+}
+
 /// `run` for an object whose `rotate-now` annotation is `rotate_now`.
 fn run_annotated(
     spec: &KmsKeySpec,
@@ -518,19 +534,8 @@ fn cleanup_waits_for_a_key_that_may_still_appear() {
 fn the_same_actions_as_the_previous_pass_are_not_repeated() {
     // KMS lags, or reports the change in a form the plan does not recognise.
     let spec = KmsKeySpec { key_description: "new".into(), ..mk_spec() };
-    let owner = mk_owner();
-    let rec = recorded();
     let previous = vec![Action::UpdateDescription("new".into())];
-    let ctx = Context {
-        owner: &owner,
-        recorded: &rec,
-        now: now(),
-        fresh_token: "t1",
-        previous: &previous,
-        confirmed_grants: &Default::default(),
-        rotate_now: None,
-    };
-    let plan = plan(&spec, &Observed::Owned(Box::new(mk_key())), &ctx);
+    let plan = run_after(&spec, &Observed::Owned(Box::new(mk_key())), &previous);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.hold, Some(Hold::NotConverged { policy_statements: vec![] }));
 }
@@ -616,19 +621,7 @@ fn a_recorded_key_the_operator_may_not_describe_gets_the_specs_policy_put_blind(
 fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then_reported() {
     let observed =
         Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags", owned: true };
-    let owner = mk_owner();
-    let rec = recorded();
-    let previous = vec![put_default()];
-    let ctx = Context {
-        owner: &owner,
-        recorded: &rec,
-        now: now(),
-        fresh_token: "t1",
-        previous: &previous,
-        confirmed_grants: &Default::default(),
-        rotate_now: None,
-    };
-    let plan = plan(&mk_spec(), &observed, &ctx);
+    let plan = run_after(&mk_spec(), &observed, &[put_default()]);
     assert!(plan.actions.is_empty());
     assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })), "{plan:?}");
     assert_eq!(

@@ -58,18 +58,7 @@ fn a_new_key_with_a_built_policy_starts_from_aws_default_unless_the_default_is_o
 fn a_policy_put_that_kms_does_not_show_names_the_statements_in_the_message() {
     let key = ObservedKey { policy: Some(r#"{"Statement":[]}"#.into()), ..mk_key() };
     let first = actions(&builder_spec(), key.clone());
-    let owner = mk_owner();
-    let rec = recorded();
-    let ctx = Context {
-        owner: &owner,
-        recorded: &rec,
-        now: now(),
-        fresh_token: "t1",
-        previous: &first,
-        confirmed_grants: &Default::default(),
-        rotate_now: None,
-    };
-    let plan = plan(&builder_spec(), &Observed::Owned(Box::new(key)), &ctx);
+    let plan = run_after(&builder_spec(), &Observed::Owned(Box::new(key)), &first);
     let statements = vec![DEFAULT_SID.to_owned(), "KeyAdministration".into(), "KeyUsage".into()];
     assert_eq!(plan.hold, Some(Hold::NotConverged { policy_statements: statements }));
     let crate::reconcile::Outcome::Progressing { message, .. } =
