@@ -5,34 +5,20 @@
 mod support;
 
 use kms_operator::api::{KeySpec, KeyUsage, KmsKeySpec};
-use kms_operator::kms::AwsKms;
 use std::time::Duration;
-use support::clock::TestClock;
-use support::fault_proxy::FaultProxy;
-use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
 
 use aws_sdk_kms::primitives::Blob;
 use kms_operator::reconcile::audit;
 use support::strict::{IdentityPolicy, StrictConfig};
+use support::strict_env::StrictEnv;
 
-struct Env {
-    moto: Moto,
-    proxy: FaultProxy,
-    kms: AwsKms,
-    clock: TestClock,
-}
-
-async fn setup() -> Env {
+async fn setup() -> StrictEnv {
     setup_with(StrictConfig::default()).await
 }
 
-async fn setup_with(strict: StrictConfig) -> Env {
-    let moto = Moto::start();
-    let clock = strict.clock.clone();
-    let proxy = FaultProxy::start_with(&moto.url, strict).await;
-    let kms = AwsKms::new(clients_for(&proxy.url));
-    Env { moto, proxy, kms, clock }
+async fn setup_with(strict: StrictConfig) -> StrictEnv {
+    StrictEnv::start(strict).await
 }
 
 #[tokio::test]

@@ -11,10 +11,9 @@ use kms_operator::api::KmsKeySpec;
 use kms_operator::kms::AwsKms;
 use kms_operator::reconcile::{self, Released, TAG_UID};
 use support::clock::TestClock;
-use support::fault_proxy::FaultProxy;
-use support::moto::{Moto, clients_for};
 use support::object::{Object, example};
 use support::strict::StrictConfig;
+use support::strict_env::StrictEnv;
 
 struct Aws {
     client: aws_sdk_kms::Client,
@@ -73,12 +72,13 @@ impl Aws {
 /// moto behind the strict KMS layer (AWS's rules, the shipped IAM policy with its five-minute
 /// tag lag, paged lists) as the operator's KMS; `aws` checks moto directly. `clock` is the
 /// strict layer's: `Object::converge` moves it on as requeues would.
-struct Env {
-    moto: Moto,
-    _proxy: FaultProxy,
-    kms: AwsKms,
-    aws: Aws,
-    clock: TestClock,
+type Env = StrictEnv;
+
+impl StrictEnv {
+    /// moto itself, for checking what the operator did without going through the proxy.
+    fn aws(&self) -> Aws {
+        Aws { client: self.moto.client() }
+    }
 }
 
 fn outcome_reason(outcome: &reconcile::Outcome) -> &'static str {
@@ -110,18 +110,13 @@ async fn setup() -> Env {
 }
 
 async fn setup_with(strict: StrictConfig) -> Env {
-    let moto = Moto::start();
-    let clock = strict.clock.clone();
-    let proxy = FaultProxy::start_with(&moto.url, strict).await;
-    let kms = AwsKms::new(clients_for(&proxy.url));
-    let aws = Aws { client: moto.client() };
-    Env { moto, _proxy: proxy, kms, aws, clock }
+    StrictEnv::start(strict).await
 }
 
 #[tokio::test]
 async fn the_basic_example_becomes_a_rotating_key_with_its_alias_and_tags() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     obj.converge(kms, clock).await;
 
@@ -145,7 +140,7 @@ async fn the_basic_example_becomes_a_rotating_key_with_its_alias_and_tags() {
 #[tokio::test]
 async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_7_day_window() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("advanced-key", example("advanced.yaml").spec);
     obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
@@ -186,7 +181,7 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
 #[tokio::test]
 async fn every_spec_field_change_reaches_aws() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let mut obj = Object::new("orders", example("basic.yaml").spec);
     obj.converge(kms, clock).await;
     let key_id = obj.key_id();
@@ -252,7 +247,7 @@ async fn every_spec_field_change_reaches_aws() {
 #[tokio::test]
 async fn drift_made_outside_the_operator_is_put_back() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     obj.converge(kms, clock).await;
     let key_id = obj.key_id();
@@ -283,7 +278,7 @@ async fn drift_made_outside_the_operator_is_put_back() {
 #[tokio::test]
 async fn a_policy_aws_reformatted_is_not_put_again() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let mut spec = example("basic.yaml").spec;
     spec.key_policy = Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["kms:*"],"Resource":"*"}]}"#.into());
     let obj = Object::new("basic-key", spec);
@@ -301,7 +296,7 @@ async fn a_policy_aws_reformatted_is_not_put_again() {
 #[tokio::test]
 async fn an_alias_held_by_an_unmanaged_key_stalls_without_creating_a_key() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let other = aws.client.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
     aws.client.create_alias().alias_name("alias/basic-key").target_key_id(&other).send().await.unwrap();
 
@@ -316,7 +311,7 @@ async fn an_alias_held_by_an_unmanaged_key_stalls_without_creating_a_key() {
 #[tokio::test]
 async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_converges_later() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let first = Object::new("first", example("basic.yaml").spec);
     first.converge(kms, clock).await;
     let mut second_spec = example("basic.yaml").spec;
@@ -346,7 +341,7 @@ async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_conv
 #[tokio::test]
 async fn a_policy_that_is_not_json_stalls_and_nothing_reaches_aws() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let mut spec = example("basic.yaml").spec;
     spec.key_policy = Some("{\"Statement\": [".into());
     let obj = Object::new("basic-key", spec);
@@ -359,7 +354,7 @@ async fn a_policy_that_is_not_json_stalls_and_nothing_reaches_aws() {
 #[tokio::test]
 async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     *obj.fail_key_write.lock().unwrap() = true;
     let crashed = obj.reconcile_at(kms, clock.now_timestamp()).await;
@@ -380,7 +375,7 @@ async fn a_crash_after_create_key_adopts_the_key_instead_of_creating_another() {
 #[tokio::test]
 async fn deleting_during_an_interrupted_create_schedules_the_key_it_made() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     *obj.fail_key_write.lock().unwrap() = true;
     assert!(obj.reconcile_at(kms, clock.now_timestamp()).await.is_err());
@@ -414,7 +409,7 @@ async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_rele
 #[tokio::test]
 async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let started = clock.now_timestamp();
     obj.status.lock().unwrap().create_intent =
@@ -432,7 +427,7 @@ async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once()
 async fn a_new_key_that_kms_does_not_describe_yet_is_waited_for_not_reported_missing() {
     let env =
         setup_with(StrictConfig { describe_lag: Duration::from_secs(20), ..StrictConfig::default() }).await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let reports = obj.converge(kms, clock).await;
     let reasons: Vec<&str> = reports.iter().map(|r| outcome_reason(&r.outcome)).collect();
@@ -472,7 +467,7 @@ async fn a_policy_kms_keeps_reporting_differently_is_put_once_per_reconcile_not_
 async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     // No tag lag here: the key must be Ready moments after its creation.
     let env = setup_with(StrictConfig { tag_lag: Duration::ZERO, ..StrictConfig::default() }).await;
-    let (moto, kms, aws, clock) = (&env.moto, &env.kms, &env.aws, &env.clock);
+    let (moto, kms, aws, clock) = (&env.moto, &env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     obj.converge(kms, clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
@@ -496,7 +491,7 @@ async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
 #[tokio::test]
 async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
     let env = setup().await;
-    let (kms, aws, clock) = (&env.kms, &env.aws, &env.clock);
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let original = Object::new("basic-key", example("basic.yaml").spec);
     original.converge(kms, clock).await;
     let key_id = original.key_id();

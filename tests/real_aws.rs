@@ -10,27 +10,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_kms::types::{KeyState, Tag};
-use kms_operator::kms::AwsKms;
 use kms_operator::reconcile::{self, Outcome, Released, Report, TAG_CLUSTER, TAG_UID};
-use support::clock::TestClock;
-use support::fault_proxy::FaultProxy;
-use support::moto::{Moto, clients_for};
+use support::moto::Moto;
 use support::object::{Object, example};
 use support::strict::{IdentityPolicy, StrictConfig};
+use support::strict_env::StrictEnv;
 
-struct Env {
-    moto: Moto,
-    _proxy: FaultProxy,
-    kms: AwsKms,
-    clock: TestClock,
-}
+type Env = StrictEnv;
 
 async fn setup(strict: StrictConfig) -> Env {
-    let moto = Moto::start();
-    let clock = strict.clock.clone();
-    let proxy = FaultProxy::start_with(&moto.url, strict).await;
-    let kms = AwsKms::new(clients_for(&proxy.url));
-    Env { moto, _proxy: proxy, kms, clock }
+    StrictEnv::start(strict).await
 }
 
 fn reason(report: &Report) -> &'static str {
@@ -245,7 +234,7 @@ async fn an_interrupted_create_is_found_with_the_tagging_api_in_a_few_calls() {
     *obj.fail_key_write.lock().unwrap() = false;
     obj.converge(&env.kms, &env.clock).await;
     assert!(obj.is_ready(), "{:?}", obj.status());
-    let calls = env._proxy.calls();
+    let calls = env.proxy.calls();
     assert_eq!(calls.get("ListKeys"), None, "no scan of the account: {calls:?}");
     assert!(calls.get("GetResources").copied().unwrap_or(0) >= 1, "{calls:?}");
 }
@@ -297,7 +286,7 @@ async fn the_rotation_period_reaches_kms_shows_in_status_and_is_put_back_after_d
     assert!((88..=90).contains(&days), "next rotation in {days} days");
 
     // Someone sets another period (through "AWS", so the strict layer sees it).
-    let by_hand = support::moto::client_for(&env._proxy.url);
+    let by_hand = support::moto::client_for(&env.proxy.url);
     by_hand.enable_key_rotation().key_id(obj.key_id()).rotation_period_in_days(730).send().await.unwrap();
     let reports = obj.converge(&env.kms, &env.clock).await;
     let changes: Vec<String> = reports.iter().flat_map(|r| r.changes.clone()).collect();

@@ -10,3 +10,4 @@ pub mod flaky;
 pub mod moto;
 pub mod object;
 pub mod strict;
+pub mod strict_env;
