@@ -20,7 +20,7 @@ impl UsageChecks {
     /// Whether the key of `uid` is due a read every `every`.
     pub fn due(&self, uid: &str, every: Duration, now: Timestamp) -> bool {
         let last = self.read_at.lock().unwrap_or_else(|e| e.into_inner()).get(uid).copied();
-        last_usage_due(last, Some(every), now)
+        last_usage_due(last, every, now)
     }
 
     /// The key of `uid` was read at `now`.

@@ -31,6 +31,14 @@ pub struct KeyDescription {
     pub key_usage: String,
 }
 
+impl KeyDescription {
+    /// Whether AWS rotates this key's material (automatically or on demand): only symmetric
+    /// encryption keys. A KMS that does not report the spec is taken to hold one.
+    pub fn rotatable(&self) -> bool {
+        matches!(self.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT")
+    }
+}
+
 /// Automatic rotation as GetKeyRotationStatus reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rotation {

@@ -11,8 +11,7 @@ use super::outcome::Outcome;
 
 /// Whether GetKeyLastUsage is due: never asked, or last asked at least 80% of `every` ago (so
 /// a resync that comes a little early, with jitter, still asks).
-pub fn last_usage_due(read_at: Option<Timestamp>, every: Option<Duration>, now: Timestamp) -> bool {
-    let Some(every) = every else { return false };
+pub fn last_usage_due(read_at: Option<Timestamp>, every: Duration, now: Timestamp) -> bool {
     read_at.is_none_or(|at| now.duration_since(at).as_secs_f64() >= every.as_secs_f64() * 0.8)
 }
 
@@ -63,14 +62,13 @@ mod tests {
 
     #[test]
     fn last_usage_is_read_at_most_once_per_resync_interval() {
-        let every = Some(Duration::from_secs(600));
+        let every = Duration::from_secs(600);
         assert!(last_usage_due(None, every, now()), "never read");
         assert!(!last_usage_due(Some(now() - Duration::from_secs(300)), every, now()));
         assert!(
             last_usage_due(Some(now() - Duration::from_secs(480)), every, now()),
             "an early, jittered resync"
         );
-        assert!(!last_usage_due(None, None, now()), "not asked for");
     }
 
     #[test]

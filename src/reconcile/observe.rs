@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::KmsKeySpec;
-use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
+use crate::kms::{ErrorKind, KmsError, KmsPort};
 
 use super::ownership::{Owner, TAG_UID};
 use super::plan::{
@@ -53,7 +53,7 @@ pub async fn observe(
         return Ok(Observed::Foreign { key_id: key.key_id });
     }
     let mut denied = Vec::new();
-    let rotation = match rotates(&key) {
+    let rotation = match key.rotatable() {
         true => {
             allowed(readable_in_state(kms.rotation(&key.key_id).await), READ_ROTATION, &mut denied)?.flatten()
         }
@@ -98,12 +98,6 @@ pub async fn observe(
         denied,
     };
     Ok(Observed::Owned(Box::new(observed)))
-}
-
-/// Whether AWS can rotate the key, so that its rotation status is worth a read: only symmetric
-/// encryption keys (a KMS that does not report the spec is assumed to have one).
-fn rotates(key: &KeyDescription) -> bool {
-    matches!(key.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT")
 }
 
 /// No key yet: whether the wanted alias is free, and, when a built policy needs the account's

@@ -8,7 +8,7 @@ use crate::api::{GeneratedPolicy, KeySpec, KeyUsage, KmsKeySpec, PolicyBuilder};
 
 use super::ownership::fnv1a;
 
-use super::policy::{DEFAULT_STATEMENT_SID, default_policy, default_statement, parse_policy, statements_of};
+use super::policy::{default_policy, default_statement, parse_policy, statements_of};
 
 pub const ADMINISTRATION_SID: &str = "KeyAdministration";
 pub const USAGE_SID: &str = "KeyUsage";
@@ -129,7 +129,6 @@ fn built(spec: &KmsKeySpec, builder: &PolicyBuilder, root: Option<&str>) -> Vec<
         statement["Condition"] = json!({"Bool": {"kms:GrantIsForAWSResource": "true"}});
         statements.push(statement);
     }
-    debug_assert!(statements.iter().all(|s| s["Sid"] != DEFAULT_STATEMENT_SID || root.is_some()));
     statements
 }
 
@@ -157,6 +156,7 @@ fn usage_actions(spec: KeySpec, usage: KeyUsage) -> Vec<&'static str> {
 mod tests {
     use super::*;
     use crate::reconcile::plan::tests::mk_spec;
+    use crate::reconcile::policy::DEFAULT_STATEMENT_SID;
 
     const ARN: &str = "arn:aws:kms:eu-west-1:123456789012:key/k1";
     const ADMIN: &str = "arn:aws:iam::123456789012:role/admin";

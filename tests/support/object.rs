@@ -79,11 +79,9 @@ impl Object {
             owner: &self.owner,
             recorded,
             rotate_now: rotate_now.as_deref(),
-            last_usage_due: audit::last_usage_due(
-                *self.last_usage_read.lock().unwrap(),
-                self.last_usage_every,
-                now,
-            ),
+            last_usage_due: (self.last_usage_every).is_some_and(|every| {
+                audit::last_usage_due(*self.last_usage_read.lock().unwrap(), every, now)
+            }),
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {

@@ -79,7 +79,7 @@ pub fn plan_on_demand(
     plan: &mut Plan,
 ) {
     let Some(token) = pending(rotate_now, recorded) else { return };
-    if !matches!(observed.key.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT") {
+    if !observed.key.rotatable() {
         plan.blockers.push(Blocker::CannotRotate { key_spec: observed.key.key_spec.clone() });
         return;
     }
