@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::api::DeletionPolicy;
+
 #[derive(Debug, Parser)]
 #[command(name = "kms-operator", version, about = "Manages AWS KMS keys from KmsKey objects")]
 pub struct Cli {
@@ -46,6 +48,18 @@ pub struct RunArgs {
     /// its key untouched, until the annotation says otherwise.
     #[arg(long, env = "KMS_OPERATOR_DEFAULT_DELETION_PROTECTION", default_value_t = false, action = clap::ArgAction::Set)]
     pub default_deletion_protection: bool,
+
+    /// What deleting a KmsKey does to its key when the object's `spec.deletionPolicy` is absent:
+    /// `Delete` (schedule the key's deletion) or `Retain` (keep the key, take the ownership
+    /// tags off).
+    #[arg(long, env = "KMS_OPERATOR_DEFAULT_DELETION_POLICY", default_value = "Delete", value_parser = parse_deletion_policy)]
+    pub default_deletion_policy: DeletionPolicy,
+
+    /// Namespaces whose KmsKeys may take over existing keys (`spec.adopt`), comma-separated;
+    /// `*` for all. None by default: adoption reaches any key in the account that no cluster
+    /// claims, so it is the cluster administrator's choice to give it.
+    #[arg(long, env = "KMS_OPERATOR_ADOPT_NAMESPACES", value_delimiter = ',')]
+    pub adopt_namespaces: Vec<String>,
 
     /// How often each key's last use is read (GetKeyLastUsage) for `status.lastUsage` and the
     /// `unusedDays` warning; never more often than `--resync-interval`. Days are what the
@@ -130,6 +144,19 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_deletion_policy(text: &str) -> Result<DeletionPolicy, String> {
+    match text {
+        "Delete" => Ok(DeletionPolicy::Delete),
+        "Retain" => Ok(DeletionPolicy::Retain),
+        _ => Err(format!("'{text}' is not a deletion policy; use Delete or Retain")),
+    }
+}
+
+/// Whether KmsKeys in `namespace` may adopt, given `--adopt-namespaces`.
+pub fn may_adopt(adopt_namespaces: &[String], namespace: &str) -> bool {
+    adopt_namespaces.iter().any(|allowed| allowed == "*" || allowed == namespace)
+}
+
 /// A cluster name must be a valid KMS tag value that is not empty.
 fn parse_cluster_name(text: &str) -> Result<String, String> {
     if text.is_empty() || text.len() > 256 {
@@ -165,6 +192,8 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert_eq!(args.concurrency, 4);
         assert!(!args.default_deletion_protection);
+        assert_eq!(args.default_deletion_policy, DeletionPolicy::Delete);
+        assert!(args.adopt_namespaces.is_empty());
         assert_eq!(args.last_usage_interval, Duration::from_secs(3600));
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);
@@ -181,6 +210,25 @@ mod tests {
         assert_eq!(run.kms_rate_limits.get("CreateKey"), Some(&2.0));
         assert!(Cli::try_parse_from(["kms-operator", "run", "--kms-quota-fraction", "1.5"]).is_err());
         assert!(Cli::try_parse_from(["kms-operator", "run", "--kms-rate-limits", "Nope=1"]).is_err());
+    }
+
+    #[test]
+    fn deletion_policy_and_adoption_flags_parse() {
+        let args = [
+            "kms-operator",
+            "run",
+            "--default-deletion-policy",
+            "Retain",
+            "--adopt-namespaces",
+            "team-a,team-b",
+        ];
+        let Command::Run(run) = Cli::try_parse_from(args).unwrap().command else { panic!() };
+        assert_eq!(run.default_deletion_policy, DeletionPolicy::Retain);
+        assert!(may_adopt(&run.adopt_namespaces, "team-b"));
+        assert!(!may_adopt(&run.adopt_namespaces, "team-c"));
+        assert!(may_adopt(&["*".to_owned()], "anything"));
+        assert!(!may_adopt(&[], "team-a"));
+        assert!(Cli::try_parse_from(["kms-operator", "run", "--default-deletion-policy", "retain"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 mod support;
 
+use kms_operator::api::DeletionPolicy;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -123,9 +125,16 @@ async fn a_key_whose_policy_shuts_the_operator_out_but_for_put_key_policy_can_be
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let key_id = key_of(&env.moto, &obj, ONLY_PUT_KEY_POLICY).await;
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released = reconcile::cleanup(&env.kms, &obj.spec, &obj.owner, &recorded, env.clock.now_timestamp())
-        .await
-        .unwrap();
+    let released = reconcile::cleanup(
+        &env.kms,
+        &obj.spec,
+        &obj.owner,
+        &recorded,
+        env.clock.now_timestamp(),
+        DeletionPolicy::Delete,
+    )
+    .await
+    .unwrap();
     assert!(matches!(released, Released::Done { .. }), "{released:?}");
     let meta = env.moto.client().describe_key().key_id(&key_id).send().await.unwrap();
     assert_eq!(meta.key_metadata().unwrap().key_state(), Some(&KeyState::PendingDeletion));

@@ -5,6 +5,8 @@
 
 mod support;
 
+use kms_operator::api::DeletionPolicy;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,8 +256,15 @@ async fn deleting_while_kms_throttles_retries_until_the_key_is_scheduled() {
     let mut attempts = 0;
     let released = loop {
         attempts += 1;
-        match kms_operator::reconcile::cleanup(&kms, &obj.spec, &obj.owner, &recorded, clock.now_timestamp())
-            .await
+        match kms_operator::reconcile::cleanup(
+            &kms,
+            &obj.spec,
+            &obj.owner,
+            &recorded,
+            clock.now_timestamp(),
+            DeletionPolicy::Delete,
+        )
+        .await
         {
             Ok(released) => break released,
             Err(err) => assert_eq!(err.kind, kms_operator::kms::ErrorKind::Throttled, "{err}"),

@@ -6,12 +6,14 @@
 pub mod annotations;
 mod crd;
 mod key_spec;
+mod lifecycle;
 mod spec;
 mod status;
 
 pub use annotations::{DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, ROTATE_NOW_ANNOTATION};
 pub use crd::crd_yaml;
 pub use key_spec::{KeySpec, KeyUsage};
+pub use lifecycle::{AdoptSpec, DeletionPolicy, ManagementPolicy};
 pub use spec::{
     DEFAULT_DESCRIPTION, DEFAULT_ROTATION_PERIOD_DAYS, GrantOperation, GrantSpec, KmsKey, KmsKeySpec,
     PolicyBuilder,

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::key_spec::{self, KeySpec, KeyUsage};
+use super::lifecycle::{AdoptSpec, DeletionPolicy, ManagementPolicy};
 use super::status::KmsKeyStatus;
 
 /// Days between rotations when the spec leaves `rotationPeriodInDays` out (AWS's default).
@@ -36,7 +37,9 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#,
-    printcolumn = r#"{"name":"Spec","type":"string","priority":1,"jsonPath":".status.keySpec"}"#
+    printcolumn = r#"{"name":"Spec","type":"string","priority":1,"jsonPath":".status.keySpec"}"#,
+    validation = Rule::new("!has(self.status) || !has(self.status.keyId) || (has(self.spec.adopt) ? (has(oldSelf.spec.adopt) && self.spec.adopt == oldSelf.spec.adopt) : !has(oldSelf.spec.adopt))").message("spec.adopt cannot be added, changed or removed once status records a key"),
+    validation = Rule::new("self.spec.managementPolicy != 'ObserveOnly' || has(self.spec.adopt) || (has(self.status) && has(self.status.keyId))").message("managementPolicy ObserveOnly needs spec.adopt or a key already recorded in status: there is nothing to observe otherwise")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -177,6 +180,38 @@ pub struct KmsKeySpec {
     #[schemars(length(max = 50))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub grants: Vec<GrantSpec>,
+
+    /// Take over an existing key (made by Terraform, the console, or another cluster) instead
+    /// of creating one. The key is tagged as this object's, then made to match the spec like
+    /// any other: tags not in the spec are removed, a pending deletion is cancelled. A key
+    /// tagged for another object or cluster is refused (Stalled, NotOwned) and left untouched.
+    /// The operator adopts only in namespaces its administrator allows (`--adopt-namespaces`,
+    /// chart `adoption.namespaces`). Cannot be added, changed or removed once status records
+    /// a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<AdoptSpec>,
+
+    /// What deleting this object does to the key: `Delete` deletes the aliases this object
+    /// made and schedules the key's deletion after `deletionWindowInDays`; `Retain` keeps the
+    /// key, its aliases and its policy, and only removes the operator's ownership tags, so
+    /// another object (in this or another cluster) can adopt it. When absent, the operator's
+    /// default (`--default-deletion-policy`, chart `defaultDeletionPolicy`: `Delete` unless
+    /// the administrator says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// With `deletionPolicy: Retain`, whether the grants the operator made stay on the key
+    /// (default true). With false they are revoked before the key is let go.
+    #[serde(default = "default_true")]
+    pub retain_grants: bool,
+
+    /// `Full` (the default) makes the key match the spec. `ObserveOnly` never changes the key:
+    /// it reads it (named by `adopt`, or the key status records), fills status, and lists in
+    /// status `plan` what `Full` would change; Ready when that list is empty, Reconciling
+    /// (DriftDetected) otherwise. Deleting an `ObserveOnly` object never touches the key.
+    /// Switching to `Full` makes exactly the listed changes.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
 }
 
 /// Principals the operator writes key policy statements for. Each list holds IAM principal

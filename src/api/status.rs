@@ -32,6 +32,18 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_aliases: Vec<String>,
 
+    /// True when the key was not created for this object but taken over (`spec.adopt`): the
+    /// operator tagged it as this object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<bool>,
+
+    /// With `managementPolicy: ObserveOnly`: what `Full` would change, one short line per call
+    /// (at most 20; policies and tag values are named, never copied). Empty when the key
+    /// matches the spec; absent under `Full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub plan: Option<Vec<String>>,
+
     /// The key's state in KMS: Enabled, Disabled, PendingDeletion, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,

@@ -27,7 +27,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::annotations;
 use crate::api::{
-    DELETION_PROTECTION_ANNOTATION, FINALIZER, KmsKey, PAUSED_ANNOTATION, ROTATE_NOW_ANNOTATION,
+    DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey, PAUSED_ANNOTATION,
+    ROTATE_NOW_ANNOTATION,
 };
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
@@ -86,6 +87,10 @@ pub struct Context {
     pub usage_checks: usage_checks::UsageChecks,
     /// Objects without the deletion-protection annotation are protected.
     pub default_deletion_protection: bool,
+    /// What a deletion does to the key of an object without `spec.deletionPolicy`.
+    pub default_deletion_policy: DeletionPolicy,
+    /// `--adopt-namespaces`.
+    pub adopt_namespaces: Vec<String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -113,6 +118,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         backoff: Backoff::default(),
         usage_checks: Default::default(),
         default_deletion_protection: args.default_deletion_protection,
+        default_deletion_policy: args.default_deletion_policy,
+        adopt_namespaces: args.adopt_namespaces.clone(),
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -281,10 +288,17 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         recorded: recorded_from(obj.status.as_ref()),
         rotate_now: annotations::rotate_now(obj.annotations()),
         last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.last_usage_every, Timestamp::now()),
+        may_adopt: crate::cli::may_adopt(&ctx.adopt_namespaces, &owner.namespace),
     };
     let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
     publish_report(ctx, obj, &report).await;
+    if report.adopted {
+        let spec_ref = obj.spec.adopt.as_ref().map(|a| a.describe()).unwrap_or_default();
+        let key = report.key.as_ref().map(|k| k.key.key_id.as_str()).unwrap_or("?");
+        let note = format!("took over key {key} ({spec_ref}): it now carries this object's ownership tags");
+        publish(ctx, obj, EventType::Normal, "Adopted", "Adopt", note).await;
+    }
     if reconcile::audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
         ctx.usage_checks.read(&owner.uid, Timestamp::now());
     }
@@ -307,6 +321,10 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
             Requeue::requeue(requeue::jittered(ctx.resync))
         }
         Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => Requeue::requeue(*wait),
+        Outcome::Progressing { retry: reconcile::Retry::Resync, .. } => {
+            ctx.backoff.reset(uid);
+            Requeue::requeue(requeue::jittered(ctx.resync))
+        }
         Outcome::Progressing { .. } => Requeue::requeue(ctx.backoff.next(uid)),
         Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(ctx.resync)),
         Outcome::Held { .. } => Requeue::await_change(),
@@ -327,7 +345,9 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     }
     let recorded = recorded_from(obj.status.as_ref());
     let now = Timestamp::now();
-    let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now).await {
+    let policy = obj.spec.deletion_policy.unwrap_or(ctx.default_deletion_policy);
+    let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now, policy).await
+    {
         Ok(released) => released,
         Err(err) => {
             // A refusal on a key created moments ago is IAM catching up: retried soon.
@@ -346,6 +366,17 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
             "no key to delete, or its deletion was already scheduled".to_owned(),
         ),
         Released::Done { changes } => (EventType::Normal, "Deleted", changes.join("; ")),
+        Released::Kept { changes } => {
+            let what = match changes.is_empty() {
+                true => "nothing changed".to_owned(),
+                false => changes.join("; "),
+            };
+            (
+                EventType::Normal,
+                "Retained",
+                format!("the key stays in KMS ({policy:?}, {:?}): {what}", obj.spec.management_policy),
+            )
+        }
         Released::NotOwned { key_id } => (
             EventType::Warning,
             "NotOwned",
@@ -421,7 +452,7 @@ async fn publish_report(ctx: &Context, obj: &KmsKey, report: &reconcile::Report)
         }
         // Waiting for an earlier create, or for IAM to catch up, is expected: no warning.
         Outcome::Progressing { reason, message, .. }
-            if !matches!(*reason, "CreateInFlight" | "AwaitingPermissions") =>
+            if !matches!(*reason, "CreateInFlight" | "AwaitingPermissions" | "DriftDetected") =>
         {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }

@@ -28,6 +28,8 @@ pub struct Applied {
     pub recorded: Option<RecordedKey>,
     /// Whether this run created that key.
     pub created: bool,
+    /// Whether this run tagged an adopted key as the object's.
+    pub adopted: bool,
     /// Grant IDs CreateGrant answered with whose revoke was planned: KMS took the spec's grant
     /// for one it has (the revoke was skipped).
     pub confirmed_grants: Vec<String>,
@@ -71,9 +73,15 @@ async fn apply_all(
                 applied.created = true;
                 applied.recorded = Some(record(writer, &created).await?);
             }
+            Action::Adopt(tags) => {
+                let key_id = key_id.expect("adoption is planned on an existing key");
+                kms.tag(key_id, tags).await?;
+                applied.adopted = true;
+                applied.changes.push(format!("adopted key {key_id}: tagged it as this object's"));
+            }
             Action::RecordKey(key) => {
                 applied.recorded = Some(record(writer, key).await?);
-                applied.changes.push(format!("adopted key {} left by an interrupted create", key.key_id));
+                applied.changes.push(format!("recorded key {}", key.key_id));
             }
             Action::CreateGrant(grant) => {
                 let key_id = key_id.expect("grants are planned on an existing key");
@@ -136,7 +144,10 @@ async fn record(writer: &dyn StatusWriter, key: &KeyDescription) -> Result<Recor
 /// Runs one action on the existing key `key_id`; the change it made, for events and logs.
 pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Result<String, Error> {
     let change = match action {
-        Action::CreateKey { .. } | Action::RecordKey(_) | Action::RotateOnDemand { .. } => {
+        Action::CreateKey { .. }
+        | Action::RecordKey(_)
+        | Action::RotateOnDemand { .. }
+        | Action::Adopt(_) => {
             unreachable!("handled by apply")
         }
         Action::CancelDeletion => {

@@ -1,9 +1,11 @@
 //! Letting go of the key when the object is deleted: observe, let the plan decide, run its
-//! calls. Safe to repeat; a key already pending deletion or gone counts as released.
+//! calls. Safe to repeat; a key already pending deletion or gone counts as released, and so
+//! does a retained key whose ownership tags are already off. An `ObserveOnly` object lets go
+//! without a single KMS call.
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::KmsKeySpec;
+use crate::api::{DeletionPolicy, KmsKeySpec, ManagementPolicy};
 use crate::kms::{ErrorKind, KmsError, KmsPort};
 
 use super::apply::apply_one;
@@ -16,6 +18,9 @@ use super::{observe, writer::Error};
 pub enum Released {
     /// The key is scheduled for deletion (now or earlier), or never existed.
     Done { changes: Vec<String> },
+    /// The key stays (`deletionPolicy: Retain`, or an `ObserveOnly` object): these changes let
+    /// it go.
+    Kept { changes: Vec<String> },
     /// The key exists but is not this object's: left alone, nothing to release.
     NotOwned { key_id: String },
     /// A key may exist that KMS does not list or describe yet (it was created moments ago):
@@ -23,15 +28,19 @@ pub enum Released {
     Wait(std::time::Duration),
 }
 
-/// Lets go of the object's key: drops its aliases and schedules deletion with the spec's
-/// window.
+/// Lets go of the object's key as `policy` says: drops its aliases and schedules deletion
+/// with the spec's window, or takes the ownership tags off a key that stays.
 pub async fn cleanup(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
     owner: &Owner,
     recorded: &Recorded,
     now: Timestamp,
+    policy: DeletionPolicy,
 ) -> Result<Released, KmsError> {
+    if spec.management_policy == ManagementPolicy::ObserveOnly {
+        return Ok(Released::Kept { changes: Vec::new() });
+    }
     let mut observed = observe::observe(kms, spec, owner, recorded, None, false).await?;
     if let Some(repair) = plan::blind_policy_repair(spec, &observed, recorded, now)
         && let Some(key_id) = observed.key_to_act_on().map(str::to_owned)
@@ -41,7 +50,7 @@ pub async fn cleanup(
             observed = observe::observe(kms, spec, owner, recorded, None, false).await?;
         }
     }
-    let actions = match plan::plan_cleanup(spec, &observed, recorded, now) {
+    let actions = match plan::plan_cleanup(spec, &observed, recorded, now, policy) {
         Cleanup::Wait(wait) => return Ok(Released::Wait(wait)),
         Cleanup::NotOwned { key_id } => return Ok(Released::NotOwned { key_id }),
         Cleanup::Unreadable { key_id, permission } => {
@@ -58,7 +67,10 @@ pub async fn cleanup(
             changes.extend(release_step(kms, &key.key.key_id, action).await?);
         }
     }
-    Ok(Released::Done { changes })
+    Ok(match policy {
+        DeletionPolicy::Delete => Released::Done { changes },
+        DeletionPolicy::Retain => Released::Kept { changes },
+    })
 }
 
 /// One cleanup call; `None` when KMS refused it because someone scheduled the deletion

@@ -5,18 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::KmsKeySpec;
+use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{ErrorKind, KmsError, KmsPort};
 
-use super::ownership::{Owner, TAG_UID};
+use super::ownership::{Holder, Owner, TAG_UID};
 use super::plan::{
     Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, READ_ROTATIONS, Recorded,
     on_demand,
 };
 use super::{adopt, policy_builder};
 
-/// Observes the recorded key; without one, the key an interrupted create left (found by its
-/// tags), or else whether the wanted alias is free.
+/// Observes the recorded key; without one, the key `spec.adopt` names, or the key an
+/// interrupted create left (found by its tags), or else whether the wanted alias is free.
 pub async fn observe(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
@@ -26,13 +26,14 @@ pub async fn observe(
     last_usage_due: bool,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
-    let (key_id, unrecorded) = match (&recorded.key_id, &recorded.intent) {
-        (Some(id), _) => (id.clone(), false),
-        (None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
+    let (key_id, unrecorded) = match (&recorded.key_id, &spec.adopt, &recorded.intent) {
+        (Some(id), _, _) => (id.clone(), false),
+        (None, Some(adopt), _) => (adopt.key_reference(), true),
+        (None, None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
             Some(id) => (id, true),
             None => return no_key(kms, spec, &wanted_alias).await,
         },
-        (None, None) => return no_key(kms, spec, &wanted_alias).await,
+        (None, None, None) => return no_key(kms, spec, &wanted_alias).await,
     };
     let key = match kms.describe_key(&key_id).await {
         Ok(Some(key)) => key,
@@ -49,8 +50,19 @@ pub async fn observe(
         }
         Err(err) => return Err(err),
     };
-    if !owner.owns(&tags) {
-        return Ok(Observed::Foreign { key_id: key.key_id });
+    let holder = (!owner.owns(&tags)).then(|| Holder::of(&tags));
+    let observe_only = spec.management_policy == ManagementPolicy::ObserveOnly;
+    match &holder {
+        Some(_) if spec.adopt.is_none() && !observe_only => {
+            return Ok(Observed::Foreign { key_id: key.key_id });
+        }
+        // To adopt, the description and tags are all the plan needs; the rest is read once
+        // the key is the object's.
+        Some(holder) if !observe_only => {
+            let key = Box::new(ObservedKey::described(key, tags, unrecorded));
+            return Ok(Observed::Unowned { key, holder: holder.clone() });
+        }
+        _ => {}
     }
     let mut denied = Vec::new();
     let rotation = match key.rotatable() {
@@ -97,7 +109,10 @@ pub async fn observe(
         last_usage_unreadable,
         denied,
     };
-    Ok(Observed::Owned(Box::new(observed)))
+    Ok(match holder {
+        None => Observed::Owned(Box::new(observed)),
+        Some(holder) => Observed::Unowned { key: Box::new(observed), holder },
+    })
 }
 
 /// No key yet: whether the wanted alias is free, and, when a built policy needs the account's

@@ -37,6 +37,8 @@ pub enum Retry {
     Backoff,
     /// After a known time.
     After(Duration),
+    /// At the next resync, as after success.
+    Resync,
 }
 
 impl Outcome {
@@ -124,6 +126,26 @@ impl Outcome {
         }
     }
 
+    /// The outcome of a plan that an `ObserveOnly` object does not run: what `Full` would do,
+    /// `changes` lines of it, is drift to report (or, with no changes, the settled outcome).
+    pub fn of_observed_plan(plan: &Plan, changes: &[String]) -> Self {
+        if !plan.blockers.is_empty() || changes.is_empty() {
+            return Self::of_settled_plan(plan);
+        }
+        let shown = changes.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let more = match changes.len() {
+            n if n > 3 => format!(" and {} more (status.plan)", n - 3),
+            _ => String::new(),
+        };
+        Self::Progressing {
+            reason: "DriftDetected",
+            message: format!(
+                "managementPolicy is ObserveOnly, so nothing is changed; Full would {shown}{more}"
+            ),
+            retry: Retry::Resync,
+        }
+    }
+
     /// The outcome of a KMS call that failed at `now`. A refusal for want of permission is
     /// waited out while IAM may still be catching up (see `judge_denial`).
     pub fn of_kms_error(err: &KmsError, recorded: &Recorded, now: Timestamp) -> Self {
@@ -186,6 +208,30 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
         Blocker::NotOwned { key_id } => (
             "NotOwned",
             format!("key {key_id} is tagged for another object or cluster; the operator will not modify it"),
+        ),
+        Blocker::HeldElsewhere { key_id, owner, same_cluster: true, .. } => (
+            "NotOwned",
+            format!(
+                "key {key_id} belongs to {owner} in this cluster and is never taken from another object; delete that object with deletionPolicy: Retain, then this one adopts the key"
+            ),
+        ),
+        Blocker::HeldElsewhere { key_id, cluster, owner, same_cluster: false } => (
+            "NotOwned",
+            format!(
+                "key {key_id} belongs to {owner} in cluster {cluster}; nothing was changed. To take it over, set spec.adopt.takeOverFromCluster: {cluster} (the operator's IAM policy must also allow re-tagging that cluster's keys)"
+            ),
+        ),
+        Blocker::AdoptTargetMissing { reference } => (
+            "AdoptTargetNotFound",
+            format!(
+                "no key in KMS matches {reference}; nothing was created. Correct spec.adopt, or remove it to create a new key"
+            ),
+        ),
+        Blocker::AdoptPendingDeletion { key_id } => (
+            "AdoptPendingDeletion",
+            format!(
+                "key {key_id} is pending deletion: AWS refuses to tag it, and the operator may cancel deletions only of keys tagged for its cluster. Cancel it (aws kms cancel-key-deletion --key-id {key_id}); the operator then adopts the key and enables it if the spec says so"
+            ),
         ),
         Blocker::ReadDenied { key_id, permissions } => (
             "AccessDenied",

@@ -59,6 +59,32 @@ impl Owner {
     }
 }
 
+/// The tags that make a key an object's. A key let go with `deletionPolicy: Retain` loses all
+/// of them in one request (the IAM policy refuses taking some off and leaving the cluster's).
+pub const OWNERSHIP_TAGS: [&str; OPERATOR_TAGS] = [TAG_OWNER, TAG_UID, TAG_CLUSTER, TAG_CREATE_TOKEN];
+
+/// Who a key that is not this object's belongs to, by its ownership tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// No `kms.boosterpack.io/cluster` tag: no kms-operator claims the key.
+    Nobody,
+    /// The object `owner` (`namespace/name`, as its tag reads) in the cluster `cluster`.
+    Object { cluster: String, owner: String },
+}
+
+impl Holder {
+    /// The holder of a key with these tags (which are not `owner`'s).
+    pub fn of(tags: &BTreeMap<String, String>) -> Self {
+        match tags.get(TAG_CLUSTER) {
+            None => Holder::Nobody,
+            Some(cluster) => Holder::Object {
+                cluster: cluster.clone(),
+                owner: tags.get(TAG_OWNER).cloned().unwrap_or_else(|| "an unnamed object".to_owned()),
+            },
+        }
+    }
+}
+
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions, so the owner tag of a
 /// long name never changes under an upgrade.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {

@@ -4,7 +4,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::KmsKeySpec;
+use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{KmsPort, LastUsage};
 
 use super::ownership::Owner;
@@ -26,12 +26,16 @@ pub struct Report {
     pub changes: Vec<String>,
     /// The ID of the key this reconcile created, if it created one.
     pub created: Option<String>,
+    /// Whether this reconcile adopted the key (tagged it as the object's).
+    pub adopted: bool,
     /// When KMS took the on-demand rotation this reconcile asked for.
     pub rotated_on_demand: Option<Timestamp>,
     /// The policy built from `spec.policy` for the key last observed.
     pub generated_policy: Option<GeneratedPolicy>,
     /// The key's last use, when it was due to be read: what KMS said, or why it said nothing.
     pub last_usage: Option<Result<LastUsage, String>>,
+    /// For an `ObserveOnly` object: what `Full` would change, one line per call.
+    pub plan: Option<Vec<String>>,
 }
 
 impl Report {
@@ -42,9 +46,11 @@ impl Report {
             key: None,
             changes: vec![],
             created: None,
+            adopted: false,
             rotated_on_demand: None,
             generated_policy: None,
             last_usage: None,
+            plan: None,
         }
     }
 }
@@ -59,6 +65,8 @@ pub struct Target<'a> {
     pub rotate_now: Option<&'a str>,
     /// Whether to ask KMS for the key's last use (see `audit::last_usage_due`).
     pub last_usage_due: bool,
+    /// Whether the administrator lets this object's namespace take over keys (`spec.adopt`).
+    pub may_adopt: bool,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -88,6 +96,12 @@ async fn passes(
         report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
         return Ok(report);
     }
+    if target.spec.adopt.is_some() && target.recorded.key_id.is_none() && !target.may_adopt {
+        let message = "the operator's administrator does not let KmsKeys in this namespace adopt keys (--adopt-namespaces, chart adoption.namespaces); nothing was read or changed".to_owned();
+        report.outcome = Outcome::Stalled { reason: "AdoptionNotAllowed", message };
+        return Ok(report);
+    }
+    let observe_only = target.spec.management_policy == ManagementPolicy::ObserveOnly;
     let mut recorded = target.recorded;
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
@@ -102,7 +116,10 @@ async fn passes(
                 return Ok(report);
             }
         };
-        report.key = observed.owned_key().cloned();
+        report.key = match observe_only {
+            true => observed.any_key().cloned(),
+            false => observed.owned_key().cloned(),
+        };
         if let Some(key) = &report.key
             && usage_due
         {
@@ -122,11 +139,18 @@ async fn passes(
             rotate_now: target.rotate_now,
         };
         let plan = plan::plan(target.spec, &observed, &ctx);
+        if observe_only {
+            let lines = plan::summary::summaries(&plan.actions);
+            report.outcome = Outcome::of_observed_plan(&plan, &lines);
+            report.plan = Some(lines);
+            return Ok(report);
+        }
         if plan.actions.is_empty() {
             report.outcome = Outcome::of_settled_plan(&plan);
             return Ok(report);
         }
         let applied = apply::apply(kms, writer, observed.key_to_act_on(), &plan.actions).await;
+        report.adopted |= applied.adopted;
         if applied.created {
             report.created = applied.recorded.as_ref().map(|k| k.key_id.clone());
         }

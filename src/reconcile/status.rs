@@ -2,7 +2,9 @@
 //! conditions (`Ready`, `Reconciling`, `Stalled`) that keep each `lastTransitionTime` while
 //! the condition's status does not change. Pure: the caller writes the result.
 
-use crate::api::{Condition, ConditionStatus, KeyUsageRecord, KmsKeySpec, KmsKeyStatus, RotationRecord};
+use crate::api::{
+    Condition, ConditionStatus, KeyUsageRecord, KmsKeySpec, KmsKeyStatus, ManagementPolicy, RotationRecord,
+};
 use crate::kms::PastRotation;
 
 use super::outcome::{Outcome, PERMISSION_REASONS};
@@ -75,6 +77,10 @@ pub fn status_after(
                 .collect();
         }
     }
+    if spec.adopt.is_some() && spec.management_policy == ManagementPolicy::Full && report.key.is_some() {
+        next.adopted = Some(true);
+    }
+    next.plan = report.plan.clone();
     next.access_denied_since = match &report.outcome {
         Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. }
             if PERMISSION_REASONS.contains(reason) =>

@@ -11,6 +11,7 @@ use crate::support::strict::{IdentityPolicy, MOTO_CALLER, StrictConfig};
 const APP: &str = "arn:aws:iam::123456789012:role/app";
 const DENIED: &str = "AccessDeniedException";
 const MALFORMED: &str = "MalformedPolicyDocumentException";
+const UID_TAG: &str = "kms.boosterpack.io/uid";
 
 #[tokio::test]
 async fn shipped_policy_allows_every_operator_call_on_its_cluster_key_once_the_tag_reaches_iam() {
@@ -89,7 +90,15 @@ async fn shipped_policy_denies_keys_tagged_for_another_cluster() {
     kms.list_resource_tags().key_id(&key).send().await.expect("reading any key's tags is allowed");
     assert_eq!(code(kms.update_key_description().key_id(&key).description("d").send().await), DENIED);
     assert_eq!(code(kms.disable_key().key_id(&key).send().await), DENIED);
-    assert_eq!(code(kms.get_key_policy().key_id(&key).policy_name("default").send().await), DENIED);
+    kms.get_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .send()
+        .await
+        .expect("reading any key's policy is allowed (observe-only)");
+    kms.list_grants().key_id(&key).send().await.expect("reading any key's grants is allowed (observe-only)");
+    let put = kms.put_key_policy().key_id(&key).policy_name("default").policy(root_policy());
+    assert_eq!(code(put.send().await), DENIED);
     let claim = kms.tag_resource().key_id(&key).tags(tag(CLUSTER_TAG, "test"));
     assert_eq!(code(claim.send().await), DENIED, "another cluster's key cannot be re-tagged as ours");
     assert_eq!(code(kms.create_key().tags(tag(CLUSTER_TAG, "other")).send().await), DENIED);
@@ -98,13 +107,16 @@ async fn shipped_policy_denies_keys_tagged_for_another_cluster() {
 }
 
 #[tokio::test]
-async fn shipped_policy_never_removes_ownership_tags_nor_bypasses_the_lockout_check() {
+async fn shipped_policy_removes_ownership_tags_only_whole_and_never_bypasses_the_lockout_check() {
     let t = Kms::start().await;
     let key = t.raw_key("test").await;
     let kms = &t.kms;
-    let (code, message) = refusal(kms.untag_resource().key_id(&key).tag_keys(CLUSTER_TAG).send().await);
-    assert_eq!(code, DENIED);
+    t.raw.tag_resource().key_id(&key).tags(tag(UID_TAG, "uid-1")).send().await.unwrap();
+    let (code, message) = refusal(kms.untag_resource().key_id(&key).tag_keys(UID_TAG).send().await);
+    assert_eq!(code, DENIED, "taking the UID off while the cluster tag stays");
     assert!(message.ends_with("with an explicit deny in an identity-based policy"), "{message}");
+    let release = kms.untag_resource().key_id(&key).tag_keys(UID_TAG).tag_keys(CLUSTER_TAG);
+    release.send().await.expect("a release takes the cluster tag with the rest");
     let bypass = kms.put_key_policy().key_id(&key).policy_name("default").policy(root_policy());
     assert_eq!(super::common::code(bypass.bypass_policy_lockout_safety_check(true).send().await), DENIED);
 }

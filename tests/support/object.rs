@@ -82,6 +82,7 @@ impl Object {
             last_usage_due: (self.last_usage_every).is_some_and(|every| {
                 audit::last_usage_due(*self.last_usage_read.lock().unwrap(), every, now)
             }),
+            may_adopt: true,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
@@ -113,7 +114,10 @@ impl Object {
             let wait = match &report.outcome {
                 Outcome::Progressing { retry: Retry::After(wait), .. } => *wait,
                 Outcome::Progressing { retry: Retry::Backoff, .. } => Duration::from_secs(2),
-                Outcome::Ready { .. } | Outcome::Stalled { .. } | Outcome::Held { .. } => {
+                Outcome::Ready { .. }
+                | Outcome::Progressing { retry: Retry::Resync, .. }
+                | Outcome::Stalled { .. }
+                | Outcome::Held { .. } => {
                     reports.push(report);
                     return reports;
                 }

@@ -1,15 +1,20 @@
-//! What to do when the object is deleted: drop the aliases this object made, then schedule
-//! the key's deletion unless it already is. A key that may still appear (an interrupted
-//! create, a key created moments ago) is waited for, never given up on.
+//! What to do when the object is deleted. With `deletionPolicy: Delete`: drop the aliases this
+//! object made, then schedule the key's deletion unless it already is. With `Retain`: revoke
+//! the operator's grants if the spec says so, then take the ownership tags off in one call
+//! (after which this cluster may no longer manage the key); the key, its aliases and policy
+//! stay. A key that may still appear (an interrupted create, a key created moments ago) is
+//! waited for, never given up on.
 
 use std::time::Duration;
 
-use crate::api::KmsKeySpec;
+use crate::api::{DeletionPolicy, KmsKeySpec};
 use k8s_openapi::jiff::Timestamp;
 
+use super::super::ownership::OWNERSHIP_TAGS;
+use super::grants::managed_name;
 use super::observed::{Observed, Recorded};
 use super::timing::{missing_key_wait, settling_intent};
-use super::{Action, is_pending_deletion};
+use super::{Action, ObservedKey, is_pending_deletion};
 
 /// How to let go of the key when the object is deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,9 +31,16 @@ pub enum Cleanup {
 }
 
 /// Decides how to let go of the key when the object is deleted.
-pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded, now: Timestamp) -> Cleanup {
+pub fn plan_cleanup(
+    spec: &KmsKeySpec,
+    observed: &Observed,
+    recorded: &Recorded,
+    now: Timestamp,
+    policy: DeletionPolicy,
+) -> Cleanup {
     let key = match observed {
         Observed::Foreign { key_id } => return Cleanup::NotOwned { key_id: key_id.clone() },
+        Observed::Unowned { key, .. } => return Cleanup::NotOwned { key_id: key.key.key_id.clone() },
         Observed::Unreadable { key_id, permission, .. } => {
             return Cleanup::Unreadable { key_id: key_id.clone(), permission };
         }
@@ -40,6 +52,9 @@ pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded,
         }
         Observed::Owned(key) => key,
     };
+    if policy == DeletionPolicy::Retain {
+        return Cleanup::Release(retain(spec, key));
+    }
     let additional = spec.full_additional_aliases();
     let ours = |alias: &String| {
         *alias == spec.full_alias_name()
@@ -53,4 +68,28 @@ pub fn plan_cleanup(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded,
         actions.push(Action::ScheduleDeletion(spec.deletion_window_in_days));
     }
     Cleanup::Release(actions)
+}
+
+/// The calls that let go of a key that stays: the operator's grants when the spec does not
+/// keep them, then every ownership tag the key carries, in one call. A key pending deletion
+/// is left as it is (AWS refuses both).
+fn retain(spec: &KmsKeySpec, key: &ObservedKey) -> Vec<Action> {
+    if is_pending_deletion(&key.key.state) {
+        return Vec::new();
+    }
+    let mut actions: Vec<Action> = match spec.retain_grants {
+        true => Vec::new(),
+        false => (key.grants.iter())
+            .filter_map(|g| {
+                let name = managed_name(g)?;
+                Some(Action::RevokeGrant { name: name.to_owned(), grant_id: g.grant_id.clone() })
+            })
+            .collect(),
+    };
+    let ownership: Vec<String> =
+        OWNERSHIP_TAGS.iter().filter(|t| key.tags.contains_key(**t)).map(|t| (*t).to_owned()).collect();
+    if !ownership.is_empty() {
+        actions.push(Action::Untag(ownership));
+    }
+    actions
 }

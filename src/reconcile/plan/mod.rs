@@ -14,13 +14,14 @@
 use k8s_openapi::jiff::Timestamp;
 use std::time::Duration;
 
-use crate::api::KmsKeySpec;
+use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{KeyDescription, NewGrant, NewKey};
 
-use super::ownership::Owner;
+use super::ownership::{Holder, Owner};
 use super::policy::{differing_statements, policies_equal};
 use super::policy_builder::wanted_policy;
 
+mod adoption;
 mod alias;
 mod cleanup;
 mod create;
@@ -28,6 +29,7 @@ pub mod grants;
 mod observed;
 pub mod on_demand;
 mod rotation;
+pub mod summary;
 mod tags;
 pub mod timing;
 
@@ -50,7 +52,9 @@ pub enum Action {
         key: NewKey,
         token: String,
     },
-    /// Record in status a key that an interrupted create left behind.
+    /// Tag a key the object adopts with the object's ownership tags.
+    Adopt(std::collections::BTreeMap<String, String>),
+    /// Record in status a key that an interrupted create left behind, or one just adopted.
     RecordKey(KeyDescription),
     CancelDeletion,
     SetEnabled(bool),
@@ -92,6 +96,14 @@ pub enum Blocker {
     KeyNotFound { key_id: String },
     /// The recorded key is tagged for another object or cluster.
     NotOwned { key_id: String },
+    /// The key `spec.adopt` names carries another object's ownership tags: in this cluster
+    /// (never taken) or in another one that `takeOverFromCluster` does not name.
+    HeldElsewhere { key_id: String, cluster: String, owner: String, same_cluster: bool },
+    /// The key `spec.adopt` names (`reference`: the field and its value) does not exist.
+    AdoptTargetMissing { reference: String },
+    /// The key to adopt is pending deletion: AWS refuses to tag it, and the operator may not
+    /// cancel the deletion of a key that is not tagged for its cluster.
+    AdoptPendingDeletion { key_id: String },
     /// AWS has refused these reads for longer than IAM takes to catch up.
     ReadDenied { key_id: String, permissions: Vec<&'static str> },
     /// The key's spec or usage (`field`) differs from the spec's; KMS cannot change either.
@@ -160,10 +172,14 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
         Observed::NoKey { alias_target, account_arn } => {
             create::plan_create(spec, alias_target.as_deref(), account_arn.as_deref(), ctx)
         }
+        Observed::Missing { .. } if let (Some(adopt), None) = (&spec.adopt, &ctx.recorded.key_id) => {
+            Plan::blocked(Blocker::AdoptTargetMissing { reference: adopt.describe() })
+        }
         Observed::Missing { key_id } => match timing::missing_key_wait(key_id, ctx.recorded, ctx.now) {
             Some(left) => Plan { hold: Some(Hold::KeyNotVisibleYet(left)), ..Plan::default() },
             None => Plan::blocked(Blocker::KeyNotFound { key_id: key_id.clone() }),
         },
+        Observed::Unowned { key, holder } => plan_unowned(spec, key, holder, ctx),
         Observed::Foreign { key_id } => Plan::blocked(Blocker::NotOwned { key_id: key_id.clone() }),
         Observed::Unreadable { .. } => {
             let actions = blind_policy_repair(spec, observed, ctx.recorded, ctx.now).into_iter().collect();
@@ -233,6 +249,26 @@ fn denied_reads(key_id: &str, permissions: Vec<&'static str>, ctx: &Context) -> 
         }
         Denial::Lasting => Plan::blocked(Blocker::ReadDenied { key_id: key_id.to_owned(), permissions }),
     }
+}
+
+/// The adoption of a key that is not the object's; when the object only observes (and so read
+/// the whole key), followed by what would be done once it is the object's, so that the plan
+/// shown is the one `Full` runs.
+fn plan_unowned(spec: &KmsKeySpec, key: &ObservedKey, holder: &Holder, ctx: &Context) -> Plan {
+    let mut plan = adoption::plan_adoption(spec, key, holder, ctx.owner);
+    let adoptable = plan.blockers.is_empty() && plan.hold.is_none();
+    if adoptable && spec.management_policy == ManagementPolicy::ObserveOnly {
+        let mut adopted = key.clone();
+        adopted.tags.extend(ctx.owner.tags());
+        adopted.unrecorded = false;
+        let after = plan_update(spec, &adopted, ctx);
+        plan.actions.extend(after.actions);
+        plan.blockers = after.blockers;
+        plan.hold = after.hold;
+        plan.deferred = after.deferred;
+        plan.notices = after.notices;
+    }
+    plan
 }
 
 pub fn is_pending_deletion(state: &str) -> bool {

@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::kms::{GrantInfo, KeyDescription, LastUsage, PastRotation, Rotation};
 
 use super::on_demand::RotationRequest;
+use crate::reconcile::ownership::Holder;
 
 /// What the operator wrote in status earlier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,13 +61,17 @@ pub enum Observed {
     Unreadable { key_id: String, permission: &'static str, owned: bool },
     /// The object's own key.
     Owned(Box<ObservedKey>),
+    /// A key that is not the object's, read because `spec.adopt` names it (to take it over) or
+    /// because the object only observes it (`managementPolicy: ObserveOnly`). An adoption
+    /// that will be refused reads only the key's description and tags.
+    Unowned { key: Box<ObservedKey>, holder: Holder },
 }
 
 impl Observed {
     /// The key the plan's calls act on: the object's own, or the recorded one it may not read.
     pub fn key_to_act_on(&self) -> Option<&str> {
         match self {
-            Observed::Owned(key) => Some(&key.key.key_id),
+            Observed::Owned(key) | Observed::Unowned { key, .. } => Some(&key.key.key_id),
             Observed::Unreadable { key_id, .. } => Some(key_id),
             _ => None,
         }
@@ -76,6 +81,14 @@ impl Observed {
     pub fn owned_key(&self) -> Option<&ObservedKey> {
         match self {
             Observed::Owned(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The key observed, the object's own or one it adopts or observes.
+    pub fn any_key(&self) -> Option<&ObservedKey> {
+        match self {
+            Observed::Owned(key) | Observed::Unowned { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -114,6 +127,25 @@ pub struct ObservedKey {
 }
 
 impl ObservedKey {
+    /// A key known only by its description and tags (nothing else was read).
+    pub fn described(key: KeyDescription, tags: BTreeMap<String, String>, unrecorded: bool) -> Self {
+        ObservedKey {
+            key,
+            unrecorded,
+            tags,
+            rotation: None,
+            past_rotations: None,
+            policy: None,
+            aliases: Vec::new(),
+            alias_target: None,
+            additional_alias_holders: BTreeMap::new(),
+            grants: Vec::new(),
+            last_usage: None,
+            last_usage_unreadable: None,
+            denied: Vec::new(),
+        }
+    }
+
     /// Whether the read needing `permission` was refused.
     pub fn was_denied(&self, permission: &str) -> bool {
         self.denied.contains(&permission)

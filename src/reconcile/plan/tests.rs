@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::api::{GrantOperation, GrantSpec, KeySpec, KeyUsage, KmsKeySpec};
+use crate::api::{
+    DeletionPolicy, GrantOperation, GrantSpec, KeySpec, KeyUsage, KmsKeySpec, ManagementPolicy,
+};
 use crate::kms::{GrantInfo, GrantTerms, Rotation};
 use crate::reconcile::ownership::TAG_CREATE_TOKEN;
 use crate::reconcile::ownership::tests::mk_owner;
@@ -26,6 +28,10 @@ pub fn mk_spec() -> KmsKeySpec {
         tags: BTreeMap::from([("team".into(), "a".into())]),
         create_grants: false,
         grants: Vec::new(),
+        adopt: None,
+        deletion_policy: None,
+        retain_grants: true,
+        management_policy: ManagementPolicy::Full,
     }
 }
 
@@ -467,7 +473,7 @@ fn cleanup_drops_this_objects_aliases_and_schedules_deletion_with_the_window() {
     let spec = KmsKeySpec { deletion_window_in_days: 7, ..mk_spec() };
     let key = ObservedKey { aliases: vec!["alias/orders".into(), "alias/by-hand".into()], ..mk_key() };
     assert_eq!(
-        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded(), now()),
+        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded(), now(), DeletionPolicy::Delete),
         Cleanup::Release(vec![Action::DeleteAlias("alias/orders".into()), Action::ScheduleDeletion(7)])
     );
 }
@@ -477,7 +483,7 @@ fn cleanup_of_a_key_already_pending_deletion_only_drops_aliases() {
     let mut key = mk_key();
     key.key.state = "PendingDeletion".into();
     assert_eq!(
-        plan_cleanup(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded(), now()),
+        plan_cleanup(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded(), now(), DeletionPolicy::Delete),
         Cleanup::Release(vec![Action::DeleteAlias("alias/orders".into())])
     );
 }
@@ -498,7 +504,8 @@ fn cleanup_never_touches_a_missing_or_foreign_key() {
         Observed::Foreign { key_id: "k1".into() },
     ] {
         assert!(
-            cleanup_actions(&plan_cleanup(&mk_spec(), &observed, &recorded(), now())).is_empty(),
+            cleanup_actions(&plan_cleanup(&mk_spec(), &observed, &recorded(), now(), DeletionPolicy::Delete))
+                .is_empty(),
             "{observed:?}"
         );
     }
@@ -508,7 +515,7 @@ fn cleanup_never_touches_a_missing_or_foreign_key() {
 fn cleanup_of_a_foreign_key_releases_the_object_without_touching_the_key() {
     let observed = Observed::Foreign { key_id: "k1".into() };
     assert_eq!(
-        plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
+        plan_cleanup(&mk_spec(), &observed, &recorded(), now(), DeletionPolicy::Delete),
         Cleanup::NotOwned { key_id: "k1".into() }
     );
 }
@@ -521,11 +528,14 @@ fn cleanup_waits_for_a_key_that_may_still_appear() {
         Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
     let no_key = Observed::NoKey { alias_target: None, account_arn: None };
     let wait = std::time::Duration::from_secs(20);
-    assert_eq!(plan_cleanup(&mk_spec(), &no_key, &interrupted, now()), Cleanup::Wait(wait));
+    assert_eq!(
+        plan_cleanup(&mk_spec(), &no_key, &interrupted, now(), DeletionPolicy::Delete),
+        Cleanup::Wait(wait)
+    );
     let young = Recorded { key_created_at: Some(started_at), ..recorded() };
     let missing = Observed::Missing { key_id: "k1".into() };
     assert_eq!(
-        plan_cleanup(&mk_spec(), &missing, &young, now()),
+        plan_cleanup(&mk_spec(), &missing, &young, now(), DeletionPolicy::Delete),
         Cleanup::Wait(std::time::Duration::from_secs(110))
     );
 }
@@ -625,7 +635,7 @@ fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then
     assert!(plan.actions.is_empty());
     assert!(matches!(plan.hold, Some(Hold::AwaitingPermissions { .. })), "{plan:?}");
     assert_eq!(
-        plan_cleanup(&mk_spec(), &observed, &recorded(), now()),
+        plan_cleanup(&mk_spec(), &observed, &recorded(), now(), DeletionPolicy::Delete),
         Cleanup::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags" }
     );
 }
@@ -638,7 +648,7 @@ fn a_key_found_by_its_tags_that_kms_does_not_describe_yet_is_waited_for_not_repo
     let found = Observed::Missing { key_id: "k7".into() };
     let wait = std::time::Duration::from_secs(80);
     assert_eq!(run(&mk_spec(), &found, &rec).hold, Some(Hold::KeyNotVisibleYet(wait)));
-    assert_eq!(plan_cleanup(&mk_spec(), &found, &rec, now()), Cleanup::Wait(wait));
+    assert_eq!(plan_cleanup(&mk_spec(), &found, &rec, now(), DeletionPolicy::Delete), Cleanup::Wait(wait));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! leave the spec.
 
 use super::*;
+use crate::api::DeletionPolicy;
 
 fn with_extra(names: &[&str]) -> KmsKeySpec {
     KmsKeySpec { additional_aliases: names.iter().map(|n| n.to_string()).collect(), ..mk_spec() }
@@ -50,7 +51,9 @@ fn deleting_the_object_drops_its_additional_aliases_too() {
     let spec = with_extra(&["orders-v2"]);
     let recorded = Recorded { additional_aliases: vec!["alias/old".into()], ..recorded() };
     let key = key_with_aliases(&["alias/orders", "alias/orders-v2", "alias/old", "alias/by-hand"], &[]);
-    let Cleanup::Release(got) = plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded, now()) else {
+    let Cleanup::Release(got) =
+        plan_cleanup(&spec, &Observed::Owned(Box::new(key)), &recorded, now(), DeletionPolicy::Delete)
+    else {
         panic!()
     };
     let deleted: Vec<&Action> = got.iter().filter(|a| matches!(a, Action::DeleteAlias(_))).collect();
