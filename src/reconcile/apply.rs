@@ -81,7 +81,10 @@ async fn apply_all(
             }
             Action::RecordKey(key) => {
                 applied.recorded = Some(record(writer, key).await?);
-                applied.changes.push(format!("recorded key {}", key.key_id));
+                applied.changes.push(match applied.adopted {
+                    true => format!("recorded key {}", key.key_id),
+                    false => format!("adopted key {} left by an interrupted create", key.key_id),
+                });
             }
             Action::CreateGrant(grant) => {
                 let key_id = key_id.expect("grants are planned on an existing key");

@@ -277,6 +277,32 @@ mod tests {
         assert!(message.ends_with("except: x waits"));
     }
 
+    fn held(cluster: &str, same_cluster: bool) -> Blocker {
+        let (key_id, owner) = ("k1".into(), "team-b/orders".into());
+        Blocker::HeldElsewhere { key_id, cluster: cluster.into(), owner, same_cluster }
+    }
+
+    #[test]
+    fn drift_seen_by_an_observe_only_object_is_reconciling_until_the_next_resync() {
+        let lines: Vec<String> = (1..=5).map(|i| format!("change {i}")).collect();
+        let Outcome::Progressing { reason, message, retry } =
+            Outcome::of_observed_plan(&Plan::default(), &lines)
+        else {
+            panic!()
+        };
+        assert_eq!((reason, retry), ("DriftDetected", Retry::Resync));
+        assert!(
+            message.ends_with("Full would change 1; change 2; change 3 and 2 more (status.plan)"),
+            "{message}"
+        );
+        assert!(matches!(Outcome::of_observed_plan(&Plan::default(), &[]), Outcome::Ready { .. }));
+        let blocked = Plan { blockers: vec![held("prod", true)], ..Plan::default() };
+        assert!(matches!(
+            Outcome::of_observed_plan(&blocked, &lines),
+            Outcome::Stalled { reason: "NotOwned", .. }
+        ));
+    }
+
     #[test]
     fn every_blocker_stalls_with_its_own_reason() {
         let table = [
@@ -290,6 +316,22 @@ mod tests {
             ),
             (Blocker::CannotRotate { key_spec: "HMAC_256".into() }, "CannotRotate", "rotate a HMAC_256 key"),
             (Blocker::OnDemandRotationLimit, "OnDemandRotationLimit", "the 25 on-demand rotations"),
+            (
+                held("prod", true),
+                "NotOwned",
+                "never taken from another object; delete that object with deletionPolicy: Retain",
+            ),
+            (held("staging", false), "NotOwned", "set spec.adopt.takeOverFromCluster: staging"),
+            (
+                Blocker::AdoptTargetMissing { reference: "adopt.aliasName orders".into() },
+                "AdoptTargetNotFound",
+                "no key in KMS matches adopt.aliasName orders",
+            ),
+            (
+                Blocker::AdoptPendingDeletion { key_id: "k1".into() },
+                "AdoptPendingDeletion",
+                "aws kms cancel-key-deletion --key-id k1",
+            ),
             (
                 Blocker::WrongKind {
                     field: "keySpec",

@@ -297,6 +297,29 @@ mod tests {
     }
 
     #[test]
+    fn an_adopted_key_is_marked_once_it_is_the_objects_and_an_observer_shows_its_plan() {
+        let adopt = crate::api::AdoptSpec {
+            key_id: Some("k1".into()),
+            alias_name: None,
+            take_over_from_cluster: None,
+        };
+        let adopting = KmsKeySpec { adopt: Some(adopt), ..spec_a() };
+        let mut seen = report(Outcome::Ready { message: String::new() });
+        seen.key = Some(crate::reconcile::plan::tests::mk_key());
+        let adopted = status_after(&KmsKeyStatus::default(), &seen, &adopting, None, "t1");
+        assert_eq!((adopted.adopted, adopted.plan.as_ref()), (Some(true), None));
+        let failed = status_after(&adopted, &report(Outcome::not_converged()), &adopting, None, "t2");
+        assert_eq!(failed.adopted, Some(true), "kept while nothing is observed");
+
+        let observing = KmsKeySpec { management_policy: ManagementPolicy::ObserveOnly, ..adopting };
+        seen.plan = Some(vec!["update the description".into()]);
+        let observed = status_after(&KmsKeyStatus::default(), &seen, &observing, None, "t1");
+        assert_eq!(observed.adopted, None, "observing is not adopting");
+        assert_eq!(observed.plan, Some(vec!["update the description".to_owned()]));
+        assert_eq!(observed.key_id.as_deref(), Some("k1"), "the outputs are shown");
+    }
+
+    #[test]
     fn what_a_refused_read_did_not_show_stays_as_recorded() {
         use crate::kms::KeyDescription;
         use crate::reconcile::plan::{ObservedKey, READ_ALIASES, READ_GRANTS};

@@ -20,6 +20,7 @@ mod iam_lag;
 #[path = "../support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+mod ownership;
 mod reliability;
 mod scenarios;
 #[path = "../support/strict/mod.rs"]

@@ -43,6 +43,17 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_namespace_deletion_stops_at_a_protected_key_and_says_why", |w| {
             Box::pin(crate::holds::a_namespace_deletion_stops_at_a_protected_key_and_says_why(w))
         }),
+        ("a_terraform_key_is_adopted_retained_and_adopted_in_another_namespace", |w| {
+            Box::pin(crate::ownership::a_terraform_key_is_adopted_retained_and_adopted_in_another_namespace(
+                w,
+            ))
+        }),
+        ("a_pruned_retain_object_leaves_its_key_usable", |w| {
+            Box::pin(crate::ownership::a_pruned_retain_object_leaves_its_key_usable(w))
+        }),
+        ("observe_only_lists_the_plan_and_full_runs_it", |w| {
+            Box::pin(crate::ownership::observe_only_lists_the_plan_and_full_runs_it(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),

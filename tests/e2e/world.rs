@@ -21,6 +21,9 @@ pub fn strict_config(tag_lag: Duration) -> StrictConfig {
     StrictConfig { cluster: "e2e".into(), tag_lag, ..StrictConfig::default() }
 }
 
+/// Flags of the operator most scenarios share.
+const SHARED_OPERATOR_ARGS: &[&str] = &["--adopt-namespaces", crate::ownership::ADOPT_NAMESPACES];
+
 pub struct World {
     pub state_dir: PathBuf,
     pub cp: Option<ControlPlane>,
@@ -46,7 +49,7 @@ impl World {
             "--timeout=60s",
         ]);
         let proxy = FaultProxy::start_with(&moto.url, strict_config(E2E_TAG_LAG)).await;
-        let operator = Operator::start(&cp, &proxy.url, state_dir.join("operator.log"), &[]);
+        let operator = Operator::start(&cp, &proxy.url, state_dir.join("operator.log"), SHARED_OPERATOR_ARGS);
         let kms = moto.client();
         let operator = Mutex::new(Some(operator));
         World { state_dir, cp: Some(cp), moto: Some(moto), proxy: Some(proxy), operator, kms }
@@ -88,7 +91,7 @@ impl World {
     }
 
     pub fn resume_operator(&self) {
-        let op = Operator::start(self.cp(), &self.kms_url(), self.operator_log(), &[]);
+        let op = Operator::start(self.cp(), &self.kms_url(), self.operator_log(), SHARED_OPERATOR_ARGS);
         *self.operator.lock().unwrap() = Some(op);
     }
 

@@ -38,6 +38,8 @@ pub struct Object {
     last_usage_read: Mutex<Option<Timestamp>>,
     /// The (virtual) time of the reconcile in progress: status writes are stamped with it.
     clock: Mutex<Option<Timestamp>>,
+    /// Whether the operator lets this object's namespace adopt (`--adopt-namespaces`).
+    pub may_adopt: bool,
 }
 
 impl Object {
@@ -58,6 +60,7 @@ impl Object {
             last_usage_every: None,
             last_usage_read: Mutex::new(None),
             clock: Mutex::new(None),
+            may_adopt: true,
         }
     }
 
@@ -82,7 +85,7 @@ impl Object {
             last_usage_due: (self.last_usage_every).is_some_and(|every| {
                 audit::last_usage_due(*self.last_usage_read.lock().unwrap(), every, now)
             }),
-            may_adopt: true,
+            may_adopt: self.may_adopt,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
@@ -137,6 +140,15 @@ impl Object {
     pub fn condition(&self, type_: &str) -> Condition {
         let status = self.status();
         status.conditions.into_iter().find(|c| c.type_ == type_).expect("condition present")
+    }
+
+    /// The same object (UID, namespace, status) with another spec, as after an edit.
+    pub fn edited(&self, spec: KmsKeySpec) -> Self {
+        let mut next = Self::with_uid(&self.owner.name, &self.owner.uid, spec);
+        next.owner = self.owner.clone();
+        next.generation = self.generation + 1;
+        *next.status.lock().unwrap() = self.status();
+        next
     }
 
     pub fn is_ready(&self) -> bool {

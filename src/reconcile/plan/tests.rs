@@ -729,4 +729,5 @@ mod aliases;
 mod grant_terms;
 mod kind;
 mod on_demand;
+mod ownership;
 mod policy;

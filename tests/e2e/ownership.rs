@@ -1,0 +1,165 @@
+//! Whose key it is, on the real apiserver: a key made outside the operator (plain SDK calls,
+//! as Terraform would) adopted, converged, let go with `deletionPolicy: Retain` and adopted
+//! again in another namespace; a prune that leaves a retained key usable; an observe-only
+//! object that lists its plan and changes nothing until it is switched to Full.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::world::World;
+
+/// Namespaces the shared operator lets adopt (`--adopt-namespaces`); any other is refused.
+pub const ADOPT_NAMESPACES: &str = "e2e-adopt-a,e2e-adopt-b,e2e-observe";
+
+const OWNERSHIP_PREFIX: &str = "kms.boosterpack.io/";
+
+/// A key with a description, a tag and an alias, made directly on moto.
+async fn outside_key(w: &World, alias: &str, description: &str) -> String {
+    let tag = aws_sdk_kms::types::Tag::builder().tag_key("ManagedBy").tag_value("terraform").build().unwrap();
+    let made = w.kms.create_key().description(description).tags(tag).send().await.unwrap();
+    let key_id = made.key_metadata().unwrap().key_id().to_owned();
+    w.kms.create_alias().alias_name(format!("alias/{alias}")).target_key_id(&key_id).send().await.unwrap();
+    key_id
+}
+
+fn kmskey(name: &str, spec: Value) -> String {
+    let obj = json!({"apiVersion": "kms.boosterpack.io/v1alpha1", "kind": "KmsKey", "metadata": {"name": name}, "spec": spec});
+    obj.to_string()
+}
+
+fn condition(obj: &Value, type_: &str) -> Value {
+    let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conds.into_iter().find(|c| c["type"] == type_).unwrap_or_default()
+}
+
+async fn encrypts(w: &World, key_id: &str) -> bool {
+    let plaintext = aws_sdk_kms::primitives::Blob::new("still usable");
+    w.kms.encrypt().key_id(key_id).plaintext(plaintext).send().await.is_ok()
+}
+
+async fn ownership_tags(w: &World, key_id: &str) -> Vec<String> {
+    w.tags(key_id).await.into_keys().filter(|k| k.starts_with(OWNERSHIP_PREFIX)).collect()
+}
+
+/// (1) A Terraform-style key adopted by alias and converged; deleted with Retain; adopted by
+/// a second object in another namespace. A namespace the operator does not let adopt stalls.
+pub async fn a_terraform_key_is_adopted_retained_and_adopted_in_another_namespace(w: &World) {
+    let alias = "e2e-tf-payments";
+    let key_id = outside_key(w, alias, "made by terraform").await;
+    let spec = json!({
+        "aliasName": alias,
+        "keyDescription": "payments, now in Kubernetes",
+        "adopt": {"aliasName": alias},
+        "deletionPolicy": "Retain",
+        "tags": {"team": "payments"},
+    });
+
+    w.namespace("e2e-adopt-denied");
+    w.apply("e2e-adopt-denied", &kmskey("payments", spec.clone()));
+    let obj = w.wait_condition("e2e-adopt-denied", "payments", "Stalled").await;
+    assert_eq!(condition(&obj, "Stalled")["reason"], "AdoptionNotAllowed", "{obj}");
+    w.kubectl_ok(&["delete", "kms", "payments", "-n", "e2e-adopt-denied", "--timeout=60s"]);
+    assert!(ownership_tags(w, &key_id).await.is_empty(), "a refused adoption tags nothing");
+
+    w.namespace("e2e-adopt-a");
+    w.apply("e2e-adopt-a", &kmskey("payments", spec.clone()));
+    let obj = w.wait_ready("e2e-adopt-a", "payments").await;
+    assert_eq!(obj["status"]["keyId"], key_id.as_str());
+    assert_eq!(obj["status"]["adopted"], true);
+    assert_eq!(obj["status"]["aliasName"], format!("alias/{alias}"));
+    assert_eq!(w.describe(&key_id).await.description(), Some("payments, now in Kubernetes"));
+    let tags = w.tags(&key_id).await;
+    assert_eq!(tags.get("kms.boosterpack.io/owner").map(String::as_str), Some("e2e-adopt-a/payments"));
+    assert_eq!(tags.get("ManagedBy"), None, "the spec's tags are the whole truth");
+    let events = w.kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        "e2e-adopt-a",
+        "--field-selector",
+        "reason=Adopted",
+        "-o",
+        "name",
+    ]);
+    assert!(!events.trim().is_empty(), "an Adopted event");
+    let moved = json!({"spec": {"adopt": {"keyId": key_id}}}).to_string();
+    let out = w
+        .cp()
+        .kubectl(&["patch", "kms", "payments", "-n", "e2e-adopt-a", "--type", "merge", "-p", &moved], None);
+    assert!(!out.status.success(), "adopt is fixed once the key is recorded");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.adopt cannot be added, changed or removed"));
+
+    w.kubectl_ok(&["delete", "kms", "payments", "-n", "e2e-adopt-a", "--timeout=60s"]);
+    assert!(ownership_tags(w, &key_id).await.is_empty(), "Retain takes the ownership tags off");
+    assert_eq!(w.alias_target(&format!("alias/{alias}")).await.as_deref(), Some(key_id.as_str()));
+    assert!(encrypts(w, &key_id).await, "the retained key is usable");
+
+    w.namespace("e2e-adopt-b");
+    w.apply("e2e-adopt-b", &kmskey("payments", spec));
+    let obj = w.wait_ready("e2e-adopt-b", "payments").await;
+    assert_eq!(obj["status"]["keyId"], key_id.as_str());
+    let tags = w.tags(&key_id).await;
+    assert_eq!(tags.get("kms.boosterpack.io/owner").map(String::as_str), Some("e2e-adopt-b/payments"));
+    w.kubectl_ok(&["delete", "kms", "payments", "-n", "e2e-adopt-b", "--timeout=60s"]);
+    assert_eq!(w.describe(&key_id).await.key_state().map(|s| s.as_str()), Some("Enabled"));
+}
+
+/// (2) An Argo CD prune is a delete: a key the operator made, with Retain, stays usable with
+/// its alias and without ownership tags, and nothing is scheduled for deletion.
+pub async fn a_pruned_retain_object_leaves_its_key_usable(w: &World) {
+    let ns = "e2e-adopt-a";
+    w.namespace(ns);
+    let spec = json!({"aliasName": "e2e-retained", "deletionPolicy": "Retain"});
+    w.apply(ns, &kmskey("retained", spec));
+    let obj = w.wait_ready(ns, "retained").await;
+    let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
+    w.kubectl_ok(&["delete", "kms", "retained", "-n", ns, "--timeout=60s"]);
+    let meta = w.describe(&key_id).await;
+    assert_eq!(meta.key_state().map(|s| s.as_str()), Some("Enabled"));
+    assert_eq!(meta.deletion_date(), None);
+    assert!(ownership_tags(w, &key_id).await.is_empty());
+    assert_eq!(w.alias_target("alias/e2e-retained").await.as_deref(), Some(key_id.as_str()));
+    assert!(encrypts(w, &key_id).await);
+}
+
+/// (4) Observe-only on a drifted key: status lists the plan, the key is left as it is over
+/// several resyncs; switching to Full runs the plan and the object becomes Ready.
+pub async fn observe_only_lists_the_plan_and_full_runs_it(w: &World) {
+    let ns = "e2e-observe";
+    w.namespace(ns);
+    let key_id = outside_key(w, "e2e-observed", "drifted by hand").await;
+    let spec = json!({
+        "aliasName": "e2e-observed",
+        "keyDescription": "ledger",
+        "adopt": {"keyId": key_id},
+        "managementPolicy": "ObserveOnly",
+    });
+    w.apply(ns, &kmskey("ledger", spec));
+    let obj = w.wait_condition(ns, "ledger", "Reconciling").await;
+    assert_eq!(condition(&obj, "Reconciling")["reason"], "DriftDetected", "{obj}");
+    assert_eq!(obj["status"]["keyId"], key_id.as_str());
+    let plan: Vec<&str> =
+        obj["status"]["plan"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(
+        plan,
+        vec![
+            "tag the key as this object's (adopt it)",
+            "update the description",
+            "remove tags ManagedBy",
+            "enable key rotation every 365 days",
+        ]
+    );
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(w.describe(&key_id).await.description(), Some("drifted by hand"), "nothing changed");
+    assert!(ownership_tags(w, &key_id).await.is_empty());
+    assert!(!w.rotation(&key_id).await);
+
+    w.patch(ns, "ledger", &json!({"spec": {"managementPolicy": "Full"}}));
+    let obj = w.wait_ready(ns, "ledger").await;
+    assert_eq!(obj["status"].get("plan"), None, "Full shows no plan");
+    assert_eq!(w.describe(&key_id).await.description(), Some("ledger"));
+    assert!(w.rotation(&key_id).await);
+    assert!(!w.tags(&key_id).await.contains_key("ManagedBy"));
+    w.kubectl_ok(&["delete", "kms", "ledger", "-n", ns, "--timeout=60s"]);
+}
