@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::DeletionPolicy;
+use crate::duration::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "kms-operator", version, about = "Manages AWS KMS keys from KmsKey objects")]
@@ -43,6 +44,12 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync_interval: Duration,
 
+    /// Shortest resync interval an object may ask for with the annotation
+    /// `kms.boosterpack.io/resync-interval`; shorter values are raised to it. Each resync costs a
+    /// few KMS reads per object, from quotas the account shares.
+    #[arg(long, env = "KMS_OPERATOR_MIN_RESYNC_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub min_resync_interval: Duration,
+
     /// Protect every KmsKey from deletion unless it has the annotation
     /// `kms.boosterpack.io/deletion-protection: "false"`: deleting it then leaves it Terminating,
     /// its key untouched, until the annotation says otherwise.
@@ -60,6 +67,12 @@ pub struct RunArgs {
     /// claims, so it is the cluster administrator's choice to give it.
     #[arg(long, env = "KMS_OPERATOR_ADOPT_NAMESPACES", value_delimiter = ',')]
     pub adopt_namespaces: Vec<String>,
+
+    /// Honour `spec.exportTo`: write each such KmsKey's outputs into a ConfigMap in its
+    /// namespace. Needs RBAC on ConfigMaps (get, create, patch, delete), which the chart grants
+    /// only with `exportToConfigMaps: true`.
+    #[arg(long, env = "KMS_OPERATOR_EXPORT_TO_CONFIG_MAPS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub export_to_config_maps: bool,
 
     /// How often each key's last use is read (GetKeyLastUsage) for `status.lastUsage` and the
     /// `unusedDays` warning; never more often than `--resync-interval`. Days are what the
@@ -118,25 +131,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses `90`, `90s`, `15m` or `2h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let amount: u64 =
-        digits.parse().map_err(|_| format!("'{text}' is not a duration such as 30s, 10m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => amount,
-        "m" => amount * 60,
-        "h" => amount * 3600,
-        _ => return Err(format!("'{text}' has an unknown unit; use s, m or h")),
-    };
-    if seconds == 0 {
-        return Err("the duration must be more than zero".to_owned());
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
 fn parse_fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
@@ -170,30 +164,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_accept_seconds_minutes_and_hours() {
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-    }
-
-    #[test]
-    fn bad_durations_are_refused_with_a_hint() {
-        assert!(parse_duration("soon").unwrap_err().contains("30s, 10m or 1h"));
-        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("0s").is_err());
-    }
-
-    #[test]
     fn run_flags_have_defaults_and_namespaces_split_on_commas() {
         let cli = Cli::try_parse_from(["kms-operator", "run", "--namespaces", "a,b"]).unwrap();
         let Command::Run(args) = cli.command else { panic!("expected run") };
         assert_eq!(args.namespaces, vec!["a", "b"]);
         assert_eq!(args.resync_interval, Duration::from_secs(600));
+        assert_eq!(args.min_resync_interval, Duration::from_secs(60));
         assert_eq!(args.concurrency, 4);
         assert!(!args.default_deletion_protection);
         assert_eq!(args.default_deletion_policy, DeletionPolicy::Delete);
         assert!(args.adopt_namespaces.is_empty());
+        assert!(!args.export_to_config_maps);
         assert_eq!(args.last_usage_interval, Duration::from_secs(3600));
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);

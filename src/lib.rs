@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod duration;
 pub mod health;
 pub mod kms;
 pub mod metrics;

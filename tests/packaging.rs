@@ -79,6 +79,11 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
     assert!(!text.contains("kind: ClusterRole"), "namespaced mode uses Roles only");
     assert!(text.contains("namespace: team-a") && text.contains("KMS_OPERATOR_NAMESPACES"));
 
+    let args = ["template", "kms", "charts/kms-operator", "--set", "exportToConfigMaps=true"];
+    let (ok, text) = helm_run(&args);
+    assert!(ok && text.contains("configmaps") && !text.contains("secrets"), "{text}");
+    assert!(text.contains("KMS_OPERATOR_EXPORT_TO_CONFIG_MAPS\n              value: \"true\""), "{text}");
+
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator", "--set", "replicaCount=2"]);
     assert!(ok && text.contains("KMS_OPERATOR_LEADER_ELECTION") && text.contains("leases"), "{text}");
 }

@@ -3,6 +3,9 @@
 //! changing them does not bump the generation.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::duration::parse_duration;
 
 /// Asks for an on-demand rotation of the key material: each new value rotates once
 /// (`kubectl annotate kms NAME --overwrite kms.boosterpack.io/rotate-now=$(date +%s)`).
@@ -15,6 +18,23 @@ pub const PAUSED_ANNOTATION: &str = "kms.boosterpack.io/paused";
 /// `"true"`: deleting the object does not release the key while the annotation stays (the
 /// object stays Terminating and says why); `"false"` opts out of the operator's default.
 pub const DELETION_PROTECTION_ANNOTATION: &str = "kms.boosterpack.io/deletion-protection";
+
+/// How often the object is checked against KMS (`30s`, `10m`, `1h`), instead of the operator's
+/// `--resync-interval`; never more often than its `--min-resync-interval`.
+pub const RESYNC_INTERVAL_ANNOTATION: &str = "kms.boosterpack.io/resync-interval";
+
+/// The object's resync interval: the annotation's, raised to `minimum`, or else `default`. A
+/// value that is not a duration is an error that names the annotation.
+pub fn resync_interval(
+    annotations: &BTreeMap<String, String>,
+    default: Duration,
+    minimum: Duration,
+) -> Result<Duration, String> {
+    let Some(value) = annotations.get(RESYNC_INTERVAL_ANNOTATION) else { return Ok(default) };
+    let asked =
+        parse_duration(value).map_err(|why| format!("annotation {RESYNC_INTERVAL_ANNOTATION}: {why}"))?;
+    Ok(asked.max(minimum))
+}
 
 /// Whether the object is paused.
 pub fn paused(annotations: &BTreeMap<String, String>) -> bool {
@@ -41,6 +61,17 @@ mod tests {
 
     fn with(key: &str, value: &str) -> BTreeMap<String, String> {
         BTreeMap::from([(key.to_owned(), value.to_owned())])
+    }
+
+    #[test]
+    fn the_resync_annotation_overrides_the_default_but_not_the_minimum() {
+        let (default, minimum) = (Duration::from_secs(600), Duration::from_secs(60));
+        let read = |value: &str| resync_interval(&with(RESYNC_INTERVAL_ANNOTATION, value), default, minimum);
+        assert_eq!(read("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(read("5s"), Ok(minimum), "raised to the operator's minimum");
+        assert_eq!(resync_interval(&BTreeMap::new(), default, minimum), Ok(default));
+        let bad = read("daily").unwrap_err();
+        assert!(bad.starts_with("annotation kms.boosterpack.io/resync-interval: 'daily'"), "{bad}");
     }
 
     #[test]

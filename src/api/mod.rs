@@ -5,13 +5,17 @@
 
 pub mod annotations;
 mod crd;
+mod export;
 mod key_spec;
 mod lifecycle;
 mod spec;
 mod status;
 
-pub use annotations::{DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, ROTATE_NOW_ANNOTATION};
+pub use annotations::{
+    DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
+};
 pub use crd::crd_yaml;
+pub use export::ExportTo;
 pub use key_spec::{KeySpec, KeyUsage};
 pub use lifecycle::{AdoptSpec, DeletionPolicy, ManagementPolicy};
 pub use spec::{

@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::export::ExportTo;
 use super::key_spec::{self, KeySpec, KeyUsage};
 use super::lifecycle::{AdoptSpec, DeletionPolicy, ManagementPolicy};
 use super::status::KmsKeyStatus;
@@ -29,7 +30,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     status = "KmsKeyStatus",
     shortname = "kms",
     category = "aws",
-    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotations: kms.boosterpack.io/rotate-now=<a new value> rotates the material now, once per value; kms.boosterpack.io/paused=true stops every KMS call; kms.boosterpack.io/deletion-protection=true holds a deletion.",
+    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotations: kms.boosterpack.io/rotate-now=<a new value> rotates the material now, once per value; kms.boosterpack.io/paused=true stops every KMS call; kms.boosterpack.io/deletion-protection=true holds a deletion; kms.boosterpack.io/resync-interval=<30m, 6h, ...> sets how often the key is checked.",
     printcolumn = r#"{"name":"Alias","type":"string","jsonPath":".status.aliasName"}"#,
     printcolumn = r#"{"name":"Key ID","type":"string","jsonPath":".status.keyId"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.keyState"}"#,
@@ -212,6 +213,15 @@ pub struct KmsKeySpec {
     /// Switching to `Full` makes exactly the listed changes.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+
+    /// Publish the key's outputs (`keyId`, `keyArn`, `aliasName`, `additionalAliases`) in a
+    /// ConfigMap next to this object, for applications that read configuration rather than
+    /// KmsKeys. Only when the operator's administrator enables it (`--export-to-config-maps`,
+    /// chart `exportToConfigMaps`, which also grants the ConfigMap rights); otherwise the object
+    /// is Stalled (ExportNotEnabled). Removing it, or renaming the ConfigMap, deletes the one
+    /// this object wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_to: Option<ExportTo>,
 }
 
 /// Principals the operator writes key policy statements for. Each list holds IAM principal

@@ -44,6 +44,11 @@ pub struct KmsKeyStatus {
     #[schemars(length(max = 20))]
     pub plan: Option<Vec<String>>,
 
+    /// The ConfigMap (in this namespace) that holds the key's outputs (`spec.exportTo`), once
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exported_config_map: Option<String>,
+
     /// The key's state in KMS: Enabled, Disabled, PendingDeletion, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,

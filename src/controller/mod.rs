@@ -4,6 +4,7 @@
 //! Watch events are filtered to changes of generation, the steering annotations, finalizers
 //! and deletion, so the operator's own status writes never trigger another reconcile.
 
+mod export;
 mod holds;
 mod leader;
 mod merge_patch;
@@ -28,7 +29,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use crate::api::annotations;
 use crate::api::{
     DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey, PAUSED_ANNOTATION,
-    ROTATE_NOW_ANNOTATION,
+    RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
 };
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
@@ -69,6 +70,8 @@ pub enum ReconcileError {
     /// Not a failure: the key may exist without KMS showing it yet, so the finalizer stays.
     #[error("waiting {0:?} for a key created moments ago to show in KMS before releasing")]
     ReleaseWaiting(Duration),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
     /// Not a failure: an annotation holds the release back until it changes.
     #[error("the release of the key is held by an annotation")]
     ReleaseHeld,
@@ -81,6 +84,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub cluster: String,
     pub resync: Duration,
+    /// The shortest resync an object may ask for with its annotation.
+    pub min_resync: Duration,
     /// How often a key's last use is read: `--last-usage-interval`, at least `resync`.
     pub last_usage_every: Duration,
     pub backoff: Backoff,
@@ -91,6 +96,8 @@ pub struct Context {
     pub default_deletion_policy: DeletionPolicy,
     /// `--adopt-namespaces`.
     pub adopt_namespaces: Vec<String>,
+    /// `--export-to-config-maps`: `spec.exportTo` is honoured.
+    pub export_to_config_maps: bool,
     pub metrics: Arc<Metrics>,
 }
 
@@ -114,12 +121,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         kms,
         cluster: args.cluster_name.clone(),
         resync: args.resync_interval,
+        min_resync: args.min_resync_interval,
         last_usage_every: args.last_usage_interval.max(args.resync_interval),
         backoff: Backoff::default(),
         usage_checks: Default::default(),
         default_deletion_protection: args.default_deletion_protection,
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
+        export_to_config_maps: args.export_to_config_maps,
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -238,11 +247,17 @@ async fn controller(
 }
 
 /// Changes that need a reconcile: the spec (generation), the annotations that steer the
-/// operator (rotate-now, paused, deletion-protection), finalizers and deletion.
+/// operator (rotate-now, paused, deletion-protection, resync-interval), finalizers and deletion.
 fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     predicates::generation(obj).hash(&mut hasher);
-    for annotation in [ROTATE_NOW_ANNOTATION, PAUSED_ANNOTATION, DELETION_PROTECTION_ANNOTATION] {
+    let steering = [
+        ROTATE_NOW_ANNOTATION,
+        PAUSED_ANNOTATION,
+        DELETION_PROTECTION_ANNOTATION,
+        RESYNC_INTERVAL_ANNOTATION,
+    ];
+    for annotation in steering {
         obj.annotations().get(annotation).hash(&mut hasher);
     }
     predicates::finalizers(obj).hash(&mut hasher);
@@ -276,12 +291,21 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let started = std::time::Instant::now();
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
-    if let Some(held) = holds::on_apply(obj) {
+    let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
+    let held = match &resync {
+        Ok(_) => holds::on_apply(obj),
+        Err(message) => Some(Outcome::Stalled { reason: "InvalidAnnotation", message: message.clone() }),
+    };
+    if let Some(held) = held {
         let report = reconcile::Report::of(held);
         writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
         ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
+        if let Outcome::Stalled { reason, message } = &report.outcome {
+            publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
+        }
         return Ok(Requeue::await_change());
     }
+    let resync = resync.unwrap_or(ctx.resync);
     let target = Target {
         spec: &obj.spec,
         owner: &owner,
@@ -290,8 +314,20 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.last_usage_every, Timestamp::now()),
         may_adopt: crate::cli::may_adopt(&ctx.adopt_namespaces, &owner.namespace),
     };
-    let report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
-    writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+    let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
+    let written =
+        writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+    match export::export(&ctx.client, obj, &written, ctx.export_to_config_maps).await {
+        Ok(exported) if exported != written.exported_config_map => {
+            writer.record_export(exported).await.map_err(ReconcileError::Status)?;
+        }
+        Ok(_) => {}
+        Err(err) => {
+            let Some(reason) = err.reason() else { return Err(ReconcileError::Export(err)) };
+            report.outcome = Outcome::Stalled { reason, message: err.to_string() };
+            writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+        }
+    }
     publish_report(ctx, obj, &report).await;
     if report.adopted {
         let spec_ref = obj.spec.adopt.as_ref().map(|a| a.describe()).unwrap_or_default();
@@ -318,15 +354,15 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     Ok(match &report.outcome {
         Outcome::Ready { .. } => {
             ctx.backoff.reset(uid);
-            Requeue::requeue(requeue::jittered(ctx.resync))
+            Requeue::requeue(requeue::jittered(resync))
         }
         Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => Requeue::requeue(*wait),
         Outcome::Progressing { retry: reconcile::Retry::Resync, .. } => {
             ctx.backoff.reset(uid);
-            Requeue::requeue(requeue::jittered(ctx.resync))
+            Requeue::requeue(requeue::jittered(resync))
         }
         Outcome::Progressing { .. } => Requeue::requeue(ctx.backoff.next(uid)),
-        Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(ctx.resync)),
+        Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(resync)),
         Outcome::Held { .. } => Requeue::await_change(),
     })
 }

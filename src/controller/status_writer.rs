@@ -75,15 +75,25 @@ impl KubeStatusWriter {
         Ok(())
     }
 
-    /// Writes the final status of a reconcile: what KMS showed, and the conditions.
+    /// Writes the final status of a reconcile: what KMS showed, and the conditions. The status
+    /// as written.
     pub async fn finish(
         &self,
         report: &Report,
         spec: &KmsKeySpec,
         generation: Option<i64>,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<KmsKeyStatus, kube::Error> {
         let now = Timestamp::now().to_string();
-        self.write(status_after(&self.view(), report, spec, generation, &now)).await
+        let next = status_after(&self.view(), report, spec, generation, &now);
+        self.write(next.clone()).await?;
+        Ok(next)
+    }
+
+    /// Records the ConfigMap that holds the key's outputs.
+    pub async fn record_export(&self, config_map: Option<String>) -> Result<(), kube::Error> {
+        let mut next = self.view();
+        next.exported_config_map = config_map;
+        self.write(next).await
     }
 }
 

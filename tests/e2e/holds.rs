@@ -1,5 +1,6 @@
-//! Holds a person puts on a KmsKey with annotations: pause (no KMS call at all) and deletion
-//! protection (a deletion, even a namespace's, waits and says why).
+//! What a person steers with annotations on a KmsKey: pause (no KMS call at all), deletion
+//! protection (a deletion, even a namespace's, waits and says why) and the object's own
+//! resync interval.
 
 use std::time::Duration;
 
@@ -83,4 +84,46 @@ pub async fn a_namespace_deletion_stops_at_a_protected_key_and_says_why(w: &Worl
     w.kubectl_ok(&["annotate", "kms", "precious", "-n", ns, &format!("{PROTECTED}-")]);
     w.kubectl_ok(&["wait", "--for=delete", &format!("namespace/{ns}"), "--timeout=90s"]);
     assert_eq!(w.describe(&key_id).await.key_state().map(|s| s.as_str()), Some("PendingDeletion"));
+}
+
+/// An object that asks for a long resync is left drifted while one on the operator's interval
+/// is put back; a value that is not a duration stalls naming the annotation; removing the
+/// annotation brings the object back to the operator's interval at once.
+pub async fn an_object_keeps_its_own_resync_interval(w: &World) {
+    const RESYNC: &str = "kms.boosterpack.io/resync-interval";
+    let ns = "e2e-resync";
+    w.namespace(ns);
+    let manifest = |name: &str, interval: &str| {
+        format!(
+            "apiVersion: kms.boosterpack.io/v1alpha1\nkind: KmsKey\nmetadata:\n  name: {name}\n  annotations:\n    {RESYNC}: \"{interval}\"\nspec:\n  aliasName: e2e-resync-{name}\n  keyDescription: kept\n"
+        )
+    };
+    w.apply(ns, &manifest("garbled", "daily"));
+    let obj = w.wait_condition(ns, "garbled", "Stalled").await;
+    assert_eq!(condition(&obj, "Stalled")["reason"], "InvalidAnnotation", "{obj}");
+    assert!(condition(&obj, "Stalled")["message"].as_str().unwrap().contains(RESYNC), "{obj}");
+    assert!(obj["status"].get("keyId").is_none(), "nothing made");
+    w.kubectl_ok(&["delete", "kms", "garbled", "-n", ns, "--timeout=60s"]);
+
+    w.apply(ns, &manifest("rarely", "1h"));
+    w.apply(ns, &annotated("often", "kms.boosterpack.io/unrelated", "e2e-resync-often"));
+    w.patch(ns, "often", &serde_json::json!({"spec": {"keyDescription": "kept"}}));
+    let rarely = w.wait_ready(ns, "rarely").await["status"]["keyId"].as_str().unwrap().to_owned();
+    let often = w.wait_ready(ns, "often").await["status"]["keyId"].as_str().unwrap().to_owned();
+    for key_id in [&rarely, &often] {
+        w.kms.update_key_description().key_id(key_id).description("drifted").send().await.unwrap();
+    }
+    crate::env::eventually("the default-interval key put back", Duration::from_secs(30), || async {
+        (w.describe(&often).await.description() == Some("kept")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(w.describe(&rarely).await.description(), Some("drifted"), "not looked at for an hour");
+
+    w.kubectl_ok(&["annotate", "kms", "rarely", "-n", ns, &format!("{RESYNC}-")]);
+    crate::env::eventually("the key put back once the annotation goes", Duration::from_secs(30), || async {
+        (w.describe(&rarely).await.description() == Some("kept")).then_some(())
+    })
+    .await;
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=60s"]);
 }

@@ -43,6 +43,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_namespace_deletion_stops_at_a_protected_key_and_says_why", |w| {
             Box::pin(crate::holds::a_namespace_deletion_stops_at_a_protected_key_and_says_why(w))
         }),
+        ("an_object_keeps_its_own_resync_interval", |w| {
+            Box::pin(crate::holds::an_object_keeps_its_own_resync_interval(w))
+        }),
         ("a_terraform_key_is_adopted_retained_and_adopted_in_another_namespace", |w| {
             Box::pin(crate::ownership::a_terraform_key_is_adopted_retained_and_adopted_in_another_namespace(
                 w,

@@ -22,7 +22,8 @@ pub fn strict_config(tag_lag: Duration) -> StrictConfig {
 }
 
 /// Flags of the operator most scenarios share.
-const SHARED_OPERATOR_ARGS: &[&str] = &["--adopt-namespaces", crate::ownership::ADOPT_NAMESPACES];
+const SHARED_OPERATOR_ARGS: &[&str] =
+    &["--adopt-namespaces", crate::ownership::ADOPT_NAMESPACES, "--export-to-config-maps", "true"];
 
 pub struct World {
     pub state_dir: PathBuf,

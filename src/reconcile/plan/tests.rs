@@ -32,6 +32,7 @@ pub fn mk_spec() -> KmsKeySpec {
         deletion_policy: None,
         retain_grants: true,
         management_policy: ManagementPolicy::Full,
+        export_to: None,
     }
 }
 
