@@ -148,7 +148,10 @@ fn parse_deletion_policy(text: &str) -> Result<DeletionPolicy, String> {
 
 /// Whether KmsKeys in `namespace` may adopt, given `--adopt-namespaces`.
 pub fn may_adopt(adopt_namespaces: &[String], namespace: &str) -> bool {
-    adopt_namespaces.iter().any(|allowed| allowed == "*" || allowed == namespace)
+    adopt_namespaces
+        .iter()
+        .map(|allowed| allowed.trim())
+        .any(|allowed| allowed == "*" || allowed == namespace)
 }
 
 /// A cluster name must be a valid KMS tag value that is not empty.
@@ -209,6 +212,7 @@ mod tests {
         assert!(!may_adopt(&run.adopt_namespaces, "team-c"));
         assert!(may_adopt(&["*".to_owned()], "anything"));
         assert!(!may_adopt(&[], "team-a"));
+        assert!(may_adopt(&["a".to_owned(), " b".to_owned()], "b"), "spaces after commas are forgiven");
         assert!(Cli::try_parse_from(["kms-operator", "run", "--default-deletion-policy", "retain"]).is_err());
     }
 

@@ -220,3 +220,24 @@ async fn observe_only_lists_the_plan_without_a_change_and_full_then_runs_exactly
     assert!(again.is_ready(), "{:?}", again.status());
     assert_eq!(again.status().plan, Some(vec![]));
 }
+
+#[tokio::test]
+async fn a_restart_between_tagging_and_recording_finds_the_adopted_key_whatever_the_spec_says_then() {
+    let env = StrictEnv::start(StrictConfig::default()).await;
+    let key_id = terraform_key(&env, "orders").await;
+    let obj = Object::new("orders", adopting("orders"));
+    *obj.fail_key_write.lock().unwrap() = true;
+    assert!(obj.reconcile_at(&env.kms, env.clock.now_timestamp()).await.is_err(), "the record fails");
+    assert!(obj.status().create_intent.is_some(), "the attempt was recorded before the tag");
+    assert_eq!(
+        tags(&env, &key_id).await.get("kms.boosterpack.io/uid").map(String::as_str),
+        Some("uid-orders")
+    );
+
+    // The user drops `adopt` meanwhile: the tagged key is still found, and no key is created.
+    let edited = obj.edited(KmsKeySpec { adopt: None, ..adopting("orders") });
+    edited.converge(&env.kms, &env.clock).await;
+    assert!(edited.is_ready(), "{:?}", edited.status());
+    assert_eq!(edited.key_id(), key_id);
+    assert_eq!(mutating_calls(&env).get("CreateKey"), None, "{:?}", mutating_calls(&env));
+}

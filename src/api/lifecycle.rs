@@ -27,7 +27,10 @@ pub struct AdoptSpec {
     /// An alias that points at the key, without the `alias/` prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 250), regex(pattern = r"^[a-zA-Z0-9/_-]+$"))]
-    #[x_kube(validation = Rule::new("!self.startsWith('alias/')").message("adopt.aliasName is given without the 'alias/' prefix"))]
+    #[x_kube(
+        validation = Rule::new("!self.startsWith('alias/')").message("adopt.aliasName is given without the 'alias/' prefix"),
+        validation = Rule::new("!self.startsWith('aws/')").message("adopt.aliasName must not start with 'aws/': AWS manages those keys"),
+    )]
     pub alias_name: Option<String>,
 
     /// The cluster (its `clusterName`) whose ownership tags the key carries, when it is to be

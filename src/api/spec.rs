@@ -39,7 +39,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Key ARN","type":"string","priority":1,"jsonPath":".status.keyArn"}"#,
     printcolumn = r#"{"name":"Spec","type":"string","priority":1,"jsonPath":".status.keySpec"}"#,
-    validation = Rule::new("!has(self.status) || !has(self.status.keyId) || (has(self.spec.adopt) ? (has(oldSelf.spec.adopt) && self.spec.adopt == oldSelf.spec.adopt) : !has(oldSelf.spec.adopt))").message("spec.adopt cannot be added, changed or removed once status records a key"),
+    validation = Rule::new("!has(self.status) || !has(self.status.keyId) || (has(self.spec.adopt) ? (has(oldSelf.spec.adopt) && (self.spec.adopt == oldSelf.spec.adopt || (oldSelf.spec.managementPolicy == 'ObserveOnly' && !(has(self.status.adopted) && self.status.adopted)))) : !has(oldSelf.spec.adopt))").message("spec.adopt cannot be added, changed or removed once status records a key (an ObserveOnly object that has not adopted may change it)"),
     validation = Rule::new("self.spec.managementPolicy != 'ObserveOnly' || has(self.spec.adopt) || (has(self.status) && has(self.status.keyId))").message("managementPolicy ObserveOnly needs spec.adopt or a key already recorded in status: there is nothing to observe otherwise")
 )]
 #[serde(rename_all = "camelCase")]
@@ -184,11 +184,13 @@ pub struct KmsKeySpec {
 
     /// Take over an existing key (made by Terraform, the console, or another cluster) instead
     /// of creating one. The key is tagged as this object's, then made to match the spec like
-    /// any other: tags not in the spec are removed, a pending deletion is cancelled. A key
-    /// tagged for another object or cluster is refused (Stalled, NotOwned) and left untouched.
-    /// The operator adopts only in namespaces its administrator allows (`--adopt-namespaces`,
-    /// chart `adoption.namespaces`). Cannot be added, changed or removed once status records
-    /// a key.
+    /// any other: tags not in the spec are removed, a disabled key is enabled unless
+    /// `isEnabled: false`, and deleting the object then schedules the key's deletion unless
+    /// `deletionPolicy: Retain`. A key tagged for another object or cluster, or pending
+    /// deletion, is refused (Stalled) and left untouched. The operator adopts only in
+    /// namespaces its administrator allows (`--adopt-namespaces`, chart `adoption.namespaces`).
+    /// Cannot be added, changed or removed once status records a key (an `ObserveOnly` object
+    /// that has not adopted may still point it elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptSpec>,
 

@@ -108,9 +108,9 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub grant_ids: BTreeMap<String, String>,
 
-    /// A key creation that was started but whose key ID was not yet recorded. If the operator
-    /// stops inside that window, the next reconcile finds the key by its tags instead of
-    /// creating a second one.
+    /// A key creation or adoption that was started but whose key ID was not yet recorded. If
+    /// the operator stops inside that window, the next reconcile finds the key by its tags
+    /// instead of creating a second one (or leaving a tagged key behind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_intent: Option<CreateIntent>,
 
@@ -132,7 +132,8 @@ pub struct KmsKeyStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// A key creation in flight: recorded before CreateKey is called.
+/// A key creation or adoption in flight: recorded before CreateKey (or the TagResource that
+/// adopts a key) is called.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIntent {

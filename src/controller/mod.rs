@@ -28,7 +28,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::annotations;
 use crate::api::{
-    DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey, PAUSED_ANNOTATION,
+    DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey, ManagementPolicy, PAUSED_ANNOTATION,
     RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
 };
 use crate::cli::RunArgs;
@@ -407,11 +407,11 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
                 true => "nothing changed".to_owned(),
                 false => changes.join("; "),
             };
-            (
-                EventType::Normal,
-                "Retained",
-                format!("the key stays in KMS ({policy:?}, {:?}): {what}", obj.spec.management_policy),
-            )
+            let why = match obj.spec.management_policy {
+                ManagementPolicy::ObserveOnly => "the object only observed it",
+                ManagementPolicy::Full => "deletionPolicy Retain",
+            };
+            (EventType::Normal, "Retained", format!("the key stays in KMS ({why}): {what}"))
         }
         Released::NotOwned { key_id } => (
             EventType::Warning,

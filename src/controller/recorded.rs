@@ -16,6 +16,7 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
     let time = |t: &Option<String>| t.as_ref().and_then(|t| t.parse().ok());
     Recorded {
         key_id: status.key_id.clone(),
+        adopted: status.adopted == Some(true),
         key_arn: status.key_arn.clone(),
         key_created_at: time(&status.key_created_at),
         alias_name: status.alias_name.clone(),

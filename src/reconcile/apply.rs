@@ -1,12 +1,13 @@
 //! Runs planned actions through the KMS port, in order, stopping at the first failure.
 //! CreateKey is wrapped in the crash-safe sequence: record the intent, create, record the ID.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 
 use crate::kms::{ErrorKind, KeyDescription, KmsPort};
 
+use super::ownership::TAG_CREATE_TOKEN;
 use super::plan::Action;
 use super::plan::on_demand::RotationRequest;
 use super::writer::{Error, StatusWriter};
@@ -73,9 +74,9 @@ async fn apply_all(
                 applied.created = true;
                 applied.recorded = Some(record(writer, &created).await?);
             }
-            Action::Adopt(tags) => {
+            Action::Adopt { tags, token } => {
                 let key_id = key_id.expect("adoption is planned on an existing key");
-                kms.tag(key_id, tags).await?;
+                adopt_key(kms, writer, key_id, tags, token).await?;
                 applied.adopted = true;
                 applied.changes.push(format!("adopted key {key_id}: tagged it as this object's"));
             }
@@ -139,6 +140,29 @@ async fn create_key(
     }
 }
 
+/// TagResource with the ownership tags and the attempt's token, between an intent written
+/// before it and, when KMS refuses, forgotten after it.
+async fn adopt_key(
+    kms: &dyn KmsPort,
+    writer: &dyn StatusWriter,
+    key_id: &str,
+    tags: &BTreeMap<String, String>,
+    token: &str,
+) -> Result<(), Error> {
+    writer.record_intent(token).await?;
+    let mut tags = tags.clone();
+    tags.insert(TAG_CREATE_TOKEN.to_owned(), token.to_owned());
+    match kms.tag(key_id, &tags).await {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            if err.code.is_some() && err.kind != ErrorKind::Transient {
+                writer.clear_intent().await?;
+            }
+            Err(err.into())
+        }
+    }
+}
+
 async fn record(writer: &dyn StatusWriter, key: &KeyDescription) -> Result<RecordedKey, Error> {
     let at = writer.record_key(key).await?;
     Ok(RecordedKey { key_id: key.key_id.clone(), at })
@@ -150,7 +174,7 @@ pub async fn apply_one(kms: &dyn KmsPort, key_id: &str, action: &Action) -> Resu
         Action::CreateKey { .. }
         | Action::RecordKey(_)
         | Action::RotateOnDemand { .. }
-        | Action::Adopt(_) => {
+        | Action::Adopt { .. } => {
             unreachable!("handled by apply")
         }
         Action::CancelDeletion => {

@@ -1,7 +1,8 @@
 //! Letting go of the key when the object is deleted: observe, let the plan decide, run its
 //! calls. Safe to repeat; a key already pending deletion or gone counts as released, and so
-//! does a retained key whose ownership tags are already off. An `ObserveOnly` object lets go
-//! without a single KMS call.
+//! does a retained key whose ownership tags are already off. An `ObserveOnly` object never
+//! deletes or repairs the key: it only takes off the ownership tags it wrote while it was
+//! `Full`, if the key has them, so that no key is left tied to an object that is gone.
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -38,11 +39,10 @@ pub async fn cleanup(
     now: Timestamp,
     policy: DeletionPolicy,
 ) -> Result<Released, KmsError> {
-    if spec.management_policy == ManagementPolicy::ObserveOnly {
-        return Ok(Released::Kept { changes: Vec::new() });
-    }
+    let observe_only = spec.management_policy == ManagementPolicy::ObserveOnly;
+    let policy = if observe_only { DeletionPolicy::Retain } else { policy };
     let mut observed = observe::observe(kms, spec, owner, recorded, None, false).await?;
-    if let Some(repair) = plan::blind_policy_repair(spec, &observed, recorded, now)
+    if let Some(repair) = plan::blind_policy_repair(spec, &observed, recorded, now).filter(|_| !observe_only)
         && let Some(key_id) = observed.key_to_act_on().map(str::to_owned)
     {
         // Its policy may shut the operator out; if the spec's lets it back in, go on.
@@ -52,6 +52,8 @@ pub async fn cleanup(
     }
     let actions = match plan::plan_cleanup(spec, &observed, recorded, now, policy) {
         Cleanup::Wait(wait) => return Ok(Released::Wait(wait)),
+        // A key an observer looked at and never owned: nothing to let go of.
+        Cleanup::NotOwned { .. } if observe_only => return Ok(Released::Kept { changes: Vec::new() }),
         Cleanup::NotOwned { key_id } => return Ok(Released::NotOwned { key_id }),
         Cleanup::Unreadable { key_id, permission } => {
             let message = format!(

@@ -15,8 +15,8 @@ use super::plan::{
 };
 use super::{adopt, policy_builder};
 
-/// Observes the recorded key; without one, the key `spec.adopt` names, or the key an
-/// interrupted create left (found by its tags), or else whether the wanted alias is free.
+/// Observes the object's recorded key; else the key an interrupted create or adoption left
+/// (found by its tags); else the key `spec.adopt` names; else whether the wanted alias is free.
 pub async fn observe(
     kms: &dyn KmsPort,
     spec: &KmsKeySpec,
@@ -26,13 +26,19 @@ pub async fn observe(
     last_usage_due: bool,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
-    let (key_id, unrecorded) = match (&recorded.key_id, &spec.adopt, &recorded.intent) {
-        (Some(id), _, _) => (id.clone(), false),
-        (None, Some(adopt), _) => (adopt.key_reference(), true),
-        (None, None, Some(intent)) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
-            Some(id) => (id, true),
-            None => return no_key(kms, spec, &wanted_alias).await,
+    let adopting = spec.adopt.as_ref().filter(|_| !recorded.adopted);
+    let key_id = match (&recorded.key_id, &recorded.intent, adopting) {
+        (Some(id), _, None) => id.clone(),
+        (None, Some(intent), _) => match adopt::find_owned_key(kms, owner, &intent.token).await? {
+            Some(id) => id,
+            None => match adopting {
+                Some(adopt) => adopt.key_reference(),
+                None => return no_key(kms, spec, &wanted_alias).await,
+            },
         },
+        // Not adopted yet (a recorded key is one an ObserveOnly object looked at): the key
+        // `adopt` names now.
+        (_, _, Some(adopt)) => adopt.key_reference(),
         (None, None, None) => return no_key(kms, spec, &wanted_alias).await,
     };
     let key = match kms.describe_key(&key_id).await {
@@ -50,15 +56,17 @@ pub async fn observe(
         }
         Err(err) => return Err(err),
     };
+    let unrecorded = recorded.key_id.as_deref() != Some(key.key_id.as_str());
     let holder = (!owner.owns(&tags)).then(|| Holder::of(&tags));
     let observe_only = spec.management_policy == ManagementPolicy::ObserveOnly;
     match &holder {
-        Some(_) if spec.adopt.is_none() && !observe_only => {
+        Some(_) if adopting.is_none() && !observe_only => {
             return Ok(Observed::Foreign { key_id: key.key_id });
         }
         // To adopt, the description and tags are all the plan needs; the rest is read once
-        // the key is the object's.
-        Some(holder) if !observe_only => {
+        // the key is the object's. A key another object holds is not read further either,
+        // not even to observe it: its policy and grants are that object's business.
+        Some(holder) if !observe_only || *holder != Holder::Nobody => {
             let key = Box::new(ObservedKey::described(key, tags, unrecorded));
             return Ok(Observed::Unowned { key, holder: holder.clone() });
         }
@@ -72,7 +80,7 @@ pub async fn observe(
         false => None,
     };
     let past_rotations = match &rotation {
-        Some(rotation) if on_demand::history_wanted(rotate_now, recorded, rotation) => {
+        Some(rotation) if holder.is_none() && on_demand::history_wanted(rotate_now, recorded, rotation) => {
             allowed(kms.past_rotations(&key.key_id).await, READ_ROTATIONS, &mut denied)?
         }
         _ => None,
@@ -87,7 +95,7 @@ pub async fn observe(
         additional_alias_holders.insert(alias, holder);
     }
     let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
-    let (last_usage, last_usage_unreadable) = match last_usage_due {
+    let (last_usage, last_usage_unreadable) = match last_usage_due && holder.is_none() {
         false => (None, None),
         true => match kms.last_usage(&key.key_id).await {
             Ok(usage) => (Some(usage), None),

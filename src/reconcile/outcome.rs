@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::kms::{ErrorKind, KmsError};
 
 use super::plan::on_demand::MAX_ON_DEMAND_ROTATIONS;
+use super::plan::summary::summary;
 use super::plan::{Blocker, Denial, Hold, Plan, Recorded, judge_denial};
 use crate::api::ROTATE_NOW_ANNOTATION;
 
@@ -126,9 +127,10 @@ impl Outcome {
         }
     }
 
-    /// The outcome of a plan that an `ObserveOnly` object does not run: what `Full` would do,
-    /// `changes` lines of it, is drift to report (or, with no changes, the settled outcome).
-    pub fn of_observed_plan(plan: &Plan, changes: &[String]) -> Self {
+    /// The outcome of a plan that an `ObserveOnly` object does not run: what `Full` would
+    /// change is drift to report (or, with no change, the settled outcome).
+    pub fn of_observed_plan(plan: &Plan) -> Self {
+        let changes: Vec<String> = plan.actions.iter().filter_map(summary).collect();
         if !plan.blockers.is_empty() || changes.is_empty() {
             return Self::of_settled_plan(plan);
         }
@@ -284,23 +286,23 @@ mod tests {
 
     #[test]
     fn drift_seen_by_an_observe_only_object_is_reconciling_until_the_next_resync() {
-        let lines: Vec<String> = (1..=5).map(|i| format!("change {i}")).collect();
-        let Outcome::Progressing { reason, message, retry } =
-            Outcome::of_observed_plan(&Plan::default(), &lines)
-        else {
+        use crate::reconcile::plan::Action;
+        let actions: Vec<Action> = (1..=5).map(|i| Action::CreateAlias(format!("alias/a{i}"))).collect();
+        let drift = Plan { actions: actions.clone(), ..Plan::default() };
+        let Outcome::Progressing { reason, message, retry } = Outcome::of_observed_plan(&drift) else {
             panic!()
         };
         assert_eq!((reason, retry), ("DriftDetected", Retry::Resync));
+        let shown =
+            "create alias alias/a1; create alias alias/a2; create alias alias/a3 and 2 more (status.plan)";
+        assert!(message.ends_with(&format!("Full would {shown}")), "{message}");
+        let noted = Plan { notices: vec!["a read was refused".into()], ..Plan::default() };
         assert!(
-            message.ends_with("Full would change 1; change 2; change 3 and 2 more (status.plan)"),
-            "{message}"
+            matches!(Outcome::of_observed_plan(&noted), Outcome::Ready { .. }),
+            "notes alone are no drift"
         );
-        assert!(matches!(Outcome::of_observed_plan(&Plan::default(), &[]), Outcome::Ready { .. }));
-        let blocked = Plan { blockers: vec![held("prod", true)], ..Plan::default() };
-        assert!(matches!(
-            Outcome::of_observed_plan(&blocked, &lines),
-            Outcome::Stalled { reason: "NotOwned", .. }
-        ));
+        let blocked = Plan { actions, blockers: vec![held("prod", true)], ..Plan::default() };
+        assert!(matches!(Outcome::of_observed_plan(&blocked), Outcome::Stalled { reason: "NotOwned", .. }));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{KmsPort, LastUsage};
 
+use super::ownership::Holder;
 use super::ownership::Owner;
-use super::plan::{self, Action, ObservedKey, Recorded};
+use super::plan::{self, Action, Observed, ObservedKey, Recorded};
 use super::writer::{Error, StatusWriter};
 use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
 use crate::api::GeneratedPolicy;
@@ -96,7 +97,7 @@ async fn passes(
         report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
         return Ok(report);
     }
-    if target.spec.adopt.is_some() && target.recorded.key_id.is_none() && !target.may_adopt {
+    if target.spec.adopt.is_some() && !target.recorded.adopted && !target.may_adopt {
         let message = "the operator's administrator does not let KmsKeys in this namespace adopt keys (--adopt-namespaces, chart adoption.namespaces); nothing was read or changed".to_owned();
         report.outcome = Outcome::Stalled { reason: "AdoptionNotAllowed", message };
         return Ok(report);
@@ -116,11 +117,12 @@ async fn passes(
                 return Ok(report);
             }
         };
-        report.key = match observe_only {
-            true => observed.any_key().cloned(),
-            false => observed.owned_key().cloned(),
+        // An observer shows the key it looks at, unless another object holds it.
+        report.key = match (&observed, observe_only) {
+            (Observed::Unowned { key, holder: Holder::Nobody }, true) => Some((**key).clone()),
+            _ => observed.owned_key().cloned(),
         };
-        if let Some(key) = &report.key
+        if let Some(key) = observed.owned_key()
             && usage_due
         {
             report.last_usage =
@@ -140,8 +142,8 @@ async fn passes(
         };
         let plan = plan::plan(target.spec, &observed, &ctx);
         if observe_only {
-            let lines = plan::summary::summaries(&plan.actions);
-            report.outcome = Outcome::of_observed_plan(&plan, &lines);
+            let lines = plan::summary::plan_lines(&plan.actions, &plan.notices);
+            report.outcome = Outcome::of_observed_plan(&plan);
             report.plan = Some(lines);
             return Ok(report);
         }
@@ -154,6 +156,7 @@ async fn passes(
         if applied.created {
             report.created = applied.recorded.as_ref().map(|k| k.key_id.clone());
         }
+        recorded.adopted |= applied.adopted;
         if let Some(key) = applied.recorded {
             recorded.key_id = Some(key.key_id);
             recorded.key_created_at = Some(key.at);

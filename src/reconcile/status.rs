@@ -80,7 +80,9 @@ pub fn status_after(
     if spec.adopt.is_some() && spec.management_policy == ManagementPolicy::Full && report.key.is_some() {
         next.adopted = Some(true);
     }
-    next.plan = report.plan.clone();
+    // An observer's plan stays shown through a reconcile that could not make a new one.
+    let observing = spec.management_policy == ManagementPolicy::ObserveOnly;
+    next.plan = report.plan.clone().or_else(|| next.plan.take().filter(|_| observing));
     next.access_denied_since = match &report.outcome {
         Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. }
             if PERMISSION_REASONS.contains(reason) =>

@@ -123,20 +123,21 @@ pub async fn a_pruned_retain_object_leaves_its_key_usable(w: &World) {
     assert!(encrypts(w, &key_id).await);
 }
 
-/// (4) Observe-only on a drifted key: status lists the plan, the key is left as it is over
-/// several resyncs; switching to Full runs the plan and the object becomes Ready.
+/// (4) `examples/adopt-terraform-key.yaml`, observe-only on a drifted key: status lists the
+/// plan, the key is left as it is over several resyncs; switching to Full runs the plan and
+/// the object becomes Ready.
 pub async fn observe_only_lists_the_plan_and_full_runs_it(w: &World) {
     let ns = "e2e-observe";
     w.namespace(ns);
-    let key_id = outside_key(w, "e2e-observed", "drifted by hand").await;
-    let spec = json!({
-        "aliasName": "e2e-observed",
-        "keyDescription": "ledger",
-        "adopt": {"keyId": key_id},
-        "managementPolicy": "ObserveOnly",
-    });
-    w.apply(ns, &kmskey("ledger", spec));
-    let obj = w.wait_condition(ns, "ledger", "Reconciling").await;
+    let key_id = outside_key(w, "payments", "drifted by hand").await;
+    w.kubectl_ok(&[
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        &format!("{}/examples/adopt-terraform-key.yaml", crate::env::ROOT),
+    ]);
+    let obj = w.wait_condition(ns, "payments", "Reconciling").await;
     assert_eq!(condition(&obj, "Reconciling")["reason"], "DriftDetected", "{obj}");
     assert_eq!(obj["status"]["keyId"], key_id.as_str());
     let plan: Vec<&str> =
@@ -147,6 +148,7 @@ pub async fn observe_only_lists_the_plan_and_full_runs_it(w: &World) {
             "tag the key as this object's (adopt it)",
             "update the description",
             "remove tags ManagedBy",
+            "set tags team",
             "enable key rotation every 365 days",
         ]
     );
@@ -155,11 +157,51 @@ pub async fn observe_only_lists_the_plan_and_full_runs_it(w: &World) {
     assert!(ownership_tags(w, &key_id).await.is_empty());
     assert!(!w.rotation(&key_id).await);
 
-    w.patch(ns, "ledger", &json!({"spec": {"managementPolicy": "Full"}}));
-    let obj = w.wait_ready(ns, "ledger").await;
+    w.patch(ns, "payments", &json!({"spec": {"managementPolicy": "Full"}}));
+    let obj = w.wait_ready(ns, "payments").await;
     assert_eq!(obj["status"].get("plan"), None, "Full shows no plan");
-    assert_eq!(w.describe(&key_id).await.description(), Some("ledger"));
+    assert_eq!(obj["status"]["adopted"], true);
+    assert_eq!(w.describe(&key_id).await.description(), Some("Payments key, formerly managed by Terraform"));
     assert!(w.rotation(&key_id).await);
-    assert!(!w.tags(&key_id).await.contains_key("ManagedBy"));
-    w.kubectl_ok(&["delete", "kms", "ledger", "-n", ns, "--timeout=60s"]);
+    let tags = w.tags(&key_id).await;
+    assert_eq!((tags.get("ManagedBy"), tags.get("team").map(String::as_str)), (None, Some("payments")));
+    w.kubectl_ok(&["delete", "kms", "payments", "-n", ns, "--timeout=60s"]);
+    assert!(encrypts(w, &key_id).await, "Retain kept the key");
+}
+
+/// `examples/export-outputs.yaml`: the outputs land in an owned ConfigMap; a ConfigMap of
+/// another name that the object does not own is never overwritten; renaming and removing
+/// `exportTo` delete the one the object wrote.
+pub async fn outputs_are_exported_to_an_owned_config_map(w: &World) {
+    let ns = "e2e-export";
+    w.namespace(ns);
+    w.kubectl_ok(&["create", "configmap", "someone-elses", "-n", ns, "--from-literal=owner=a-person"]);
+    w.kubectl_ok(&["apply", "-n", ns, "-f", &format!("{}/examples/export-outputs.yaml", crate::env::ROOT)]);
+    let obj = w.wait_ready(ns, "app-data-key").await;
+    let config_map = |name: &str| -> Option<Value> {
+        let out = w.cp().kubectl(&["get", "configmap", name, "-n", ns, "-o", "json"], None);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    };
+    let exported = crate::env::eventually("the outputs ConfigMap", Duration::from_secs(30), || async {
+        config_map("app-data-key-outputs")
+    })
+    .await;
+    let data = &exported["data"];
+    assert_eq!(data["keyId"], obj["status"]["keyId"]);
+    assert_eq!(data["keyArn"], obj["status"]["keyArn"]);
+    assert_eq!(data["aliasName"], "alias/app-data-key");
+    assert_eq!(data["additionalAliases"], "alias/app-data-key-current");
+    assert_eq!(exported["metadata"]["ownerReferences"][0]["uid"], obj["metadata"]["uid"]);
+    assert_eq!(w.get(ns, "app-data-key")["status"]["exportedConfigMap"], "app-data-key-outputs");
+
+    w.patch(ns, "app-data-key", &json!({"spec": {"exportTo": {"configMapName": "someone-elses"}}}));
+    let obj = w.wait_condition(ns, "app-data-key", "Stalled").await;
+    assert_eq!(condition(&obj, "Stalled")["reason"], "ExportConflict", "{obj}");
+    assert_eq!(config_map("someone-elses").unwrap()["data"], json!({"owner": "a-person"}), "left as it is");
+    assert!(config_map("app-data-key-outputs").is_none(), "the renamed-away ConfigMap is deleted");
+
+    w.patch(ns, "app-data-key", &json!({"spec": {"exportTo": null}}));
+    let obj = w.wait_ready(ns, "app-data-key").await;
+    assert!(obj["status"].get("exportedConfigMap").is_none(), "{obj}");
+    w.kubectl_ok(&["delete", "kms", "app-data-key", "-n", ns, "--timeout=60s"]);
 }

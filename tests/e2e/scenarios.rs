@@ -57,6 +57,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("observe_only_lists_the_plan_and_full_runs_it", |w| {
             Box::pin(crate::ownership::observe_only_lists_the_plan_and_full_runs_it(w))
         }),
+        ("outputs_are_exported_to_an_owned_config_map", |w| {
+            Box::pin(crate::ownership::outputs_are_exported_to_an_owned_config_map(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),

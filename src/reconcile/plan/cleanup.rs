@@ -7,14 +7,14 @@
 
 use std::time::Duration;
 
-use crate::api::{DeletionPolicy, KmsKeySpec};
+use crate::api::{DeletionPolicy, KmsKeySpec, ManagementPolicy};
 use k8s_openapi::jiff::Timestamp;
 
 use super::super::ownership::OWNERSHIP_TAGS;
 use super::grants::managed_name;
 use super::observed::{Observed, Recorded};
 use super::timing::{missing_key_wait, settling_intent};
-use super::{Action, ObservedKey, is_pending_deletion};
+use super::{Action, ObservedKey, READ_GRANTS, is_pending_deletion};
 
 /// How to let go of the key when the object is deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +41,10 @@ pub fn plan_cleanup(
     let key = match observed {
         Observed::Foreign { key_id } => return Cleanup::NotOwned { key_id: key_id.clone() },
         Observed::Unowned { key, .. } => return Cleanup::NotOwned { key_id: key.key.key_id.clone() },
+        // A key `adopt` names but the object never took: not its to release.
+        Observed::Unreadable { key_id, owned: false, .. } if spec.adopt.is_some() && !recorded.adopted => {
+            return Cleanup::NotOwned { key_id: key_id.clone() };
+        }
         Observed::Unreadable { key_id, permission, .. } => {
             return Cleanup::Unreadable { key_id: key_id.clone(), permission };
         }
@@ -53,7 +57,7 @@ pub fn plan_cleanup(
         Observed::Owned(key) => key,
     };
     if policy == DeletionPolicy::Retain {
-        return Cleanup::Release(retain(spec, key));
+        return retain(spec, key);
     }
     let additional = spec.full_additional_aliases();
     let ours = |alias: &String| {
@@ -71,13 +75,18 @@ pub fn plan_cleanup(
 }
 
 /// The calls that let go of a key that stays: the operator's grants when the spec does not
-/// keep them, then every ownership tag the key carries, in one call. A key pending deletion
-/// is left as it is (AWS refuses both).
-fn retain(spec: &KmsKeySpec, key: &ObservedKey) -> Vec<Action> {
+/// keep them (an `ObserveOnly` object always keeps them), then every ownership tag the key
+/// carries, in one call. A key pending deletion is left as it is (AWS refuses both). Grants
+/// the operator may not list cannot be revoked: the release waits until it may.
+fn retain(spec: &KmsKeySpec, key: &ObservedKey) -> Cleanup {
     if is_pending_deletion(&key.key.state) {
-        return Vec::new();
+        return Cleanup::Release(Vec::new());
     }
-    let mut actions: Vec<Action> = match spec.retain_grants {
+    let keep_grants = spec.retain_grants || spec.management_policy == ManagementPolicy::ObserveOnly;
+    if !keep_grants && key.was_denied(READ_GRANTS) {
+        return Cleanup::Unreadable { key_id: key.key.key_id.clone(), permission: READ_GRANTS };
+    }
+    let mut actions: Vec<Action> = match keep_grants {
         true => Vec::new(),
         false => (key.grants.iter())
             .filter_map(|g| {
@@ -91,5 +100,5 @@ fn retain(spec: &KmsKeySpec, key: &ObservedKey) -> Vec<Action> {
     if !ownership.is_empty() {
         actions.push(Action::Untag(ownership));
     }
-    actions
+    Cleanup::Release(actions)
 }

@@ -52,8 +52,13 @@ pub enum Action {
         key: NewKey,
         token: String,
     },
-    /// Tag a key the object adopts with the object's ownership tags.
-    Adopt(std::collections::BTreeMap<String, String>),
+    /// Tag a key the object adopts with the object's ownership tags, after recording the
+    /// attempt (`token`, also written as the create-token tag) so that a restart in between
+    /// finds the key by its tags whatever the spec says by then.
+    Adopt {
+        tags: std::collections::BTreeMap<String, String>,
+        token: String,
+    },
     /// Record in status a key that an interrupted create left behind, or one just adopted.
     RecordKey(KeyDescription),
     CancelDeletion,
@@ -255,7 +260,7 @@ fn denied_reads(key_id: &str, permissions: Vec<&'static str>, ctx: &Context) -> 
 /// the whole key), followed by what would be done once it is the object's, so that the plan
 /// shown is the one `Full` runs.
 fn plan_unowned(spec: &KmsKeySpec, key: &ObservedKey, holder: &Holder, ctx: &Context) -> Plan {
-    let mut plan = adoption::plan_adoption(spec, key, holder, ctx.owner);
+    let mut plan = adoption::plan_adoption(spec, key, holder, ctx);
     let adoptable = plan.blockers.is_empty() && plan.hold.is_none();
     if adoptable && spec.management_policy == ManagementPolicy::ObserveOnly {
         let mut adopted = key.clone();
@@ -267,6 +272,12 @@ fn plan_unowned(spec: &KmsKeySpec, key: &ObservedKey, holder: &Holder, ctx: &Con
         plan.hold = after.hold;
         plan.deferred = after.deferred;
         plan.notices = after.notices;
+        if !key.denied.is_empty() {
+            plan.notices.push(format!(
+                "AWS refuses {} on this key to the operator, so what those reads would show is left out of this plan",
+                key.denied.join(", ")
+            ));
+        }
     }
     plan
 }

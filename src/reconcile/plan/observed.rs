@@ -14,6 +14,9 @@ use crate::reconcile::ownership::Holder;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub key_id: Option<String>,
+    /// Whether the recorded key was adopted (`spec.adopt`) and is the object's since. Until
+    /// then, a recorded key is only one an `ObserveOnly` object looked at.
+    pub adopted: bool,
     pub key_arn: Option<String>,
     /// When the key ID was recorded.
     pub key_created_at: Option<Timestamp>,
@@ -33,7 +36,7 @@ pub struct Recorded {
     pub on_demand_rotations: Option<usize>,
 }
 
-/// A create attempt that was started but never saw its key ID recorded.
+/// A create or adoption attempt that was started but never saw its key ID recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Intent {
     pub token: String,
@@ -81,14 +84,6 @@ impl Observed {
     pub fn owned_key(&self) -> Option<&ObservedKey> {
         match self {
             Observed::Owned(key) => Some(key),
-            _ => None,
-        }
-    }
-
-    /// The key observed, the object's own or one it adopts or observes.
-    pub fn any_key(&self) -> Option<&ObservedKey> {
-        match self {
-            Observed::Owned(key) | Observed::Unowned { key, .. } => Some(key),
             _ => None,
         }
     }

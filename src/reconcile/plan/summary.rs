@@ -11,7 +11,7 @@ pub const MAX_PLAN_LINES: usize = 20;
 pub fn summary(action: &Action) -> Option<String> {
     let line = match action {
         Action::CreateKey { key, .. } => format!("create a {} key", key.key_spec),
-        Action::Adopt(_) => "tag the key as this object's (adopt it)".to_owned(),
+        Action::Adopt { .. } => "tag the key as this object's (adopt it)".to_owned(),
         Action::RecordKey(_) => return None,
         Action::CancelDeletion => "cancel the key's scheduled deletion".to_owned(),
         Action::SetEnabled(true) => "enable the key".to_owned(),
@@ -38,10 +38,12 @@ pub fn summary(action: &Action) -> Option<String> {
     Some(line)
 }
 
-/// The lines of `actions`, at most [`MAX_PLAN_LINES`]: when there are more, the last line
-/// says how many are left out.
-pub fn summaries(actions: &[Action]) -> Vec<String> {
-    let mut lines: Vec<String> = actions.iter().filter_map(summary).collect();
+/// The lines of a plan: its `notices` first (`note: ...`, such as reads AWS refused, which
+/// leave part of the plan unknown), then one per action; at most [`MAX_PLAN_LINES`], the last
+/// saying how many are left out when there are more.
+pub fn plan_lines(actions: &[Action], notices: &[String]) -> Vec<String> {
+    let notes = notices.iter().map(|n| format!("note: {n}"));
+    let mut lines: Vec<String> = notes.chain(actions.iter().filter_map(summary)).collect();
     if lines.len() > MAX_PLAN_LINES {
         let left_out = lines.len() - (MAX_PLAN_LINES - 1);
         lines.truncate(MAX_PLAN_LINES - 1);
@@ -72,9 +74,10 @@ mod tests {
     #[test]
     fn a_long_plan_is_cut_to_twenty_lines_that_count_the_rest() {
         let actions: Vec<Action> = (0..25).map(|i| Action::CreateAlias(format!("alias/a{i}"))).collect();
-        let lines = summaries(&actions);
+        let lines = plan_lines(&actions, &["one".to_owned()]);
         assert_eq!(lines.len(), MAX_PLAN_LINES);
-        assert_eq!(lines[18], "create alias alias/a18");
-        assert_eq!(lines[19], "... and 6 more");
+        assert_eq!(lines[0], "note: one");
+        assert_eq!(lines[18], "create alias alias/a17");
+        assert_eq!(lines[19], "... and 7 more");
     }
 }

@@ -23,6 +23,10 @@ fn outside_key() -> ObservedKey {
     key
 }
 
+fn adopt_action() -> Action {
+    Action::Adopt { tags: mk_owner().tags(), token: "t1".into() }
+}
+
 fn unowned(key: ObservedKey, holder: Holder) -> Observed {
     Observed::Unowned { key: Box::new(key), holder }
 }
@@ -35,7 +39,7 @@ fn held_by(cluster: &str) -> Holder {
 fn a_free_key_is_tagged_as_the_objects_then_recorded_and_nothing_else_yet() {
     let key = outside_key();
     let plan = run(&adopting(None), &unowned(key.clone(), Holder::Nobody), &Recorded::default());
-    assert_eq!(plan.actions, vec![Action::Adopt(mk_owner().tags()), Action::RecordKey(key.key)]);
+    assert_eq!(plan.actions, vec![adopt_action(), Action::RecordKey(key.key)]);
     assert!(plan.blockers.is_empty());
 }
 
@@ -136,14 +140,14 @@ fn observe_only_shows_the_adoption_and_everything_full_would_do_after_it() {
     assert_eq!(
         plan.actions,
         vec![
-            Action::Adopt(mk_owner().tags()),
+            adopt_action(),
             Action::RecordKey(key.key),
             Action::UpdateDescription("Orders key".into()),
             Action::Untag(vec!["made-by".into()]),
             Action::Tag(BTreeMap::from([("team".into(), "a".into())])),
         ]
     );
-    let lines = summary::summaries(&plan.actions);
+    let lines = summary::plan_lines(&plan.actions, &plan.notices);
     assert_eq!(
         lines,
         vec![
@@ -210,4 +214,65 @@ fn a_key_that_is_not_the_objects_is_never_touched_on_delete() {
             Cleanup::NotOwned { key_id: "k1".into() }
         );
     }
+}
+
+#[test]
+fn a_key_once_adopted_and_tagged_away_by_someone_else_is_not_taken_back() {
+    let observe_only = KmsKeySpec { management_policy: ManagementPolicy::ObserveOnly, ..adopting(None) };
+    let adopted = Recorded { adopted: true, ..recorded() };
+    let plan = run(&observe_only, &unowned(outside_key(), Holder::Nobody), &adopted);
+    assert_eq!(plan.blockers, vec![Blocker::NotOwned { key_id: "k1".into() }]);
+    assert!(plan.actions.is_empty());
+}
+
+#[test]
+fn an_adoption_waits_while_an_earlier_attempt_may_still_surface() {
+    let intent = Intent { token: "t0".into(), started_at: now() - std::time::Duration::from_secs(5) };
+    let pending = Recorded { intent: Some(intent), ..Recorded::default() };
+    let plan = run(&adopting(None), &unowned(outside_key(), Holder::Nobody), &pending);
+    assert!(matches!(plan.hold, Some(Hold::CreateSettling(_))), "{plan:?}");
+    assert!(plan.actions.is_empty());
+}
+
+#[test]
+fn an_observer_says_which_reads_aws_refused() {
+    let spec = KmsKeySpec { management_policy: ManagementPolicy::ObserveOnly, ..adopting(None) };
+    let key = ObservedKey { denied: vec![READ_GRANTS], ..outside_key() };
+    let plan = run(&spec, &unowned(key, Holder::Nobody), &Recorded::default());
+    let lines = summary::plan_lines(&plan.actions, &plan.notices);
+    assert!(lines[0].starts_with("note: AWS refuses kms:ListGrants on this key"), "{lines:?}");
+}
+
+#[test]
+fn retain_without_the_grants_it_must_revoke_waits_until_it_may_list_them() {
+    let spec = KmsKeySpec { retain_grants: false, ..mk_spec() };
+    let key = ObservedKey { denied: vec![READ_GRANTS], ..mk_key() };
+    assert_eq!(retain(&spec, key), Cleanup::Unreadable { key_id: "k1".into(), permission: READ_GRANTS });
+}
+
+#[test]
+fn an_observer_deleted_takes_only_its_own_ownership_tags_off_and_keeps_grants() {
+    let spec =
+        KmsKeySpec { management_policy: ManagementPolicy::ObserveOnly, retain_grants: false, ..mk_spec() };
+    let key = ObservedKey {
+        grants: vec![mk_grant_info("g1", &format!("{GRANT_PREFIX}app"), &["Encrypt"])],
+        ..mk_key()
+    };
+    let Cleanup::Release(actions) = retain(&spec, key) else { panic!() };
+    assert!(matches!(actions.as_slice(), [Action::Untag(_)]), "{actions:?}");
+}
+
+#[test]
+fn a_key_adopt_names_but_the_object_may_not_read_is_let_go_untouched() {
+    let observed =
+        Observed::Unreadable { key_id: "k1".into(), permission: "kms:ListResourceTags", owned: false };
+    assert_eq!(
+        plan_cleanup(&adopting(None), &observed, &Recorded::default(), now(), DeletionPolicy::Delete),
+        Cleanup::NotOwned { key_id: "k1".into() }
+    );
+    let adopted = Recorded { adopted: true, ..recorded() };
+    assert!(matches!(
+        plan_cleanup(&adopting(None), &observed, &adopted, now(), DeletionPolicy::Delete),
+        Cleanup::Unreadable { .. }
+    ));
 }
