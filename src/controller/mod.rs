@@ -416,7 +416,9 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
         Released::NotOwned { key_id } => (
             EventType::Warning,
             "NotOwned",
-            format!("key {key_id} is tagged for another object or cluster and was left alone"),
+            format!(
+                "key {key_id} is not this object's (tagged for another object or cluster, or never taken over) and was left alone"
+            ),
         ),
         Released::Wait(wait) => return Err(ReconcileError::ReleaseWaiting(wait)),
     };

@@ -92,7 +92,9 @@ impl Operator {
             // The standard variable, not --kms-endpoint: the run proves the SDK honours it.
             .env("AWS_ENDPOINT_URL_KMS", kms_url)
             .env("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API", kms_url)
-            .args(["--cluster-name", "e2e", "--http-addr", &http, "--last-usage-interval", "15s"])
+            .args(["--http-addr", &http, "--last-usage-interval", "15s"])
+            // A scenario that plays another cluster names it.
+            .args(if extra.contains(&"--cluster-name") { &[][..] } else { &["--cluster-name", "e2e"][..] })
             // A scenario that sets its own resync interval (or wants the default) says so.
             .args(if extra.iter().any(|a| a.starts_with("--resync-interval")) {
                 &[][..]

@@ -205,3 +205,44 @@ pub async fn outputs_are_exported_to_an_owned_config_map(w: &World) {
     assert!(obj["status"].get("exportedConfigMap").is_none(), "{obj}");
     w.kubectl_ok(&["delete", "kms", "app-data-key", "-n", ns, "--timeout=60s"]);
 }
+
+/// Moving a key from one cluster to another, as the README says: the old cluster's object,
+/// with `deletionPolicy: Retain`, is deleted; the new cluster's object adopts the key by
+/// alias. Two operators with their own cluster names (and each its own KMS view, with the
+/// shipped IAM policy for its cluster) stand in for the two clusters.
+pub async fn a_key_moves_to_another_cluster_with_retain_and_adopt(w: &World) {
+    use crate::env::Operator;
+    use crate::fault_proxy::FaultProxy;
+    use crate::world::{E2E_TAG_LAG, strict_config};
+    let (old_ns, new_ns) = ("e2e-move-old", "e2e-move-new");
+    w.namespace(old_ns);
+    w.namespace(new_ns);
+    w.pause_operator();
+    let old =
+        Operator::start(w.cp(), &w.kms_url(), w.state_dir.join("old-cluster.log"), &["--namespaces", old_ns]);
+    let new_kms = FaultProxy::start_with(
+        &w.moto().url,
+        crate::strict::StrictConfig { cluster: "e2e-new".into(), ..strict_config(E2E_TAG_LAG) },
+    )
+    .await;
+    let new_args = ["--namespaces", new_ns, "--cluster-name", "e2e-new", "--adopt-namespaces", new_ns];
+    let new = Operator::start(w.cp(), &new_kms.url, w.state_dir.join("new-cluster.log"), &new_args);
+
+    let spec = json!({"aliasName": "e2e-moving", "deletionPolicy": "Retain", "tags": {"app": "ledger"}});
+    w.apply(old_ns, &kmskey("ledger", spec));
+    let key_id = w.wait_ready(old_ns, "ledger").await["status"]["keyId"].as_str().unwrap().to_owned();
+    w.kubectl_ok(&["delete", "kms", "ledger", "-n", old_ns, "--timeout=60s"]);
+    assert!(ownership_tags(w, &key_id).await.is_empty(), "the old cluster let go");
+
+    let spec =
+        json!({"aliasName": "e2e-moving", "adopt": {"aliasName": "e2e-moving"}, "tags": {"app": "ledger"}});
+    w.apply(new_ns, &kmskey("ledger", spec));
+    let obj = w.wait_ready(new_ns, "ledger").await;
+    assert_eq!(obj["status"]["keyId"], key_id.as_str());
+    let tags = w.tags(&key_id).await;
+    assert_eq!(tags.get("kms.boosterpack.io/cluster").map(String::as_str), Some("e2e-new"));
+    assert!(encrypts(w, &key_id).await);
+    w.kubectl_ok(&["delete", "kms", "ledger", "-n", new_ns, "--timeout=60s"]);
+    drop((old, new, new_kms));
+    w.resume_operator();
+}
