@@ -431,8 +431,11 @@ async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_rele
     let (kms, clock) = (&env.kms, &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let started = clock.now_timestamp();
-    obj.status.lock().unwrap().create_intent =
-        Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
+    obj.status.lock().unwrap().create_intent = Some(kms_operator::api::CreateIntent {
+        token: "lost".into(),
+        started_at: started.to_string(),
+        adopting: None,
+    });
     let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let early = started + Duration::from_secs(5);
     let released = reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, early, DeletionPolicy::Delete)
@@ -452,8 +455,11 @@ async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once()
     let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let started = clock.now_timestamp();
-    obj.status.lock().unwrap().create_intent =
-        Some(kms_operator::api::CreateIntent { token: "lost".into(), started_at: started.to_string() });
+    obj.status.lock().unwrap().create_intent = Some(kms_operator::api::CreateIntent {
+        token: "lost".into(),
+        started_at: started.to_string(),
+        adopting: None,
+    });
     obj.reconcile_at(kms, started + Duration::from_secs(5)).await.unwrap();
     assert_eq!(obj.condition("Reconciling").reason, "CreateInFlight");
     assert!(aws.key_ids().await.is_empty());

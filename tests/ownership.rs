@@ -241,3 +241,36 @@ async fn a_restart_between_tagging_and_recording_finds_the_adopted_key_whatever_
     assert_eq!(edited.key_id(), key_id);
     assert_eq!(mutating_calls(&env).get("CreateKey"), None, "{:?}", mutating_calls(&env));
 }
+
+#[tokio::test]
+async fn ownership_tags_forged_onto_a_key_do_not_make_it_the_objects() {
+    let env = StrictEnv::start(StrictConfig::default()).await;
+    let raw = env.moto.client();
+    let now = env.clock.now_timestamp();
+    // (object name, token on the forged key, when the interrupted attempt began)
+    let table = [
+        ("no-token", None, now),
+        ("made-before", Some("t-read-from-status"), now + Duration::from_secs(600)),
+    ];
+    for (name, token, started_at) in table {
+        let forged = raw.create_key().tags(tag("kms.boosterpack.io/cluster", "test"));
+        let mut forged = forged.tags(tag("kms.boosterpack.io/uid", &format!("uid-{name}")));
+        if let Some(token) = token {
+            forged = forged.tags(tag("kms.boosterpack.io/create-token", token));
+        }
+        let forged = forged.send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+        let obj = Object::new(
+            name,
+            KmsKeySpec { alias_name: format!("forged-{name}"), ..example("basic.yaml").spec },
+        );
+        let intent = kms_operator::api::CreateIntent {
+            token: "t-read-from-status".into(),
+            started_at: started_at.to_string(),
+            adopting: None,
+        };
+        obj.status.lock().unwrap().create_intent = Some(intent);
+        obj.converge(&env.kms, &env.clock).await;
+        assert!(obj.is_ready(), "{name}: {:?}", obj.status());
+        assert_ne!(obj.key_id(), forged, "{name}: the forged key was taken");
+    }
+}

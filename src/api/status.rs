@@ -141,6 +141,9 @@ pub struct CreateIntent {
     pub token: String,
     /// When the attempt started (RFC 3339).
     pub started_at: String,
+    /// For an adoption: the ID of the key being adopted (absent for a creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopting: Option<String>,
 }
 
 /// An on-demand rotation asked for with the `kms.boosterpack.io/rotate-now` annotation.

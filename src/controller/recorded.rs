@@ -12,6 +12,7 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         token: i.token.clone(),
         // An unreadable time is treated as long past, so a new attempt may go ahead.
         started_at: i.started_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+        adopting: i.adopting.clone(),
     });
     let time = |t: &Option<String>| t.as_ref().and_then(|t| t.parse().ok());
     Recorded {
@@ -45,6 +46,7 @@ mod tests {
             create_intent: Some(CreateIntent {
                 token: "t".into(),
                 started_at: "2026-01-02T03:04:05Z".into(),
+                adopting: None,
             }),
             ..KmsKeyStatus::default()
         };

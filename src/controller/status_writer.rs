@@ -99,13 +99,16 @@ impl KubeStatusWriter {
 
 #[async_trait::async_trait]
 impl StatusWriter for KubeStatusWriter {
-    async fn record_intent(&self, token: &str) -> Result<Intent, reconcile::Error> {
+    async fn record_intent(&self, token: &str, adopting: Option<&str>) -> Result<Intent, reconcile::Error> {
         let started_at = Timestamp::now();
         let mut next = self.view();
-        next.create_intent =
-            Some(CreateIntent { token: token.to_owned(), started_at: started_at.to_string() });
+        next.create_intent = Some(CreateIntent {
+            token: token.to_owned(),
+            started_at: started_at.to_string(),
+            adopting: adopting.map(str::to_owned),
+        });
         self.write(next).await.map_err(status_write_failed)?;
-        Ok(Intent { token: token.to_owned(), started_at })
+        Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })
     }
 
     async fn clear_intent(&self) -> Result<(), reconcile::Error> {

@@ -104,6 +104,9 @@ fn describe(meta: &KeyMetadata) -> KeyDescription {
         multi_region: meta.multi_region().unwrap_or(false),
         key_spec: meta.key_spec().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         key_usage: meta.key_usage().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+        created_at: meta
+            .creation_date()
+            .and_then(|d| k8s_openapi::jiff::Timestamp::from_second(d.secs()).ok()),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct KeyDescription {
     pub key_spec: String,
     /// KMS `KeyUsage` (ENCRYPT_DECRYPT, SIGN_VERIFY, ...).
     pub key_usage: String,
+    /// When KMS made the key, if it says.
+    pub created_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 impl KeyDescription {

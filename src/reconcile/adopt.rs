@@ -1,7 +1,13 @@
-//! Finding a key whose creation was interrupted. CreateKey has no idempotency token, so when
-//! the operator stops after CreateKey but before the key ID reaches status, the key exists
-//! only in KMS. The next reconcile sees the recorded create intent and looks the key up by its
-//! ownership tags before anything is created again.
+//! Finding a key whose creation (or adoption) was interrupted. CreateKey has no idempotency
+//! token, so when the operator stops after CreateKey but before the key ID reaches status, the
+//! key exists only in KMS. The next reconcile sees the recorded intent and looks the key up by
+//! its ownership tags before anything is created again.
+//!
+//! Tags can be forged by anyone who may tag keys in the account, and status (with the token)
+//! is readable by anyone who may read the object. So a key is taken only when it carries this
+//! object's UID and cluster *and* the intent's own token, and, for a creation, when KMS made it
+//! after the intent was written (less [`CLOCK_SKEW`]); for an adoption, only the very key the
+//! intent names. A key an earlier, superseded attempt made is not taken either.
 //!
 //! The lookup asks the Resource Groups Tagging API for keys tagged with this object's UID: one
 //! or two calls. Where the operator may not use that API (or cannot reach it), it falls back to
@@ -14,16 +20,23 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
 use crate::kms::{ErrorKind, KmsError, KmsPort, TaggedKey};
 
 use super::ownership::{Owner, TAG_CREATE_TOKEN, TAG_UID};
+use super::plan::Intent;
 
-/// The ID of the key carrying this object's ownership tags, preferring the one from attempt
-/// `token`.
+/// How far the operator's clock and KMS's may disagree.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// The ID of the key attempt `intent` made or adopted, by its tags.
 pub async fn find_owned_key(
     kms: &dyn KmsPort,
     owner: &Owner,
-    token: &str,
+    intent: &Intent,
 ) -> Result<Option<String>, KmsError> {
     let found = match kms.find_tagged_keys(TAG_UID, &owner.uid).await {
         Ok(found) => found,
@@ -33,14 +46,26 @@ pub async fn find_owned_key(
         }
         Err(err) => return Err(err),
     };
-    Ok(pick(owner, token, &found))
+    Ok(pick(owner, intent, &found))
 }
 
-/// The owned key among `candidates`, the one from attempt `token` first.
-fn pick(owner: &Owner, token: &str, candidates: &[TaggedKey]) -> Option<String> {
-    let owned: Vec<&TaggedKey> = candidates.iter().filter(|k| owner.owns(&k.tags)).collect();
-    let from_attempt = owned.iter().find(|k| k.tags.get(TAG_CREATE_TOKEN).map(String::as_str) == Some(token));
-    from_attempt.or(owned.first()).map(|k| k.key_id.clone())
+/// The key among `candidates` with this object's ownership tags and the intent's token (and,
+/// for an adoption, the ID it names).
+fn pick(owner: &Owner, intent: &Intent, candidates: &[TaggedKey]) -> Option<String> {
+    let named = |k: &&TaggedKey| intent.adopting.as_ref().is_none_or(|id| *id == k.key_id);
+    let from_attempt = |k: &&TaggedKey| k.tags.get(TAG_CREATE_TOKEN) == Some(&intent.token);
+    let found = candidates.iter().filter(|k| owner.owns(&k.tags)).filter(named).find(from_attempt);
+    found.map(|k| k.key_id.clone())
+}
+
+/// Whether a key made at `created_at` (as KMS says) can be the one a create attempt begun at
+/// `intent.started_at` made. Adoptions take keys of any age; a KMS that gives no date is taken
+/// at its word.
+pub fn made_by_attempt(created_at: Option<Timestamp>, intent: &Intent) -> bool {
+    match (created_at, &intent.adopting) {
+        (Some(created), None) => created >= intent.started_at - CLOCK_SKEW,
+        _ => true,
+    }
 }
 
 /// Every key in the account with its tags, skipping keys the operator may not read (normal in
@@ -69,16 +94,54 @@ mod tests {
         TaggedKey { key_id: id.into(), tags }
     }
 
+    fn intent(token: &str, adopting: Option<&str>) -> Intent {
+        let started_at = Timestamp::from_second(1_800_000_000).unwrap();
+        Intent { token: token.into(), started_at, adopting: adopting.map(str::to_owned) }
+    }
+
     #[test]
-    fn the_key_from_this_attempt_is_preferred() {
+    fn only_the_key_with_this_attempts_token_is_taken() {
         let owner = mk_owner();
         let keys = [tagged("k1", &owner, "old"), tagged("k2", &owner, "t")];
-        assert_eq!(pick(&owner, "t", &keys), Some("k2".into()));
+        assert_eq!(pick(&owner, &intent("t", None), &keys), Some("k2".into()));
+        assert_eq!(
+            pick(&owner, &intent("t", None), &keys[..1]),
+            None,
+            "a superseded attempt's key is not taken"
+        );
+        let mut untokened = tagged("k3", &owner, "t");
+        untokened.tags.remove(TAG_CREATE_TOKEN);
+        assert_eq!(
+            pick(&owner, &intent("t", None), &[untokened]),
+            None,
+            "forged ownership tags alone are not enough"
+        );
+    }
+
+    #[test]
+    fn an_adoption_takes_only_the_key_it_names() {
+        let owner = mk_owner();
+        let keys = [tagged("k1", &owner, "t"), tagged("k2", &owner, "t")];
+        assert_eq!(pick(&owner, &intent("t", Some("k2")), &keys), Some("k2".into()));
+        assert_eq!(pick(&owner, &intent("t", Some("k9")), &keys), None);
     }
 
     #[test]
     fn a_key_of_another_cluster_with_the_same_uid_is_not_picked() {
         let other = Owner { cluster: "staging".into(), ..mk_owner() };
-        assert_eq!(pick(&mk_owner(), "t", &[tagged("k1", &other, "t")]), None);
+        assert_eq!(pick(&mk_owner(), &intent("t", None), &[tagged("k1", &other, "t")]), None);
+    }
+
+    #[test]
+    fn a_key_made_before_the_attempt_is_not_its_key() {
+        let attempt = intent("t", None);
+        assert!(made_by_attempt(Some(attempt.started_at + Duration::from_secs(2)), &attempt));
+        assert!(made_by_attempt(Some(attempt.started_at - Duration::from_secs(60)), &attempt), "clock skew");
+        assert!(!made_by_attempt(Some(attempt.started_at - Duration::from_secs(3600)), &attempt));
+        assert!(made_by_attempt(None, &attempt));
+        assert!(made_by_attempt(
+            Some(attempt.started_at - Duration::from_secs(3600)),
+            &intent("t", Some("k1"))
+        ));
     }
 }

@@ -126,7 +126,7 @@ async fn create_key(
     key: &crate::kms::NewKey,
     token: &str,
 ) -> Result<KeyDescription, Error> {
-    writer.record_intent(token).await?;
+    writer.record_intent(token, None).await?;
     match kms.create_key(key).await {
         Ok(created) => Ok(created),
         Err(err) => {
@@ -149,7 +149,7 @@ async fn adopt_key(
     tags: &BTreeMap<String, String>,
     token: &str,
 ) -> Result<(), Error> {
-    writer.record_intent(token).await?;
+    writer.record_intent(token, Some(key_id)).await?;
     let mut tags = tags.clone();
     tags.insert(TAG_CREATE_TOKEN.to_owned(), token.to_owned());
     match kms.tag(key_id, &tags).await {

@@ -333,6 +333,7 @@ mod tests {
             multi_region: false,
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
+            created_at: None,
         };
         let observed = ObservedKey {
             key,

@@ -12,9 +12,9 @@ use super::plan::Intent;
 /// time: a reconcile may wait long (quotas, retries) between its start and the write.
 #[async_trait]
 pub trait StatusWriter: Send + Sync {
-    /// Records a create attempt with `token`, before CreateKey is called; the intent as
-    /// written, with the time it was written.
-    async fn record_intent(&self, token: &str) -> Result<Intent, Error>;
+    /// Records a create attempt with `token` before CreateKey is called, or an adoption of
+    /// the key `adopting` before it is tagged; the intent as written, with its time.
+    async fn record_intent(&self, token: &str, adopting: Option<&str>) -> Result<Intent, Error>;
     /// Forgets the create attempt: KMS refused it, so no key exists.
     async fn clear_intent(&self) -> Result<(), Error>;
     /// Records the ID and ARN of a key just created or found after an interrupted create, and

@@ -349,7 +349,7 @@ async fn stale_status_write_is_refused(w: &World) {
 
     let api: kube::Api<kms_operator::api::KmsKey> = kube::Api::namespaced(w.kube_client().await, ns);
     let writer = KubeStatusWriter::new(api.clone(), &stale);
-    let err = writer.record_intent("t").await.expect_err("a stale copy cannot write status");
+    let err = writer.record_intent("t", None).await.expect_err("a stale copy cannot write status");
     assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
     let now = api.get("stale").await.unwrap();
     assert!(now.status.unwrap().create_intent.is_none());
@@ -358,7 +358,7 @@ async fn stale_status_write_is_refused(w: &World) {
     let current = api.get("stale").await.unwrap();
     let writer = KubeStatusWriter::new(api.clone(), &current);
     let before = k8s_openapi::jiff::Timestamp::now();
-    let written = writer.record_intent("t").await.unwrap();
+    let written = writer.record_intent("t", None).await.unwrap();
     let recorded = api.get("stale").await.unwrap().status.unwrap().create_intent.unwrap();
     assert_eq!(recorded.started_at, written.started_at.to_string(), "stamped when written");
     assert!(written.started_at >= before, "not when the reconcile began");
@@ -372,7 +372,7 @@ async fn stale_status_write_is_refused(w: &World) {
     w.apply(ns, &manifest("racing", "e2e-racing", ""));
     let racing = api.get("racing").await.unwrap();
     let writer = KubeStatusWriter::new(api.clone(), &racing);
-    writer.record_intent("t2").await.unwrap();
+    writer.record_intent("t2", None).await.unwrap();
     w.kubectl_ok(&["label", "kms", "racing", "-n", ns, "touched=yes"]);
     let key = kms_operator::kms::KeyDescription {
         key_id: "k-recorded".into(),
@@ -382,6 +382,7 @@ async fn stale_status_write_is_refused(w: &World) {
         multi_region: false,
         key_spec: "SYMMETRIC_DEFAULT".into(),
         key_usage: "ENCRYPT_DECRYPT".into(),
+        created_at: None,
     };
     writer.record_key(&key).await.expect("the key ID lands despite the newer object");
     let status = api.get("racing").await.unwrap().status.unwrap();

@@ -163,11 +163,15 @@ impl Object {
 
 #[async_trait]
 impl StatusWriter for Object {
-    async fn record_intent(&self, token: &str) -> Result<Intent, Error> {
+    async fn record_intent(&self, token: &str, adopting: Option<&str>) -> Result<Intent, Error> {
         let started_at = self.write_time();
-        let intent = CreateIntent { token: token.to_owned(), started_at: started_at.to_string() };
+        let intent = CreateIntent {
+            token: token.to_owned(),
+            started_at: started_at.to_string(),
+            adopting: adopting.map(str::to_owned),
+        };
         self.status.lock().unwrap().create_intent = Some(intent);
-        Ok(Intent { token: token.to_owned(), started_at })
+        Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })
     }
 
     async fn clear_intent(&self) -> Result<(), Error> {

@@ -42,6 +42,8 @@ pub struct Intent {
     pub token: String,
     /// When the intent was written to status, just before CreateKey was called.
     pub started_at: Timestamp,
+    /// For an adoption: the key being adopted.
+    pub adopting: Option<String>,
 }
 
 /// What KMS holds for the object.

@@ -76,6 +76,7 @@ pub(crate) fn mk_key() -> ObservedKey {
             multi_region: false,
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
+            created_at: None,
         },
         unrecorded: false,
         tags,
@@ -196,7 +197,10 @@ fn a_new_object_creates_one_key_tagged_with_its_owner_and_token() {
 fn a_create_attempt_that_may_still_appear_is_waited_for_not_repeated() {
     // CreateKey has no idempotency token: a second call would leak the first key.
     let started_at = now() - std::time::Duration::from_secs(10);
-    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let rec = Recorded {
+        intent: Some(Intent { token: "t0".into(), started_at, adopting: None }),
+        ..Default::default()
+    };
     let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None, account_arn: None }, &rec);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.hold, Some(Hold::CreateSettling(std::time::Duration::from_secs(20))));
@@ -205,7 +209,10 @@ fn a_create_attempt_that_may_still_appear_is_waited_for_not_repeated() {
 #[test]
 fn a_create_attempt_older_than_the_settle_time_that_left_no_key_is_retried() {
     let started_at = now() - std::time::Duration::from_secs(31);
-    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let rec = Recorded {
+        intent: Some(Intent { token: "t0".into(), started_at, adopting: None }),
+        ..Default::default()
+    };
     let plan = run(&mk_spec(), &Observed::NoKey { alias_target: None, account_arn: None }, &rec);
     assert!(matches!(plan.actions.as_slice(), [Action::CreateKey { token, .. }] if token == "t1"));
 }
@@ -525,8 +532,10 @@ fn cleanup_of_a_foreign_key_releases_the_object_without_touching_the_key() {
 fn cleanup_waits_for_a_key_that_may_still_appear() {
     // Releasing the finalizer now would leave a key no object tracks.
     let started_at = now() - std::time::Duration::from_secs(10);
-    let interrupted =
-        Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let interrupted = Recorded {
+        intent: Some(Intent { token: "t0".into(), started_at, adopting: None }),
+        ..Default::default()
+    };
     let no_key = Observed::NoKey { alias_target: None, account_arn: None };
     let wait = std::time::Duration::from_secs(20);
     assert_eq!(
@@ -645,7 +654,10 @@ fn a_key_whose_ownership_cannot_be_read_even_after_the_repair_is_waited_for_then
 fn a_key_found_by_its_tags_that_kms_does_not_describe_yet_is_waited_for_not_reported_gone() {
     // The Tagging API says it exists; releasing or stalling now would leak it.
     let started_at = now() - std::time::Duration::from_secs(40);
-    let rec = Recorded { intent: Some(Intent { token: "t0".into(), started_at }), ..Default::default() };
+    let rec = Recorded {
+        intent: Some(Intent { token: "t0".into(), started_at, adopting: None }),
+        ..Default::default()
+    };
     let found = Observed::Missing { key_id: "k7".into() };
     let wait = std::time::Duration::from_secs(80);
     assert_eq!(run(&mk_spec(), &found, &rec).hold, Some(Hold::KeyNotVisibleYet(wait)));

@@ -227,7 +227,11 @@ fn a_key_once_adopted_and_tagged_away_by_someone_else_is_not_taken_back() {
 
 #[test]
 fn an_adoption_waits_while_an_earlier_attempt_may_still_surface() {
-    let intent = Intent { token: "t0".into(), started_at: now() - std::time::Duration::from_secs(5) };
+    let intent = Intent {
+        token: "t0".into(),
+        started_at: now() - std::time::Duration::from_secs(5),
+        adopting: Some("k1".into()),
+    };
     let pending = Recorded { intent: Some(intent), ..Recorded::default() };
     let plan = run(&adopting(None), &unowned(outside_key(), Holder::Nobody), &pending);
     assert!(matches!(plan.hold, Some(Hold::CreateSettling(_))), "{plan:?}");
