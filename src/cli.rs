@@ -74,6 +74,11 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_EXPORT_TO_CONFIG_MAPS", default_value_t = false, action = clap::ArgAction::Set)]
     pub export_to_config_maps: bool,
 
+    /// Enforce the cluster's guardrails, the `KmsKeyPolicy` named `cluster` (watched; needs
+    /// get, list and watch on kmskeypolicies). Without such an object nothing is enforced.
+    #[arg(long, env = "KMS_OPERATOR_CLUSTER_POLICY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cluster_policy: bool,
+
     /// How often each key's last use is read (GetKeyLastUsage) for `status.lastUsage` and the
     /// `unusedDays` warning; never more often than `--resync-interval`. Days are what the
     /// warning counts, so an hour is plenty.

@@ -76,8 +76,36 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
         ["template", "kms", "charts/kms-operator", "-n", "kms-system", "--set", "watchNamespaces={team-a}"];
     let (ok, text) = helm_run(&args);
     assert!(ok, "{text}");
-    assert!(!text.contains("kind: ClusterRole"), "namespaced mode uses Roles only");
+    let cluster_roles: Vec<&str> =
+        text.split("---").filter(|doc| doc.contains("\nkind: ClusterRole\n")).collect();
+    assert!(
+        cluster_roles.iter().all(|doc| doc.contains("kmskeypolicies") && !doc.contains("kmskeys\"")),
+        "namespaced mode uses Roles, but for reading the cluster-scoped KmsKeyPolicy: {cluster_roles:?}"
+    );
     assert!(text.contains("namespace: team-a") && text.contains("KMS_OPERATOR_NAMESPACES"));
+
+    let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator"]);
+    assert!(
+        ok && text.contains("kind: ValidatingAdmissionPolicy\n") && text.contains("paramKind:"),
+        "{text}"
+    );
+    let args = ["template", "kms", "charts/kms-operator", "--set", "clusterPolicy.admission=false"];
+    let (ok, text) = helm_run(&args);
+    assert!(ok && !text.contains("kind: ValidatingAdmissionPolicy"), "{text}");
+    let args = [
+        "template",
+        "kms",
+        "charts/kms-operator",
+        "--set",
+        "clusterPolicy.create=true",
+        "--set",
+        "clusterPolicy.spec.minDeletionWindowInDays=14",
+    ];
+    let (ok, text) = helm_run(&args);
+    assert!(
+        ok && text.contains("kind: KmsKeyPolicy") && text.contains("minDeletionWindowInDays: 14"),
+        "{text}"
+    );
 
     let args = ["template", "kms", "charts/kms-operator", "--set", "exportToConfigMaps=true"];
     let (ok, text) = helm_run(&args);

@@ -4,6 +4,7 @@
 //! schema; rules it cannot (the policy must be a JSON object) live in `reconcile::validate`.
 
 pub mod annotations;
+pub mod cluster_policy;
 mod crd;
 mod export;
 mod key_spec;
@@ -13,6 +14,9 @@ mod status;
 
 pub use annotations::{
     DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
+};
+pub use cluster_policy::{
+    AliasHandover, CLUSTER_POLICY_NAME, KeyPolicyRule, KmsKeyPolicy, KmsKeyPolicySpec, KmsKeyPolicyStatus,
 };
 pub use crd::crd_yaml;
 pub use export::ExportTo;

@@ -4,6 +4,7 @@
 //! Watch events are filtered to changes of generation, the steering annotations, finalizers
 //! and deletion, so the operator's own status writes never trigger another reconcile.
 
+mod cluster_policy;
 mod export;
 mod holds;
 mod leader;
@@ -98,6 +99,8 @@ pub struct Context {
     pub adopt_namespaces: Vec<String>,
     /// `--export-to-config-maps`: `spec.exportTo` is honoured.
     pub export_to_config_maps: bool,
+    /// The cluster's guardrails.
+    pub cluster_policy: cluster_policy::ClusterPolicy,
     pub metrics: Arc<Metrics>,
 }
 
@@ -129,6 +132,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
         export_to_config_maps: args.export_to_config_maps,
+        cluster_policy: cluster_policy::ClusterPolicy::watch(&client, args.cluster_policy),
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -306,6 +310,19 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         return Ok(Requeue::await_change());
     }
     let resync = resync.unwrap_or(ctx.resync);
+    let rules = match ctx.cluster_policy.rules(ctx.kms.as_ref()).await {
+        Ok(rules) => rules,
+        Err(message) => {
+            let waiting = Outcome::Progressing {
+                reason: "AwaitingClusterPolicy",
+                message,
+                retry: reconcile::Retry::Backoff,
+            };
+            let report = reconcile::Report::of(waiting);
+            writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+            return Ok(Requeue::requeue(ctx.backoff.next(&owner.uid)));
+        }
+    };
     let target = Target {
         spec: &obj.spec,
         owner: &owner,
@@ -313,6 +330,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         rotate_now: annotations::rotate_now(obj.annotations()),
         last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.last_usage_every, Timestamp::now()),
         may_adopt: crate::cli::may_adopt(&ctx.adopt_namespaces, &owner.namespace),
+        guardrails: rules.as_ref(),
     };
     let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     let written =
@@ -382,8 +400,17 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let recorded = recorded_from(obj.status.as_ref());
     let now = Timestamp::now();
     let policy = obj.spec.deletion_policy.unwrap_or(ctx.default_deletion_policy);
-    let released = match reconcile::cleanup(ctx.kms.as_ref(), &obj.spec, &owner, &recorded, now, policy).await
-    {
+    let rules = match ctx.cluster_policy.rules(ctx.kms.as_ref()).await {
+        Ok(rules) => rules,
+        Err(message) => {
+            tracing::info!(%message, "the release waits for the cluster's KmsKeyPolicy");
+            return Err(ReconcileError::ReleaseWaiting(Duration::from_secs(5)));
+        }
+    };
+    let mut spec = obj.spec.clone();
+    spec.deletion_window_in_days =
+        reconcile::guardrails::deletion_window(&spec, &owner.namespace, rules.as_ref());
+    let released = match reconcile::cleanup(ctx.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {
         Ok(released) => released,
         Err(err) => {
             // A refusal on a key created moments ago is IAM catching up: retried soon.

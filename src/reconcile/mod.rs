@@ -13,6 +13,7 @@ mod adopt;
 mod apply;
 pub mod audit;
 mod cleanup;
+pub mod guardrails;
 mod observe;
 mod outcome;
 mod ownership;

@@ -7,6 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{KmsPort, LastUsage};
 
+use super::guardrails::{self, Rules};
 use super::ownership::Holder;
 use super::ownership::Owner;
 use super::plan::{self, Action, Observed, ObservedKey, Recorded};
@@ -68,6 +69,8 @@ pub struct Target<'a> {
     pub last_usage_due: bool,
     /// Whether the administrator lets this object's namespace take over keys (`spec.adopt`).
     pub may_adopt: bool,
+    /// The cluster's guardrails, when it has a KmsKeyPolicy.
+    pub guardrails: Option<&'a Rules>,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -96,6 +99,14 @@ async fn passes(
     if let Err(message) = validate::validate(target.spec) {
         report.outcome = Outcome::Stalled { reason: "InvalidSpec", message };
         return Ok(report);
+    }
+    if let Some(rules) = target.guardrails {
+        let violations = guardrails::check(target.spec, &target.owner.namespace, rules);
+        if !violations.is_empty() {
+            report.outcome =
+                Outcome::Stalled { reason: "PolicyViolation", message: guardrails::message(&violations) };
+            return Ok(report);
+        }
     }
     if target.spec.adopt.is_some() && !target.recorded.adopted && !target.may_adopt {
         let message = "the operator's administrator does not let KmsKeys in this namespace adopt keys (--adopt-namespaces, chart adoption.namespaces); nothing was read or changed".to_owned();

@@ -86,6 +86,7 @@ impl Object {
                 audit::last_usage_due(*self.last_usage_read.lock().unwrap(), every, now)
             }),
             may_adopt: self.may_adopt,
+            guardrails: None,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {

@@ -1,0 +1,203 @@
+//! The cluster administrator's guardrails (`KmsKeyPolicy` named `cluster`) applied to one
+//! KmsKey before any KMS call: alias prefixes, the smallest deletion window, forbidden grant
+//! operations, and who may appear in the key policy and grants, with which actions. A
+//! namespace's right to create KmsKeys must not become power over other teams' keys or the
+//! account. Pure: the policy and the operator's own account come in as arguments.
+
+mod key_policy;
+mod principals;
+
+use crate::api::{GrantSpec, KeyPolicyRule, KmsKeyPolicySpec, KmsKeySpec};
+
+use super::policy::parse_policy;
+use principals::{Principal, aws_principal};
+
+/// One rule a spec breaks: the field (or policy statement) and the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub rule: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.rule)
+    }
+}
+
+/// The guardrails in force, with the account the operator's keys live in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    pub policy: KmsKeyPolicySpec,
+    pub own_account: String,
+}
+
+impl Rules {
+    /// Whether `account` may appear in policies and grants.
+    fn account_allowed(&self, account: &str) -> bool {
+        account == self.own_account || self.policy.allowed_accounts.iter().any(|a| a == account)
+    }
+
+    /// Whether the service principal `name` may appear.
+    fn service_allowed(&self, name: &str) -> bool {
+        self.policy
+            .allowed_service_principals
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|a| a == name))
+    }
+
+    /// What is wrong with naming `principal` in an Allow statement (or a grant); `narrowed`
+    /// are the accounts a condition limits `"*"` to.
+    fn principal_violations(&self, principal: &Principal, narrowed: Option<&[String]>) -> Vec<String> {
+        match principal {
+            Principal::Anyone if self.policy.allow_any_principal => vec![],
+            Principal::Anyone => match narrowed {
+                Some(accounts) if !accounts.is_empty() && accounts.iter().all(|a| self.account_allowed(a)) => vec![],
+                _ => vec![
+                    "Principal \"*\" gives the key to anyone; narrow it with a kms:CallerAccount condition to allowed accounts, or have the administrator set allowAnyPrincipal".to_owned(),
+                ],
+            },
+            Principal::Root { account } | Principal::Identity { account, .. } if !self.account_allowed(account) => {
+                vec![format!(
+                    "principal account {account} is neither the operator's account ({}) nor in allowedAccounts",
+                    self.own_account
+                )]
+            }
+            Principal::Service(name) if !self.service_allowed(name) => {
+                vec![format!("service principal {name} is not in allowedServicePrincipals")]
+            }
+            Principal::Unknown(name) => vec![format!("principal {name} cannot be placed in an account")],
+            _ => vec![],
+        }
+    }
+
+    /// Whether `principal` may be given restricted actions: an allowed account's root, or one
+    /// of `adminPrincipals`.
+    fn may_hold_restricted(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Root { account } => self.account_allowed(account),
+            Principal::Identity { arn, .. } => self.policy.admin_principals.iter().any(|a| a == arn),
+            _ => false,
+        }
+    }
+}
+
+/// The rules `spec`, in `namespace`, breaks.
+pub fn check(spec: &KmsKeySpec, namespace: &str, rules: &Rules) -> Vec<Violation> {
+    let policy = &rules.policy;
+    if policy.admin_namespaces.iter().any(|n| n == namespace) {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut refuse = |field: &str, rule: String| found.push(Violation { field: field.to_owned(), rule });
+    if let Some(template) = &policy.alias_prefix {
+        let prefix = template.replace("{namespace}", namespace);
+        if !spec.alias_name.starts_with(&prefix) {
+            refuse(
+                "spec.aliasName",
+                format!("must start with '{prefix}' in namespace {namespace} (aliasPrefix)"),
+            );
+        }
+        for alias in spec.additional_aliases.iter().filter(|a| !a.starts_with(&prefix)) {
+            refuse("spec.additionalAliases", format!("{alias} must start with '{prefix}' (aliasPrefix)"));
+        }
+    }
+    if spec.deletion_window_in_days < policy.min_deletion_window_in_days {
+        refuse(
+            "spec.deletionWindowInDays",
+            format!(
+                "{} is below the cluster's minimum of {} (minDeletionWindowInDays)",
+                spec.deletion_window_in_days, policy.min_deletion_window_in_days
+            ),
+        );
+    }
+    for (index, grant) in spec.grants.iter().enumerate().filter(|_| spec.create_grants) {
+        for rule in grant_violations(grant, rules) {
+            refuse(&format!("spec.grants[{index}] ({})", grant.name), rule);
+        }
+    }
+    if let Some(builder) = &spec.policy {
+        let lists = [
+            ("spec.policy.keyAdministrators", &builder.key_administrators, true),
+            ("spec.policy.keyUsers", &builder.key_users, false),
+            ("spec.policy.keyServiceUsers", &builder.key_service_users, false),
+        ];
+        for (field, list, administers) in lists {
+            for arn in list {
+                let principal = aws_principal(arn);
+                for rule in rules.principal_violations(&principal, None) {
+                    refuse(field, rule);
+                }
+                if administers && !rules.may_hold_restricted(&principal) {
+                    refuse(
+                        field,
+                        format!(
+                            "{arn} would get PutKeyPolicy and TagResource; only the account root or adminPrincipals may administer keys"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(text) = &spec.key_policy {
+        match policy.key_policy {
+            KeyPolicyRule::Forbidden => refuse(
+                "spec.keyPolicy",
+                "namespaces may not write key policies here (keyPolicy: Forbidden); use spec.policy"
+                    .to_owned(),
+            ),
+            KeyPolicyRule::Allowed => {
+                if let Ok(document) = parse_policy(text) {
+                    found.extend(key_policy::violations(&document, rules));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// What is wrong with one grant: a forbidden operation, or a grantee or retiree outside the
+/// allowed accounts and services.
+fn grant_violations(grant: &GrantSpec, rules: &Rules) -> Vec<String> {
+    let mut found: Vec<String> = (grant.operations.iter())
+        .filter(|op| rules.policy.forbidden_grant_operations.contains(op))
+        .map(|op| format!("operation {} is forbidden (forbiddenGrantOperations)", op.as_str()))
+        .collect();
+    let principals =
+        [&grant.grantee_principal, &grant.retiring_principal].into_iter().flatten().map(|p| aws_principal(p));
+    let services = [&grant.grantee_service_principal, &grant.retiring_service_principal]
+        .into_iter()
+        .flatten()
+        .map(|s| Principal::Service(s.clone()));
+    for principal in principals.chain(services) {
+        if principal == Principal::Anyone {
+            found.push("a grant cannot name \"*\"".to_owned());
+            continue;
+        }
+        found.extend(rules.principal_violations(&principal, None));
+    }
+    found
+}
+
+/// The deletion window a deletion uses: the spec's, raised to the cluster's minimum (which
+/// binds objects admitted before it was set, too).
+pub fn deletion_window(spec: &KmsKeySpec, namespace: &str, rules: Option<&Rules>) -> i32 {
+    let binding = rules.filter(|r| !r.policy.admin_namespaces.iter().any(|n| n == namespace));
+    spec.deletion_window_in_days.max(binding.map_or(0, |r| r.policy.min_deletion_window_in_days))
+}
+
+/// One message for all of `violations`, for the `PolicyViolation` condition.
+pub fn message(violations: &[Violation]) -> String {
+    let shown: Vec<String> = violations.iter().take(5).map(Violation::to_string).collect();
+    let more = match violations.len() {
+        n if n > 5 => format!("; and {} more", n - 5),
+        _ => String::new(),
+    };
+    format!(
+        "the cluster's KmsKeyPolicy refuses this spec, and nothing was sent to AWS: {}{more}",
+        shown.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests;
