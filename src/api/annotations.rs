@@ -36,6 +36,15 @@ pub fn resync_interval(
     Ok(asked.max(minimum))
 }
 
+/// `"true"`: an object stalled on `AliasConflict` may take the alias now that it is free (the
+/// cluster's `aliasHandover: Manual`, the default, never lets it do so by itself).
+pub const CLAIM_ALIAS_ANNOTATION: &str = "kms.boosterpack.io/claim-alias";
+
+/// Whether the object claims an alias it was stalled on.
+pub fn claims_alias(annotations: &BTreeMap<String, String>) -> bool {
+    annotations.get(CLAIM_ALIAS_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// Whether the object is paused.
 pub fn paused(annotations: &BTreeMap<String, String>) -> bool {
     annotations.get(PAUSED_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))

@@ -29,8 +29,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::annotations;
 use crate::api::{
-    DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey, ManagementPolicy, PAUSED_ANNOTATION,
-    RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
+    CLAIM_ALIAS_ANNOTATION, DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey,
+    ManagementPolicy, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
 };
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
@@ -260,6 +260,7 @@ fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
         PAUSED_ANNOTATION,
         DELETION_PROTECTION_ANNOTATION,
         RESYNC_INTERVAL_ANNOTATION,
+        CLAIM_ALIAS_ANNOTATION,
     ];
     for annotation in steering {
         obj.annotations().get(annotation).hash(&mut hasher);
@@ -331,6 +332,11 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         last_usage_due: ctx.usage_checks.due(&owner.uid, ctx.last_usage_every, Timestamp::now()),
         may_adopt: crate::cli::may_adopt(&ctx.adopt_namespaces, &owner.namespace),
         guardrails: rules.as_ref(),
+        alias_handover_held: reconcile::guardrails::alias_handover_held(
+            rules.as_ref(),
+            holds::stalled_on_alias(obj),
+            annotations::claims_alias(obj.annotations()),
+        ),
     };
     let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     let written =

@@ -10,7 +10,7 @@ use crate::kms::{ErrorKind, KmsError};
 use super::plan::on_demand::MAX_ON_DEMAND_ROTATIONS;
 use super::plan::summary::summary;
 use super::plan::{Blocker, Denial, Hold, Plan, Recorded, judge_denial};
-use crate::api::ROTATE_NOW_ANNOTATION;
+use crate::api::{CLAIM_ALIAS_ANNOTATION, ROTATE_NOW_ANNOTATION};
 
 /// Reasons under which AWS refuses the operator for want of permission: while one of them
 /// stands, `status.accessDeniedSince` keeps the time the refusals began.
@@ -210,6 +210,12 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
         Blocker::NotOwned { key_id } => (
             "NotOwned",
             format!("key {key_id} is tagged for another object or cluster; the operator will not modify it"),
+        ),
+        Blocker::AliasHandoverHeld { alias } => (
+            "AliasHandoverHeld",
+            format!(
+                "{alias} is free now, but this object was stalled waiting for it and the cluster does not let a stalled object take an alias by itself (KmsKeyPolicy aliasHandover: Manual): another team may depend on the name. To take it, change the spec or annotate {CLAIM_ALIAS_ANNOTATION}=true"
+            ),
         ),
         Blocker::HeldElsewhere { key_id, owner, same_cluster: true, .. } => (
             "NotOwned",

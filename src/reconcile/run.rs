@@ -71,6 +71,8 @@ pub struct Target<'a> {
     pub may_adopt: bool,
     /// The cluster's guardrails, when it has a KmsKeyPolicy.
     pub guardrails: Option<&'a Rules>,
+    /// See `guardrails::alias_handover_held`.
+    pub alias_handover_held: bool,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -150,6 +152,7 @@ async fn passes(
             previous: &previous,
             confirmed_grants: &confirmed_grants,
             rotate_now: target.rotate_now,
+            alias_handover_held: target.alias_handover_held,
         };
         let plan = plan::plan(target.spec, &observed, &ctx);
         if observe_only {

@@ -14,7 +14,7 @@ const NS: &str = "kms-system";
 const RELEASE: &str = "kms-operator";
 const SA: &str = "kms-operator";
 
-fn helm(w: &World, args: &[&str]) -> String {
+pub fn helm(w: &World, args: &[&str]) -> String {
     let out = Command::new("bash")
         .args(["-c", "source \"$1/hack/lib.sh\" && kms_cp_binary_path helm", "_", ROOT])
         .output()

@@ -14,6 +14,7 @@ mod env;
 #[allow(dead_code)]
 mod fault_proxy;
 mod features;
+mod guardrails;
 mod helm;
 mod holds;
 mod iam_lag;

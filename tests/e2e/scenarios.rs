@@ -63,6 +63,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("outputs_are_exported_to_an_owned_config_map", |w| {
             Box::pin(crate::ownership::outputs_are_exported_to_an_owned_config_map(w))
         }),
+        ("a_team_cannot_escalate_through_its_kmskeys", |w| {
+            Box::pin(crate::guardrails::a_team_cannot_escalate_through_its_kmskeys(w))
+        }),
         ("the_operator_serves_health_readiness_and_metrics", |w| Box::pin(probes_and_metrics(w))),
         ("every_spec_change_applied_with_kubectl_reaches_aws", |w| Box::pin(spec_changes_reach_aws(w))),
         ("changes_made_outside_the_operator_are_put_back_on_resync", |w| Box::pin(drift_is_put_back(w))),
@@ -314,8 +317,17 @@ async fn alias_conflict(w: &World) {
     assert_eq!(w.alias_target("alias/e2e-shared").await, Some(first_id));
     assert!(w.keys_owned_by(second_ns, "shared").await.is_empty(), "no key is created for the second object");
 
-    // The first lets go; the second converges on its own.
+    // The first lets go; the second does not take the name by itself (it might be squatting
+    // on another team's alias) until it claims it.
     w.kubectl_ok(&["delete", "kms", "shared", "-n", first_ns, "--timeout=60s"]);
+    eventually("the freed alias held back", Duration::from_secs(30), || async {
+        let obj = w.get(second_ns, "shared");
+        let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conds.iter().any(|c| c["type"] == "Stalled" && c["reason"] == "AliasHandoverHeld").then_some(())
+    })
+    .await;
+    assert_eq!(w.alias_target("alias/e2e-shared").await, None, "not taken by itself");
+    w.kubectl_ok(&["annotate", "kms", "shared", "-n", second_ns, "kms.boosterpack.io/claim-alias=true"]);
     let second = w.wait_ready(second_ns, "shared").await;
     let second_id = second["status"]["keyId"].as_str().unwrap();
     assert_eq!(w.alias_target("alias/e2e-shared").await.as_deref(), Some(second_id));

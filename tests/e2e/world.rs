@@ -47,6 +47,7 @@ impl World {
             "wait",
             "--for=condition=Established",
             "crd/kmskeys.kms.boosterpack.io",
+            "crd/kmskeypolicies.kms.boosterpack.io",
             "--timeout=60s",
         ]);
         let proxy = FaultProxy::start_with(&moto.url, strict_config(E2E_TAG_LAG)).await;

@@ -11,6 +11,7 @@ use kms_operator::api::{
     Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation,
 };
 use kms_operator::kms::{KeyDescription, KmsPort};
+use kms_operator::reconcile::guardrails::Rules;
 use kms_operator::reconcile::{
     self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target, audit,
 };
@@ -40,6 +41,8 @@ pub struct Object {
     clock: Mutex<Option<Timestamp>>,
     /// Whether the operator lets this object's namespace adopt (`--adopt-namespaces`).
     pub may_adopt: bool,
+    /// The cluster's guardrails, if it has a KmsKeyPolicy.
+    pub guardrails: Option<Rules>,
 }
 
 impl Object {
@@ -61,6 +64,7 @@ impl Object {
             last_usage_read: Mutex::new(None),
             clock: Mutex::new(None),
             may_adopt: true,
+            guardrails: None,
         }
     }
 
@@ -86,7 +90,8 @@ impl Object {
                 audit::last_usage_due(*self.last_usage_read.lock().unwrap(), every, now)
             }),
             may_adopt: self.may_adopt,
-            guardrails: None,
+            guardrails: self.guardrails.as_ref(),
+            alias_handover_held: false,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {

@@ -186,6 +186,14 @@ pub fn deletion_window(spec: &KmsKeySpec, namespace: &str, rules: Option<&Rules>
     spec.deletion_window_in_days.max(binding.map_or(0, |r| r.policy.min_deletion_window_in_days))
 }
 
+/// Whether an object stalled on an alias (at its current generation) must keep waiting now
+/// that the alias may be free: unless the cluster's policy says `aliasHandover: Automatic`
+/// (without a policy, `Manual` holds too), or the object claims it with its annotation.
+pub fn alias_handover_held(rules: Option<&Rules>, stalled_on_alias: bool, claimed: bool) -> bool {
+    let automatic = rules.is_some_and(|r| r.policy.alias_handover == crate::api::AliasHandover::Automatic);
+    stalled_on_alias && !claimed && !automatic
+}
+
 /// One message for all of `violations`, for the `PolicyViolation` condition.
 pub fn message(violations: &[Violation]) -> String {
     let shown: Vec<String> = violations.iter().take(5).map(Violation::to_string).collect();

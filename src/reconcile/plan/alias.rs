@@ -1,17 +1,34 @@
 //! Alias decisions, for `aliasName` and `additionalAliases`. An alias is never re-pointed from
 //! a key this object does not own; a rename creates the new alias before the old one goes, and
-//! only aliases this object recorded are ever deleted.
+//! only aliases this object recorded are ever deleted. An object that was stalled on an alias
+//! does not take it by itself once it is free, unless the cluster allows it
+//! (`Context::alias_handover_held`).
 
 use crate::api::KmsKeySpec;
 
-use super::observed::{ObservedKey, Recorded};
-use super::{Action, Blocker, Plan};
+use super::observed::ObservedKey;
+use super::{Action, Blocker, Context, Plan};
+
+/// The call that creates a free alias, or the blocker while a stalled object may not take it.
+fn take(alias: &str, ctx: &Context) -> Result<Action, Blocker> {
+    match ctx.alias_handover_held {
+        true => Err(Blocker::AliasHandoverHeld { alias: alias.to_owned() }),
+        false => Ok(Action::CreateAlias(alias.to_owned())),
+    }
+}
 
 /// Adds the calls that give the key the wanted alias, and drops the one it had before.
-pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded, plan: &mut Plan) {
+pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context, plan: &mut Plan) {
     let wanted = spec.full_alias_name();
+    let recorded = ctx.recorded;
     match observed.alias_target.as_deref() {
-        None => plan.actions.push(Action::CreateAlias(wanted.clone())),
+        None => match take(&wanted, ctx) {
+            Ok(create) => plan.actions.push(create),
+            Err(held) => {
+                plan.blockers.push(held);
+                return;
+            }
+        },
         Some(holder) if holder != observed.key.key_id => {
             // The key keeps its old alias until the new name is free.
             let holder = holder.to_owned();
@@ -32,16 +49,15 @@ pub fn plan_alias(spec: &KmsKeySpec, observed: &ObservedKey, recorded: &Recorded
 
 /// Creates the wanted additional aliases that are free, reports those another key holds, and
 /// deletes those this object made that left the spec.
-pub fn plan_additional_aliases(
-    spec: &KmsKeySpec,
-    observed: &ObservedKey,
-    recorded: &Recorded,
-    plan: &mut Plan,
-) {
+pub fn plan_additional_aliases(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context, plan: &mut Plan) {
+    let recorded = ctx.recorded;
     let wanted = spec.full_additional_aliases();
     for alias in wanted.iter().filter(|a| !observed.aliases.contains(a)) {
         match observed.additional_alias_holders.get(alias).cloned().flatten() {
-            None => plan.actions.push(Action::CreateAlias(alias.clone())),
+            None => match take(alias, ctx) {
+                Ok(create) => plan.actions.push(create),
+                Err(held) => plan.blockers.push(held),
+            },
             Some(holder) => plan.blockers.push(Blocker::AliasConflict { alias: alias.clone(), holder }),
         }
     }

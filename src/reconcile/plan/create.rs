@@ -23,6 +23,9 @@ pub fn plan_create(
         let alias = spec.full_alias_name();
         return Plan::blocked(Blocker::AliasConflict { alias, holder: holder.to_owned() });
     }
+    if ctx.alias_handover_held {
+        return Plan::blocked(Blocker::AliasHandoverHeld { alias: spec.full_alias_name() });
+    }
     let mut tags = spec.tags.clone();
     tags.extend(ctx.owner.tags());
     tags.insert(TAG_CREATE_TOKEN.to_owned(), ctx.fresh_token.to_owned());

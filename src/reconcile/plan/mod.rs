@@ -117,6 +117,9 @@ pub enum Blocker {
     CannotRotate { key_spec: String },
     /// An on-demand rotation is asked for a key that has had all AWS allows.
     OnDemandRotationLimit,
+    /// The alias this object was stalled on is free, but the cluster does not let a stalled
+    /// object take it by itself.
+    AliasHandoverHeld { alias: String },
 }
 
 /// Something to wait for that resolves without anyone acting.
@@ -169,6 +172,9 @@ pub struct Context<'a> {
     pub confirmed_grants: &'a std::collections::BTreeSet<String>,
     /// The value of the `kms.boosterpack.io/rotate-now` annotation, if any.
     pub rotate_now: Option<&'a str>,
+    /// The object was stalled on an alias another key held, and may not take it by itself
+    /// now that it may be free (see `guardrails::alias_handover_held`).
+    pub alias_handover_held: bool,
 }
 
 /// Decides how to make KMS match the spec.
@@ -317,8 +323,8 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
     }
     tags::plan_tags(spec, ctx.owner, &observed.tags, &mut plan);
     if !observed.was_denied(READ_ALIASES) {
-        alias::plan_alias(spec, observed, ctx.recorded, &mut plan);
-        alias::plan_additional_aliases(spec, observed, ctx.recorded, &mut plan);
+        alias::plan_alias(spec, observed, ctx, &mut plan);
+        alias::plan_additional_aliases(spec, observed, ctx, &mut plan);
     }
     let usable = spec.is_enabled || enabled_now;
     if let Some(rotation) = &observed.rotation {

@@ -137,6 +137,7 @@ fn run_after(spec: &KmsKeySpec, observed: &Observed, previous: &[Action]) -> Pla
         previous,
         confirmed_grants: &Default::default(),
         rotate_now: None,
+        alias_handover_held: false,
     };
     plan(spec, observed, &ctx)
 }
@@ -157,6 +158,7 @@ fn run_annotated(
         previous: &[],
         confirmed_grants: &Default::default(),
         rotate_now,
+        alias_handover_held: false,
     };
     plan(spec, observed, &ctx)
 }
@@ -695,6 +697,7 @@ fn a_grant_kms_confirmed_by_answering_create_grant_with_its_id_is_kept() {
         previous: &[],
         confirmed_grants: &confirmed,
         rotate_now: None,
+        alias_handover_held: false,
     };
     assert!(plan(&spec, &Observed::Owned(Box::new(key)), &ctx).actions.is_empty());
 }

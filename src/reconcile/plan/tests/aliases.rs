@@ -68,3 +68,63 @@ fn renaming_while_keeping_the_old_name_as_an_additional_alias_deletes_nothing() 
     let key = ObservedKey { alias_target: None, ..key };
     assert_eq!(actions(&spec, key), vec![Action::CreateAlias("alias/orders-v2".into())]);
 }
+
+/// A plan for an object that was stalled on its alias and may not take it by itself.
+fn run_held(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
+    let owner = mk_owner();
+    let ctx = Context {
+        owner: &owner,
+        recorded,
+        now: now(),
+        fresh_token: "t1",
+        previous: &[],
+        confirmed_grants: &Default::default(),
+        rotate_now: None,
+        alias_handover_held: true,
+    };
+    plan(spec, observed, &ctx)
+}
+
+#[test]
+fn a_freed_alias_is_not_taken_by_an_object_that_waited_for_it_unless_allowed() {
+    let free = Observed::NoKey { alias_target: None, account_arn: None };
+    let held = run_held(&mk_spec(), &free, &Recorded::default());
+    assert_eq!(held.blockers, vec![Blocker::AliasHandoverHeld { alias: "alias/orders".into() }]);
+    assert!(held.actions.is_empty(), "no key is made for an alias it may not take");
+
+    let mut renamed = mk_key();
+    renamed.alias_target = None;
+    let spec =
+        KmsKeySpec { alias_name: "payments".into(), additional_aliases: vec!["extra".into()], ..mk_spec() };
+    renamed.additional_alias_holders.insert("alias/extra".into(), None);
+    let held = run_held(&spec, &Observed::Owned(Box::new(renamed.clone())), &recorded());
+    assert_eq!(
+        held.blockers,
+        vec![
+            Blocker::AliasHandoverHeld { alias: "alias/payments".into() },
+            Blocker::AliasHandoverHeld { alias: "alias/extra".into() },
+        ]
+    );
+    assert!(
+        !held.actions.iter().any(|a| matches!(a, Action::CreateAlias(_) | Action::DeleteAlias(_))),
+        "{held:?}"
+    );
+    let free_to_take = run(&spec, &Observed::Owned(Box::new(renamed)), &recorded());
+    assert!(free_to_take.actions.contains(&Action::CreateAlias("alias/payments".into())));
+}
+
+#[test]
+fn only_a_stalled_object_without_a_claim_under_a_manual_policy_is_held() {
+    use crate::api::{AliasHandover, KmsKeyPolicySpec};
+    use crate::reconcile::guardrails::{Rules, alias_handover_held};
+    let rules = |handover| Rules {
+        policy: KmsKeyPolicySpec { alias_handover: handover, ..KmsKeyPolicySpec::default() },
+        own_account: "123456789012".into(),
+    };
+    let (manual, automatic) = (rules(AliasHandover::Manual), rules(AliasHandover::Automatic));
+    assert!(alias_handover_held(None, true, false), "no policy: Manual");
+    assert!(alias_handover_held(Some(&manual), true, false));
+    assert!(!alias_handover_held(Some(&manual), true, true), "claimed with the annotation");
+    assert!(!alias_handover_held(Some(&manual), false, false), "never stalled on it");
+    assert!(!alias_handover_held(Some(&automatic), true, false));
+}
