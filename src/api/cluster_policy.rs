@@ -45,6 +45,13 @@ pub struct KmsKeyPolicySpec {
     #[schemars(length(min = 1, max = 200))]
     pub alias_prefix: Option<String>,
 
+    /// Alias prefixes for the namespaces listed, instead of `aliasPrefix`: their aliases must
+    /// start with one of `prefixes` (a team that owns a product name across namespaces, say).
+    /// The first entry naming a namespace counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub namespace_alias_prefixes: Vec<NamespaceAliasPrefixes>,
+
     /// AWS account IDs whose principals may appear in `keyPolicy`, `policy` and grants,
     /// besides the operator's own account (always allowed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +108,18 @@ pub struct KmsKeyPolicySpec {
     pub alias_handover: AliasHandover,
 }
 
+/// Alias prefixes for some namespaces.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceAliasPrefixes {
+    /// The namespaces (names).
+    #[schemars(length(min = 1, max = 100), inner(length(min = 1, max = 63)))]
+    pub namespaces: Vec<String>,
+    /// The prefixes their aliases may start with.
+    #[schemars(length(min = 1, max = 20), inner(length(min = 1, max = 200)))]
+    pub prefixes: Vec<String>,
+}
+
 /// What the operator found out for the policy's users.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -132,6 +151,7 @@ impl Default for KmsKeyPolicySpec {
         KmsKeyPolicySpec {
             admin_namespaces: Vec::new(),
             alias_prefix: None,
+            namespace_alias_prefixes: Vec::new(),
             allowed_accounts: Vec::new(),
             allow_any_principal: false,
             allowed_service_principals: None,

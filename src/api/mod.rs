@@ -18,6 +18,7 @@ pub use annotations::{
 };
 pub use cluster_policy::{
     AliasHandover, CLUSTER_POLICY_NAME, KeyPolicyRule, KmsKeyPolicy, KmsKeyPolicySpec, KmsKeyPolicyStatus,
+    NamespaceAliasPrefixes,
 };
 pub use crd::crd_yaml;
 pub use export::ExportTo;

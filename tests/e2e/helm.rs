@@ -77,16 +77,18 @@ async fn key_lifecycle(w: &World, namespace: &str, name: &str, alias: &str) {
 pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
     w.namespace(NS);
     w.namespace("e2e-helm");
-    // The run installed the CRD with kubectl; hand it to the release as Helm's adoption asks.
+    // The run installed the CRDs with kubectl; hand them to the release as Helm's adoption asks.
     let crd = "crd/kmskeys.kms.boosterpack.io";
-    w.kubectl_ok(&[
-        "annotate",
-        crd,
-        "meta.helm.sh/release-name=kms-operator",
-        "meta.helm.sh/release-namespace=kms-system",
-        "--overwrite",
-    ]);
-    w.kubectl_ok(&["label", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
+    for crd in [crd, "crd/kmskeypolicies.kms.boosterpack.io"] {
+        w.kubectl_ok(&[
+            "annotate",
+            crd,
+            "meta.helm.sh/release-name=kms-operator",
+            "meta.helm.sh/release-namespace=kms-system",
+            "--overwrite",
+        ]);
+        w.kubectl_ok(&["label", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
+    }
     helm(
         w,
         &[

@@ -90,16 +90,15 @@ pub fn check(spec: &KmsKeySpec, namespace: &str, rules: &Rules) -> Vec<Violation
     }
     let mut found = Vec::new();
     let mut refuse = |field: &str, rule: String| found.push(Violation { field: field.to_owned(), rule });
-    if let Some(template) = &policy.alias_prefix {
-        let prefix = template.replace("{namespace}", namespace);
-        if !spec.alias_name.starts_with(&prefix) {
-            refuse(
-                "spec.aliasName",
-                format!("must start with '{prefix}' in namespace {namespace} (aliasPrefix)"),
-            );
+    let (prefixes, rule) = alias_prefixes(policy, namespace);
+    if !prefixes.is_empty() {
+        let allowed = |alias: &String| prefixes.iter().any(|p| alias.starts_with(p.as_str()));
+        let shown = prefixes.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(" or ");
+        if !allowed(&spec.alias_name) {
+            refuse("spec.aliasName", format!("must start with {shown} in namespace {namespace} ({rule})"));
         }
-        for alias in spec.additional_aliases.iter().filter(|a| !a.starts_with(&prefix)) {
-            refuse("spec.additionalAliases", format!("{alias} must start with '{prefix}' (aliasPrefix)"));
+        for alias in spec.additional_aliases.iter().filter(|a| !allowed(a)) {
+            refuse("spec.additionalAliases", format!("{alias} must start with {shown} ({rule})"));
         }
     }
     if spec.deletion_window_in_days < policy.min_deletion_window_in_days {
@@ -154,6 +153,18 @@ pub fn check(spec: &KmsKeySpec, namespace: &str, rules: &Rules) -> Vec<Violation
         }
     }
     found
+}
+
+/// The prefixes aliases in `namespace` must start with (none: no rule), and the rule's name.
+fn alias_prefixes(policy: &KmsKeyPolicySpec, namespace: &str) -> (Vec<String>, &'static str) {
+    let listed = policy.namespace_alias_prefixes.iter().find(|e| e.namespaces.iter().any(|n| n == namespace));
+    match listed {
+        Some(entry) => (entry.prefixes.clone(), "namespaceAliasPrefixes"),
+        None => {
+            let template = policy.alias_prefix.iter().map(|t| t.replace("{namespace}", namespace));
+            (template.collect(), "aliasPrefix")
+        }
+    }
 }
 
 /// What is wrong with one grant: a forbidden operation, or a grantee or retiree outside the

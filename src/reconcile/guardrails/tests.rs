@@ -59,6 +59,23 @@ fn aliases_must_carry_the_namespace_prefix() {
 }
 
 #[test]
+fn namespaces_listed_with_their_own_prefixes_use_those_instead_of_the_template() {
+    let mut listed = rules();
+    listed.policy.namespace_alias_prefixes = vec![crate::api::NamespaceAliasPrefixes {
+        namespaces: vec!["team-a".into()],
+        prefixes: vec!["payments/".into(), "billing/".into()],
+    }];
+    let ok = KmsKeySpec { alias_name: "billing/ledger".into(), ..good() };
+    assert_eq!(check(&ok, "team-a", &listed), vec![]);
+    let got = check(&good(), "team-a", &listed);
+    assert_eq!(
+        got[0].to_string(),
+        "spec.aliasName: must start with 'payments/' or 'billing/' in namespace team-a (namespaceAliasPrefixes)"
+    );
+    assert_eq!(check(&KmsKeySpec { alias_name: "team-b/x".into(), ..good() }, "team-b", &listed), vec![]);
+}
+
+#[test]
 fn the_deletion_window_cannot_go_below_the_minimum() {
     let spec = KmsKeySpec { deletion_window_in_days: 7, ..good() };
     assert_eq!(
