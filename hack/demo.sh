@@ -44,9 +44,9 @@ for _ in $(seq 50); do
 done
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
 
-step "installing the CRD and starting the operator (log: $STATE/operator.log)"
+step "installing the CRDs and starting the operator (log: $STATE/operator.log)"
 kubectl apply --server-side -f crds/kmskey.yaml >/dev/null
-kubectl wait --for=condition=Established crd/kmskeys.kms.boosterpack.io --timeout=60s >/dev/null
+kubectl wait --for=condition=Established crd/kmskeys.kms.boosterpack.io crd/kmskeypolicies.kms.boosterpack.io --timeout=60s >/dev/null
 HTTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 target/debug/kms-operator run --kms-endpoint "http://127.0.0.1:$MOTO_PORT" --tagging-endpoint "http://127.0.0.1:$MOTO_PORT" \
   --resync-interval 30s --cluster-name demo --http-addr "127.0.0.1:$HTTP_PORT" >"$STATE/operator.log" 2>&1 &
