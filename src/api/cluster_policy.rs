@@ -43,6 +43,7 @@ pub struct KmsKeyPolicySpec {
     /// the object's namespace (`{namespace}/` gives team-a `team-a/...`). Absent: no rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
+    #[x_kube(validation = Rule::new("!self.contains('{namespace}') || self.matches('[{]namespace[}][/_]')").message("aliasPrefix must follow {namespace} with '/' or '_' (characters no namespace name has): with '{namespace}' or '{namespace}-', namespace team could take team-a's aliases"))]
     pub alias_prefix: Option<String>,
 
     /// Alias prefixes for the namespaces listed, instead of `aliasPrefix`: their aliases must
@@ -77,7 +78,8 @@ pub struct KmsKeyPolicySpec {
     pub forbidden_grant_operations: Vec<GrantOperation>,
 
     /// The smallest `deletionWindowInDays` a namespace may choose (7-30, default 7). A
-    /// deletion always waits at least this long, whatever the spec says.
+    /// deletion outside `adminNamespaces` waits at least this long even for an object admitted
+    /// before the rule, while the policy exists.
     #[serde(default = "default_min_window")]
     #[schemars(range(min = 7, max = 30))]
     pub min_deletion_window_in_days: i32,
@@ -87,11 +89,14 @@ pub struct KmsKeyPolicySpec {
     #[serde(default)]
     pub key_policy: KeyPolicyRule,
 
-    /// Actions an Allow statement may give only to the account's root or to `adminPrincipals`
-    /// (wildcards count: `kms:*` gives all of them). Default: `kms:PutKeyPolicy`,
+    /// Actions an Allow statement may give only to the operator's account root or to
+    /// `adminPrincipals` (wildcards in statements count: `kms:*` gives all of them; a wildcard
+    /// here must match the statement's action as written). Default: `kms:PutKeyPolicy`,
     /// `kms:TagResource`, `kms:UntagResource`, `kms:CreateGrant`, `kms:ScheduleKeyDeletion`,
-    /// `kms:DisableKey`: what lets a principal change who may use the key, forge ownership
-    /// tags, or destroy it outside the operator.
+    /// `kms:DisableKey`, `kms:ReplicateKey`, `kms:UpdatePrimaryRegion`, `kms:CreateAlias`,
+    /// `kms:UpdateAlias`, `kms:DeleteAlias`: what lets a principal change who may use the key
+    /// (a replica gets its own policy), forge ownership tags, point aliases outside the
+    /// prefix rules, or destroy the key outside the operator.
     #[serde(default = "default_restricted_actions")]
     #[schemars(length(max = 50))]
     pub restricted_actions: Vec<String>,
@@ -109,14 +114,16 @@ pub struct KmsKeyPolicySpec {
 }
 
 /// Alias prefixes for some namespaces.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceAliasPrefixes {
     /// The namespaces (names).
     #[schemars(length(min = 1, max = 100), inner(length(min = 1, max = 63)))]
     pub namespaces: Vec<String>,
-    /// The prefixes their aliases may start with.
+    /// The prefixes their aliases may start with, each ending in `/` or `_` (so that
+    /// `payments/` can never also cover `payments-legacy/`).
     #[schemars(length(min = 1, max = 20), inner(length(min = 1, max = 200)))]
+    #[x_kube(validation = Rule::new("self.all(p, p.endsWith('/') || p.endsWith('_'))").message("namespaceAliasPrefixes prefixes must end in '/' or '_'"))]
     pub prefixes: Vec<String>,
 }
 
@@ -181,6 +188,11 @@ fn default_restricted_actions() -> Vec<String> {
         "kms:CreateGrant",
         "kms:ScheduleKeyDeletion",
         "kms:DisableKey",
+        "kms:ReplicateKey",
+        "kms:UpdatePrimaryRegion",
+        "kms:CreateAlias",
+        "kms:UpdateAlias",
+        "kms:DeleteAlias",
     ]
     .map(str::to_owned)
     .to_vec()

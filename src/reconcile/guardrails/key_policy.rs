@@ -1,6 +1,8 @@
-//! The guardrails applied to `keyPolicy`, statement by statement. Only Allow statements can
-//! give anything; a Deny statement is always fine. A statement is named by its `Sid`, or by
-//! its position (`#1` is the first) when it has none.
+//! The guardrails applied to the key policy the spec asks for (`keyPolicy`, and the statements
+//! `policy` builds), statement by statement. Only Allow statements can give anything; a Deny
+//! statement is always fine (it can only take rights away, even an administrator's). Whatever
+//! the analysis does not recognise is refused rather than passed: an Effect other than
+//! `Allow`/`Deny`, a principal that is not a string, an Allow statement naming no principal.
 
 use serde_json::Value;
 
@@ -10,8 +12,13 @@ use super::{Rules, Violation};
 /// Condition keys that, with `StringEquals`, limit `"*"` to the accounts they list.
 const ACCOUNT_KEYS: [&str; 2] = ["kms:calleraccount", "aws:principalaccount"];
 
-/// The violations in the key policy document `policy` (already known to be a JSON object).
-pub fn violations(policy: &Value, rules: &Rules) -> Vec<Violation> {
+/// The violations in the key policy document `policy` (already known to be a JSON object);
+/// `name` gives the field of a statement from its `Sid` and position.
+pub fn violations(
+    policy: &Value,
+    rules: &Rules,
+    name: &dyn Fn(Option<&str>, usize) -> String,
+) -> Vec<Violation> {
     let statements = match &policy["Statement"] {
         Value::Array(list) => list.iter().collect(),
         Value::Null => Vec::new(),
@@ -19,14 +26,16 @@ pub fn violations(policy: &Value, rules: &Rules) -> Vec<Violation> {
     };
     let mut found = Vec::new();
     for (index, statement) in statements.into_iter().enumerate() {
-        if statement["Effect"].as_str() != Some("Allow") {
-            continue;
-        }
-        let name = match statement["Sid"].as_str() {
-            Some(sid) => format!("spec.keyPolicy statement '{sid}'"),
-            None => format!("spec.keyPolicy statement #{}", index + 1),
-        };
+        let name = name(statement["Sid"].as_str(), index);
         let mut refuse = |rule: String| found.push(Violation { field: name.clone(), rule });
+        match statement["Effect"].as_str() {
+            Some("Deny") => continue,
+            Some("Allow") => {}
+            _ => {
+                refuse("Effect must be \"Allow\" or \"Deny\"".to_owned());
+                continue;
+            }
+        }
         if !statement["NotPrincipal"].is_null() {
             refuse("NotPrincipal in an Allow statement gives the key to everyone not listed".to_owned());
         }
@@ -37,11 +46,21 @@ pub fn violations(policy: &Value, rules: &Rules) -> Vec<Violation> {
             );
         }
         let principals = principals_of(&statement["Principal"]);
+        if principals.is_empty() {
+            refuse("an Allow statement must name its principals as strings".to_owned());
+        }
         let narrowed = narrowed_accounts(&statement["Condition"]);
         let restricted = restricted_actions_in(&statement["Action"], rules);
         for principal in &principals {
             for rule in rules.principal_violations(principal, narrowed.as_deref()) {
                 refuse(rule);
+            }
+            if let Principal::Service(name) = principal
+                && !source_accounts(&statement["Condition"]).is_some_and(|a| rules.accounts_allowed(&a))
+            {
+                refuse(format!(
+                    "service principal {name} needs an aws:SourceAccount or aws:SourceArn condition naming allowed accounts: without one, any account's resources in that service may use the key"
+                ));
             }
             if let Some(action) = &restricted
                 && !rules.may_hold_restricted(principal)
@@ -57,21 +76,35 @@ pub fn violations(policy: &Value, rules: &Rules) -> Vec<Violation> {
 }
 
 /// The principals a statement's `Principal` names: `"*"`, or an object of `AWS`, `Service`,
-/// `Federated` and `CanonicalUser` lists.
+/// `Federated` and `CanonicalUser` lists. A value that is not a string is an unknown
+/// principal (and refused), never skipped.
 fn principals_of(value: &Value) -> Vec<Principal> {
+    let names = |value: &Value| -> Vec<Result<String, String>> {
+        let one = |v: &Value| v.as_str().map(str::to_owned).ok_or_else(|| v.to_string());
+        match value {
+            Value::Array(items) => items.iter().map(one).collect(),
+            other => vec![one(other)],
+        }
+    };
     match value {
-        Value::String(text) => vec![aws_principal(text)],
         Value::Object(map) => map
             .iter()
-            .flat_map(|(kind, names)| {
-                strings(names).into_iter().map(move |name| match kind.as_str() {
-                    "AWS" => aws_principal(&name),
-                    "Service" => Principal::Service(name),
-                    _ => Principal::Unknown(format!("{kind}:{name}")),
+            .flat_map(|(kind, value)| {
+                names(value).into_iter().map(move |name| match (kind.as_str(), name) {
+                    ("AWS", Ok(name)) => aws_principal(&name),
+                    ("Service", Ok(name)) => Principal::Service(name),
+                    (_, Ok(name) | Err(name)) => Principal::Unknown(format!("{kind}:{name}")),
                 })
             })
             .collect(),
-        _ => Vec::new(),
+        Value::Null => Vec::new(),
+        other => names(other)
+            .into_iter()
+            .map(|name| match name {
+                Ok(name) => aws_principal(&name),
+                Err(name) => Principal::Unknown(name),
+            })
+            .collect(),
     }
 }
 
@@ -83,6 +116,22 @@ fn narrowed_accounts(condition: &Value) -> Option<Vec<String>> {
         .iter()
         .find(|(key, _)| ACCOUNT_KEYS.contains(&key.to_ascii_lowercase().as_str()))?;
     Some(strings(accounts))
+}
+
+/// The accounts an `aws:SourceAccount` or `aws:SourceArn` condition (any operator) limits a
+/// service principal to.
+fn source_accounts(condition: &Value) -> Option<Vec<String>> {
+    let mut accounts = Vec::new();
+    for (_, keys) in condition.as_object()? {
+        for (key, values) in keys.as_object().into_iter().flatten() {
+            match key.to_ascii_lowercase().as_str() {
+                "aws:sourceaccount" => accounts.extend(strings(values)),
+                "aws:sourcearn" => accounts.extend(strings(values).iter().map(|arn| super::arn_account(arn))),
+                _ => {}
+            }
+        }
+    }
+    (!accounts.is_empty()).then_some(accounts)
 }
 
 /// The first restricted action the statement's `Action` gives, if any (wildcards count both

@@ -9,7 +9,8 @@ mod principals;
 
 use crate::api::{GrantSpec, KeyPolicyRule, KmsKeyPolicySpec, KmsKeySpec};
 
-use super::policy::parse_policy;
+use super::policy::{DEFAULT_STATEMENT_SID, parse_policy};
+use super::policy_builder::{ADMINISTRATION_SID, SERVICE_USAGE_SID, USAGE_SID, wanted_policy};
 use principals::{Principal, aws_principal};
 
 /// One rule a spec breaks: the field (or policy statement) and the rule.
@@ -36,6 +37,11 @@ impl Rules {
     /// Whether `account` may appear in policies and grants.
     fn account_allowed(&self, account: &str) -> bool {
         account == self.own_account || self.policy.allowed_accounts.iter().any(|a| a == account)
+    }
+
+    /// Whether every one of `accounts` may appear.
+    fn accounts_allowed(&self, accounts: &[String]) -> bool {
+        accounts.iter().all(|a| self.account_allowed(a))
     }
 
     /// Whether the service principal `name` may appear.
@@ -71,11 +77,12 @@ impl Rules {
         }
     }
 
-    /// Whether `principal` may be given restricted actions: an allowed account's root, or one
-    /// of `adminPrincipals`.
+    /// Whether `principal` may be given restricted actions: the operator's account root (not
+    /// another allowed account's: those are allowed to use keys, not to run them), or one of
+    /// `adminPrincipals`.
     fn may_hold_restricted(&self, principal: &Principal) -> bool {
         match principal {
-            Principal::Root { account } => self.account_allowed(account),
+            Principal::Root { account } => *account == self.own_account,
             Principal::Identity { arn, .. } => self.policy.admin_principals.iter().any(|a| a == arn),
             _ => false,
         }
@@ -115,44 +122,38 @@ pub fn check(spec: &KmsKeySpec, namespace: &str, rules: &Rules) -> Vec<Violation
             refuse(&format!("spec.grants[{index}] ({})", grant.name), rule);
         }
     }
-    if let Some(builder) = &spec.policy {
-        let lists = [
-            ("spec.policy.keyAdministrators", &builder.key_administrators, true),
-            ("spec.policy.keyUsers", &builder.key_users, false),
-            ("spec.policy.keyServiceUsers", &builder.key_service_users, false),
-        ];
-        for (field, list, administers) in lists {
-            for arn in list {
-                let principal = aws_principal(arn);
-                for rule in rules.principal_violations(&principal, None) {
-                    refuse(field, rule);
-                }
-                if administers && !rules.may_hold_restricted(&principal) {
-                    refuse(
-                        field,
-                        format!(
-                            "{arn} would get PutKeyPolicy and TagResource; only the account root or adminPrincipals may administer keys"
-                        ),
-                    );
-                }
-            }
-        }
+    if spec.key_policy.is_some() && policy.key_policy == KeyPolicyRule::Forbidden {
+        refuse(
+            "spec.keyPolicy",
+            "namespaces may not write key policies here (keyPolicy: Forbidden); use spec.policy".to_owned(),
+        );
     }
-    if let Some(text) = &spec.key_policy {
-        match policy.key_policy {
-            KeyPolicyRule::Forbidden => refuse(
-                "spec.keyPolicy",
-                "namespaces may not write key policies here (keyPolicy: Forbidden); use spec.policy"
-                    .to_owned(),
-            ),
-            KeyPolicyRule::Allowed => {
-                if let Ok(document) = parse_policy(text) {
-                    found.extend(key_policy::violations(&document, rules));
-                }
-            }
-        }
+    // The policy as it would be put: `keyPolicy` merged with the statements `policy` builds.
+    let key_arn = format!("arn:aws:kms:us-east-1:{}:key/guardrails", rules.own_account);
+    let built = spec.policy.as_ref().and_then(|_| wanted_policy(spec, &key_arn));
+    let written = spec.key_policy.clone().filter(|_| policy.key_policy == KeyPolicyRule::Allowed);
+    if let Some(document) = built.or(written).and_then(|text| parse_policy(&text).ok()) {
+        found.extend(key_policy::violations(&document, rules, &|sid, index| {
+            statement_field(spec, sid, index)
+        }));
     }
     found
+}
+
+/// The field a key policy statement comes from: one `policy` builds, or one of `keyPolicy`.
+fn statement_field(spec: &KmsKeySpec, sid: Option<&str>, index: usize) -> String {
+    let built = [ADMINISTRATION_SID, USAGE_SID, SERVICE_USAGE_SID, DEFAULT_STATEMENT_SID];
+    let written = spec.key_policy.as_deref().and_then(|p| parse_policy(p).ok());
+    let from_key_policy = |sid: &str| {
+        written.as_ref().is_some_and(|w| super::policy::statements_of(w).iter().any(|s| s["Sid"] == sid))
+    };
+    match sid {
+        Some(sid) if spec.policy.is_some() && built.contains(&sid) && !from_key_policy(sid) => {
+            format!("spec.policy statement '{sid}'")
+        }
+        Some(sid) => format!("spec.keyPolicy statement '{sid}'"),
+        None => format!("spec.keyPolicy statement #{}", index + 1),
+    }
 }
 
 /// The prefixes aliases in `namespace` must start with (none: no rule), and the rule's name.
@@ -180,6 +181,11 @@ fn grant_violations(grant: &GrantSpec, rules: &Rules) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|s| Principal::Service(s.clone()));
+    if let Some(arn) = &grant.source_arn
+        && !rules.account_allowed(&arn_account(arn))
+    {
+        found.push(format!("sourceArn {arn} is not in the operator's account or allowedAccounts"));
+    }
     for principal in principals.chain(services) {
         if principal == Principal::Anyone {
             found.push("a grant cannot name \"*\"".to_owned());
@@ -188,6 +194,12 @@ fn grant_violations(grant: &GrantSpec, rules: &Rules) -> Vec<String> {
         found.extend(rules.principal_violations(&principal, None));
     }
     found
+}
+
+/// The account field of an ARN (`arn:partition:service:region:account:resource`); empty when
+/// it has none.
+fn arn_account(arn: &str) -> String {
+    arn.split(':').nth(4).unwrap_or_default().to_owned()
 }
 
 /// The deletion window a deletion uses: the spec's, raised to the cluster's minimum (which

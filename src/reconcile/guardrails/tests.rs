@@ -144,7 +144,7 @@ fn key_policy_principals_are_checked_in_every_form() {
     };
     let narrow =
         |account: &str| format!(r#","Condition":{{"StringEquals":{{"kms:CallerAccount":"{account}"}}}}"#);
-    let table: [(KmsKeySpec, Option<&str>); 9] = [
+    let table: [(KmsKeySpec, Option<&str>); 11] = [
         (allow(&format!(r#"{{"AWS":"arn:aws:iam::{OWN}:role/app"}}"#), ""), None),
         (allow(&format!(r#"{{"AWS":["{PARTNER}", "arn:aws:iam::{OWN}:root"]}}"#), ""), None),
         (
@@ -155,7 +155,24 @@ fn key_policy_principals_are_checked_in_every_form() {
         (allow(r#"{"AWS":"*"}"#, ""), Some("Principal \"*\" gives the key to anyone")),
         (allow(r#""*""#, &narrow(OWN)), None),
         (allow(r#""*""#, &narrow(STRANGER)), Some("Principal \"*\"")),
-        (allow(r#"{"Service":"logs.amazonaws.com"}"#, ""), None),
+        (
+            allow(
+                r#"{"Service":"logs.amazonaws.com"}"#,
+                r#","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}"#,
+            ),
+            None,
+        ),
+        (
+            allow(r#"{"Service":"logs.amazonaws.com"}"#, ""),
+            Some("needs an aws:SourceAccount or aws:SourceArn condition"),
+        ),
+        (
+            allow(
+                r#"{"Service":"logs.amazonaws.com"}"#,
+                r#","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:logs:us-east-1:999988887777:*"}}"#,
+            ),
+            Some("needs an aws:SourceAccount or aws:SourceArn condition"),
+        ),
         (
             allow(r#"{"Federated":"cognito-identity.amazonaws.com"}"#, ""),
             Some("cannot be placed in an account"),
@@ -239,7 +256,59 @@ fn a_cluster_that_forbids_key_policies_refuses_them_but_not_the_builder_within_i
     let spec = KmsKeySpec { policy: Some(builder), ..good() };
     let got = check(&spec, "team-a", &strict);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].field, "spec.policy.keyAdministrators");
+    assert_eq!(got[0].field, "spec.policy statement 'KeyAdministration'");
+    assert!(got[0].rule.contains("arn:aws:iam::123456789012:role/team-a"), "{got:?}");
+}
+
+#[test]
+fn builder_statements_are_analysed_like_written_ones() {
+    let service_users = PolicyBuilder {
+        key_service_users: vec![format!("arn:aws:iam::{OWN}:role/team-a")],
+        ..PolicyBuilder::default()
+    };
+    let got = fields(&KmsKeySpec { policy: Some(service_users), ..good() });
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("spec.policy statement 'KeyServiceUsage': gives kms:CreateGrant"), "{got:?}");
+    let users = PolicyBuilder {
+        key_users: vec![format!("arn:aws:iam::{STRANGER}:role/x")],
+        ..PolicyBuilder::default()
+    };
+    let got = fields(&KmsKeySpec { policy: Some(users), ..good() });
+    assert!(
+        got.len() == 1 && got[0].contains("spec.policy statement 'KeyUsage': principal account 999988887777"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn what_the_analysis_does_not_recognise_is_refused_not_skipped() {
+    let table = [
+        (
+            r#"{"Effect":"Allow","Principal":{"AWS":999988887777},"Action":"kms:Decrypt","Resource":"*"}"#,
+            "cannot be placed in an account",
+        ),
+        (r#"{"Effect":"Allow","Principal":["*"],"Action":"kms:Decrypt","Resource":"*"}"#, "Principal \"*\""),
+        (r#"{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#, "must name its principals"),
+        (r#"{"Effect":"allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}"#, "Effect must be"),
+    ];
+    for (statement, want) in table {
+        let got = fields(&with_policy(statement));
+        assert!(got.iter().any(|v| v.contains(want)), "{statement}: {got:?}");
+    }
+}
+
+#[test]
+fn another_allowed_accounts_root_may_use_keys_but_not_run_them() {
+    let give = |action: &str| {
+        with_policy(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{PARTNER}:root"}},"Action":"{action}","Resource":"*"}}"#
+        ))
+    };
+    assert_eq!(fields(&give("kms:Decrypt")), Vec::<String>::new());
+    assert!(
+        fields(&give("kms:*"))[0]
+            .contains("gives kms:* (which includes kms:PutKeyPolicy) to account 444455556666")
+    );
 }
 
 #[test]
@@ -247,4 +316,22 @@ fn the_message_names_the_first_violations_and_counts_the_rest() {
     let v = |i: usize| Violation { field: format!("f{i}"), rule: "r".into() };
     let text = message(&(0..7).map(v).collect::<Vec<_>>());
     assert!(text.ends_with("f0: r; f1: r; f2: r; f3: r; f4: r; and 2 more"), "{text}");
+}
+
+#[test]
+fn a_grant_for_a_service_is_limited_to_resources_of_allowed_accounts() {
+    let grant = |source_arn: &str| GrantSpec {
+        grantee_principal: None,
+        grantee_service_principal: Some("logs.amazonaws.com".into()),
+        source_arn: Some(source_arn.into()),
+        retiring_service_principal: Some("logs.amazonaws.com".into()),
+        ..mk_grant_spec()
+    };
+    let spec = |g| KmsKeySpec { create_grants: true, grants: vec![g], ..good() };
+    assert_eq!(
+        fields(&spec(grant(&format!("arn:aws:logs:us-east-1:{OWN}:log-group:app")))),
+        Vec::<String>::new()
+    );
+    let got = fields(&spec(grant(&format!("arn:aws:logs:us-east-1:{STRANGER}:log-group:x"))));
+    assert!(got.len() == 1 && got[0].contains("sourceArn arn:aws:logs:us-east-1:999988887777"), "{got:?}");
 }
