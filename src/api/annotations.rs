@@ -36,13 +36,14 @@ pub fn resync_interval(
     Ok(asked.max(minimum))
 }
 
-/// `"true"`: an object stalled on `AliasConflict` may take the alias now that it is free (the
-/// cluster's `aliasHandover: Manual`, the default, never lets it do so by itself).
+/// Set to `status.aliasHold.token`: an object stalled on `AliasConflict` may take the alias now
+/// that it is free (the cluster's `aliasHandover: Manual`, the default, never lets it do so by
+/// itself).
 pub const CLAIM_ALIAS_ANNOTATION: &str = "kms.boosterpack.io/claim-alias";
 
-/// Whether the object claims an alias it was stalled on.
-pub fn claims_alias(annotations: &BTreeMap<String, String>) -> bool {
-    annotations.get(CLAIM_ALIAS_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+/// The claim-alias value, if any.
+pub fn alias_claim(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    annotations.get(CLAIM_ALIAS_ANNOTATION).map(|v| v.trim())
 }
 
 /// Whether the object is paused.

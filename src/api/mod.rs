@@ -29,7 +29,7 @@ pub use spec::{
     PolicyBuilder,
 };
 pub use status::{
-    Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KeyUsageRecord, KmsKeyStatus,
+    AliasHold, Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KeyUsageRecord, KmsKeyStatus,
     OnDemandRotation, RotationRecord,
 };
 

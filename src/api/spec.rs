@@ -30,7 +30,7 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     status = "KmsKeyStatus",
     shortname = "kms",
     category = "aws",
-    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotations: kms.boosterpack.io/rotate-now=<a new value> rotates the material now, once per value; kms.boosterpack.io/paused=true stops every KMS call; kms.boosterpack.io/deletion-protection=true holds a deletion; kms.boosterpack.io/resync-interval=<30m, 6h, ...> sets how often the key is checked; kms.boosterpack.io/claim-alias=true takes an alias this object was stalled on once it is free.",
+    doc = "An AWS KMS key managed by kms-operator: the key, its aliases, rotation, enabled state, policy, tags and grants. Annotations: kms.boosterpack.io/rotate-now=<a new value> rotates the material now, once per value; kms.boosterpack.io/paused=true stops every KMS call; kms.boosterpack.io/deletion-protection=true holds a deletion; kms.boosterpack.io/resync-interval=<30m, 6h, ...> sets how often the key is checked; kms.boosterpack.io/claim-alias=<status.aliasHold.token> takes an alias this object was stalled on once it is free.",
     printcolumn = r#"{"name":"Alias","type":"string","jsonPath":".status.aliasName"}"#,
     printcolumn = r#"{"name":"Key ID","type":"string","jsonPath":".status.keyId"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.keyState"}"#,

@@ -49,6 +49,13 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exported_config_map: Option<String>,
 
+    /// Set while the object is stalled on an alias another key holds, for the generation it
+    /// was stalled at: once the alias is free, the object does not take it by itself (see
+    /// `KmsKeyPolicy` `aliasHandover`) until its spec changes or it is annotated
+    /// `kms.boosterpack.io/claim-alias` with this `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_hold: Option<AliasHold>,
+
     /// The key's state in KMS: Enabled, Disabled, PendingDeletion, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_state: Option<String>,
@@ -130,6 +137,17 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// An alias the object waited for, and what claims it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasHold {
+    /// The `metadata.generation` the object was stalled at.
+    pub generation: i64,
+    /// The value `kms.boosterpack.io/claim-alias` must have to take the alias once it is free:
+    /// written only when the object stalls, so a claim cannot be made in advance.
+    pub token: String,
 }
 
 /// A key creation or adoption in flight: recorded before CreateKey (or the TagResource that

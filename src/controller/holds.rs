@@ -36,19 +36,6 @@ pub fn on_release(obj: &KmsKey, default_protection: bool) -> Option<Outcome> {
     })
 }
 
-/// Whether `obj` is stalled, at its current generation, on an alias another key holds (or on
-/// waiting to take one): what `aliasHandover: Manual` keeps from resolving by itself.
-pub fn stalled_on_alias(obj: &KmsKey) -> bool {
-    let generation = kube::Resource::meta(obj).generation;
-    let conditions = obj.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    conditions.iter().any(|c| {
-        c.type_ == "Stalled"
-            && c.status == crate::api::ConditionStatus::True
-            && matches!(c.reason.as_str(), "AliasConflict" | "AliasHandoverHeld")
-            && c.observed_generation == generation
-    })
-}
-
 fn annotations_of(obj: &KmsKey) -> &std::collections::BTreeMap<String, String> {
     use kube::ResourceExt;
     obj.annotations()

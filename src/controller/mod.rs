@@ -334,8 +334,9 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         guardrails: rules.as_ref(),
         alias_handover_held: reconcile::guardrails::alias_handover_held(
             rules.as_ref(),
-            holds::stalled_on_alias(obj),
-            annotations::claims_alias(obj.annotations()),
+            obj.status.as_ref().and_then(|s| s.alias_hold.as_ref()),
+            obj.meta().generation,
+            annotations::alias_claim(obj.annotations()),
         ),
     };
     let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;

@@ -32,12 +32,30 @@ use super::plan::Intent;
 /// How far the operator's clock and KMS's may disagree.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// The ID of the key attempt `intent` made or adopted, by its tags.
+/// The ID of the key attempt `intent` made or adopted: by its tags, then, for a creation, by
+/// its creation date (checked for every candidate, so an old key carrying forged tags cannot
+/// hide the real one).
 pub async fn find_owned_key(
     kms: &dyn KmsPort,
     owner: &Owner,
     intent: &Intent,
 ) -> Result<Option<String>, KmsError> {
+    for candidate in tagged_for_attempt(kms, owner, intent).await? {
+        let created_at = kms.describe_key(&candidate).await?.and_then(|k| k.created_at);
+        if made_by_attempt(created_at, intent) {
+            return Ok(Some(candidate));
+        }
+        tracing::warn!(key = %candidate, "a key carries this object's tags and token but is older than the attempt; not taking it");
+    }
+    Ok(None)
+}
+
+/// The keys carrying this object's ownership tags and the attempt's token.
+async fn tagged_for_attempt(
+    kms: &dyn KmsPort,
+    owner: &Owner,
+    intent: &Intent,
+) -> Result<Vec<String>, KmsError> {
     let found = match kms.find_tagged_keys(TAG_UID, &owner.uid).await {
         Ok(found) => found,
         Err(err) if matches!(err.kind, ErrorKind::AccessDenied | ErrorKind::Transient) => {
@@ -49,13 +67,13 @@ pub async fn find_owned_key(
     Ok(pick(owner, intent, &found))
 }
 
-/// The key among `candidates` with this object's ownership tags and the intent's token (and,
+/// The keys among `candidates` with this object's ownership tags and the intent's token (and,
 /// for an adoption, the ID it names).
-fn pick(owner: &Owner, intent: &Intent, candidates: &[TaggedKey]) -> Option<String> {
+fn pick(owner: &Owner, intent: &Intent, candidates: &[TaggedKey]) -> Vec<String> {
     let named = |k: &&TaggedKey| intent.adopting.as_ref().is_none_or(|id| *id == k.key_id);
     let from_attempt = |k: &&TaggedKey| k.tags.get(TAG_CREATE_TOKEN) == Some(&intent.token);
-    let found = candidates.iter().filter(|k| owner.owns(&k.tags)).filter(named).find(from_attempt);
-    found.map(|k| k.key_id.clone())
+    let found = candidates.iter().filter(|k| owner.owns(&k.tags)).filter(named).filter(from_attempt);
+    found.map(|k| k.key_id.clone()).collect()
 }
 
 /// Whether a key made at `created_at` (as KMS says) can be the one a create attempt begun at
@@ -103,17 +121,15 @@ mod tests {
     fn only_the_key_with_this_attempts_token_is_taken() {
         let owner = mk_owner();
         let keys = [tagged("k1", &owner, "old"), tagged("k2", &owner, "t")];
-        assert_eq!(pick(&owner, &intent("t", None), &keys), Some("k2".into()));
-        assert_eq!(
-            pick(&owner, &intent("t", None), &keys[..1]),
-            None,
+        assert_eq!(pick(&owner, &intent("t", None), &keys), vec!["k2".to_owned()]);
+        assert!(
+            pick(&owner, &intent("t", None), &keys[..1]).is_empty(),
             "a superseded attempt's key is not taken"
         );
         let mut untokened = tagged("k3", &owner, "t");
         untokened.tags.remove(TAG_CREATE_TOKEN);
-        assert_eq!(
-            pick(&owner, &intent("t", None), &[untokened]),
-            None,
+        assert!(
+            pick(&owner, &intent("t", None), &[untokened]).is_empty(),
             "forged ownership tags alone are not enough"
         );
     }
@@ -122,14 +138,14 @@ mod tests {
     fn an_adoption_takes_only_the_key_it_names() {
         let owner = mk_owner();
         let keys = [tagged("k1", &owner, "t"), tagged("k2", &owner, "t")];
-        assert_eq!(pick(&owner, &intent("t", Some("k2")), &keys), Some("k2".into()));
-        assert_eq!(pick(&owner, &intent("t", Some("k9")), &keys), None);
+        assert_eq!(pick(&owner, &intent("t", Some("k2")), &keys), vec!["k2".to_owned()]);
+        assert!(pick(&owner, &intent("t", Some("k9")), &keys).is_empty());
     }
 
     #[test]
     fn a_key_of_another_cluster_with_the_same_uid_is_not_picked() {
         let other = Owner { cluster: "staging".into(), ..mk_owner() };
-        assert_eq!(pick(&mk_owner(), &intent("t", None), &[tagged("k1", &other, "t")]), None);
+        assert!(pick(&mk_owner(), &intent("t", None), &[tagged("k1", &other, "t")]).is_empty());
     }
 
     #[test]

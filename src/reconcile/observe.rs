@@ -10,8 +10,8 @@ use crate::kms::{ErrorKind, KmsError, KmsPort};
 
 use super::ownership::{Holder, Owner, TAG_UID};
 use super::plan::{
-    Intent, Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, READ_ROTATIONS,
-    Recorded, on_demand,
+    Observed, ObservedKey, READ_ALIASES, READ_GRANTS, READ_POLICY, READ_ROTATION, READ_ROTATIONS, Recorded,
+    on_demand,
 };
 use super::{adopt, policy_builder};
 
@@ -27,14 +27,10 @@ pub async fn observe(
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let adopting = spec.adopt.as_ref().filter(|_| !recorded.adopted);
-    let mut found_for: Option<&Intent> = None;
     let key_id = match (&recorded.key_id, &recorded.intent, adopting) {
         (Some(id), _, None) => id.clone(),
         (None, Some(intent), _) => match adopt::find_owned_key(kms, owner, intent).await? {
-            Some(id) => {
-                found_for = Some(intent);
-                id
-            }
+            Some(id) => id,
             None => match adopting {
                 Some(adopt) => adopt.key_reference(),
                 None => return no_key(kms, spec, &wanted_alias).await,
@@ -53,12 +49,6 @@ pub async fn observe(
         }
         Err(err) => return Err(err),
     };
-    if let Some(intent) = found_for
-        && !adopt::made_by_attempt(key.created_at, intent)
-    {
-        tracing::warn!(key = %key.key_id, "a key carries this object's tags and token but is older than the attempt; not taking it");
-        return no_key(kms, spec, &wanted_alias).await;
-    }
     let tags = match kms.list_tags(&key.key_id).await {
         Ok(tags) => tags,
         Err(err) if err.kind == ErrorKind::AccessDenied => {

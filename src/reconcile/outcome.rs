@@ -214,7 +214,7 @@ fn describe_blocker(blocker: &Blocker) -> (&'static str, String) {
         Blocker::AliasHandoverHeld { alias } => (
             "AliasHandoverHeld",
             format!(
-                "{alias} is free now, but this object was stalled waiting for it and the cluster does not let a stalled object take an alias by itself (KmsKeyPolicy aliasHandover: Manual): another team may depend on the name. To take it, change the spec or annotate {CLAIM_ALIAS_ANNOTATION}=true"
+                "{alias} is free now, but this object was stalled waiting for it and the cluster does not let a stalled object take an alias by itself (KmsKeyPolicy aliasHandover: Manual): another team may depend on the name. To take it, change the spec or annotate {CLAIM_ALIAS_ANNOTATION}=<status.aliasHold.token>"
             ),
         ),
         Blocker::HeldElsewhere { key_id, owner, same_cluster: true, .. } => (

@@ -3,7 +3,8 @@
 //! the condition's status does not change. Pure: the caller writes the result.
 
 use crate::api::{
-    Condition, ConditionStatus, KeyUsageRecord, KmsKeySpec, KmsKeyStatus, ManagementPolicy, RotationRecord,
+    AliasHold, Condition, ConditionStatus, KeyUsageRecord, KmsKeySpec, KmsKeyStatus, ManagementPolicy,
+    RotationRecord,
 };
 use crate::kms::PastRotation;
 
@@ -83,6 +84,7 @@ pub fn status_after(
     // An observer's plan stays shown through a reconcile that could not make a new one.
     let observing = spec.management_policy == ManagementPolicy::ObserveOnly;
     next.plan = report.plan.clone().or_else(|| next.plan.take().filter(|_| observing));
+    next.alias_hold = alias_hold(next.alias_hold.take(), &report.outcome, generation, now);
     next.access_denied_since = match &report.outcome {
         Outcome::Progressing { reason, .. } | Outcome::Stalled { reason, .. }
             if PERMISSION_REASONS.contains(reason) =>
@@ -94,6 +96,30 @@ pub fn status_after(
     next.conditions = conditions(&next.conditions, &report.outcome, generation, now);
     next.observed_generation = generation;
     next
+}
+
+/// The alias hold after `outcome`: made when the object stalls on an alias (with a token only
+/// then known), kept while it waits at the same generation, dropped once it is Ready or its
+/// spec changed.
+fn alias_hold(
+    hold: Option<AliasHold>,
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &str,
+) -> Option<AliasHold> {
+    let current = hold.filter(|h| Some(h.generation) == generation);
+    match outcome {
+        Outcome::Ready { .. } => None,
+        Outcome::Stalled { reason: "AliasConflict" | "AliasHandoverHeld", .. } => current.or_else(|| {
+            let generation = generation?;
+            let token = format!(
+                "{:016x}",
+                crate::reconcile::ownership::fnv1a(format!("{now}/{generation}").as_bytes())
+            );
+            Some(AliasHold { generation, token })
+        }),
+        _ => current,
+    }
 }
 
 /// The last few rotations, newest first.
@@ -319,6 +345,29 @@ mod tests {
         assert_eq!(observed.adopted, None, "observing is not adopting");
         assert_eq!(observed.plan, Some(vec!["update the description".to_owned()]));
         assert_eq!(observed.key_id.as_deref(), Some("k1"), "the outputs are shown");
+    }
+
+    #[test]
+    fn an_alias_hold_is_made_when_stalled_on_an_alias_and_lasts_until_ready_or_a_new_generation() {
+        let conflict = report(Outcome::Stalled { reason: "AliasConflict", message: "taken".into() });
+        let held = status_after(&KmsKeyStatus::default(), &conflict, &spec_a(), Some(2), "t1");
+        let hold = held.alias_hold.clone().expect("a hold");
+        assert_eq!(hold.generation, 2);
+        let throttled = report(Outcome::Progressing {
+            reason: "Throttled",
+            message: "slow".into(),
+            retry: Retry::Backoff,
+        });
+        assert_eq!(
+            status_after(&held, &throttled, &spec_a(), Some(2), "t2").alias_hold,
+            Some(hold.clone()),
+            "a pause or a restart does not lift it"
+        );
+        let still = status_after(&held, &conflict, &spec_a(), Some(2), "t3").alias_hold;
+        assert_eq!(still, Some(hold), "the token stays the same while it waits");
+        assert_eq!(status_after(&held, &throttled, &spec_a(), Some(3), "t4").alias_hold, None, "a new spec");
+        let ready = report(Outcome::Ready { message: "ok".into() });
+        assert_eq!(status_after(&held, &ready, &spec_a(), Some(2), "t5").alias_hold, None);
     }
 
     #[test]

@@ -327,7 +327,14 @@ async fn alias_conflict(w: &World) {
     })
     .await;
     assert_eq!(w.alias_target("alias/e2e-shared").await, None, "not taken by itself");
-    w.kubectl_ok(&["annotate", "kms", "shared", "-n", second_ns, "kms.boosterpack.io/claim-alias=true"]);
+    let claim = "kms.boosterpack.io/claim-alias";
+    w.kubectl_ok(&["annotate", "kms", "shared", "-n", second_ns, &format!("{claim}=true")]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(w.alias_target("alias/e2e-shared").await, None, "only the hold's token claims the alias");
+    let token =
+        w.kubectl_ok(&["get", "kms", "shared", "-n", second_ns, "-o", "jsonpath={.status.aliasHold.token}"]);
+    assert!(!token.is_empty());
+    w.kubectl_ok(&["annotate", "kms", "shared", "-n", second_ns, "--overwrite", &format!("{claim}={token}")]);
     let second = w.wait_ready(second_ns, "shared").await;
     let second_id = second["status"]["keyId"].as_str().unwrap();
     assert_eq!(w.alias_target("alias/e2e-shared").await.as_deref(), Some(second_id));

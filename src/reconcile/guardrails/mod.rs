@@ -209,12 +209,19 @@ pub fn deletion_window(spec: &KmsKeySpec, namespace: &str, rules: Option<&Rules>
     spec.deletion_window_in_days.max(binding.map_or(0, |r| r.policy.min_deletion_window_in_days))
 }
 
-/// Whether an object stalled on an alias (at its current generation) must keep waiting now
-/// that the alias may be free: unless the cluster's policy says `aliasHandover: Automatic`
-/// (without a policy, `Manual` holds too), or the object claims it with its annotation.
-pub fn alias_handover_held(rules: Option<&Rules>, stalled_on_alias: bool, claimed: bool) -> bool {
+/// Whether an object stalled on an alias at its current `generation` (its `hold`) must keep
+/// waiting now that the alias may be free: unless the cluster's policy says
+/// `aliasHandover: Automatic` (without a policy, `Manual` holds too), or the object's `claim`
+/// annotation carries the hold's token, which exists only once the object has stalled.
+pub fn alias_handover_held(
+    rules: Option<&Rules>,
+    hold: Option<&crate::api::AliasHold>,
+    generation: Option<i64>,
+    claim: Option<&str>,
+) -> bool {
     let automatic = rules.is_some_and(|r| r.policy.alias_handover == crate::api::AliasHandover::Automatic);
-    stalled_on_alias && !claimed && !automatic
+    let held = hold.is_some_and(|h| Some(h.generation) == generation && claim != Some(h.token.as_str()));
+    held && !automatic
 }
 
 /// One message for all of `violations`, for the `PolicyViolation` condition.

@@ -10,8 +10,12 @@ use super::observed::ObservedKey;
 use super::{Action, Blocker, Context, Plan};
 
 /// The call that creates a free alias, or the blocker while a stalled object may not take it.
+/// An alias status records as this object's own (deleted out of band, say) is always taken back.
 fn take(alias: &str, ctx: &Context) -> Result<Action, Blocker> {
-    match ctx.alias_handover_held {
+    let recorded = ctx.recorded;
+    let own = recorded.alias_name.as_deref() == Some(alias)
+        || recorded.additional_aliases.iter().any(|a| a == alias);
+    match ctx.alias_handover_held && !own {
         true => Err(Blocker::AliasHandoverHeld { alias: alias.to_owned() }),
         false => Ok(Action::CreateAlias(alias.to_owned())),
     }

@@ -115,16 +115,35 @@ fn a_freed_alias_is_not_taken_by_an_object_that_waited_for_it_unless_allowed() {
 
 #[test]
 fn only_a_stalled_object_without_a_claim_under_a_manual_policy_is_held() {
-    use crate::api::{AliasHandover, KmsKeyPolicySpec};
+    use crate::api::{AliasHandover, AliasHold, KmsKeyPolicySpec};
     use crate::reconcile::guardrails::{Rules, alias_handover_held};
     let rules = |handover| Rules {
         policy: KmsKeyPolicySpec { alias_handover: handover, ..KmsKeyPolicySpec::default() },
         own_account: "123456789012".into(),
     };
     let (manual, automatic) = (rules(AliasHandover::Manual), rules(AliasHandover::Automatic));
-    assert!(alias_handover_held(None, true, false), "no policy: Manual");
-    assert!(alias_handover_held(Some(&manual), true, false));
-    assert!(!alias_handover_held(Some(&manual), true, true), "claimed with the annotation");
-    assert!(!alias_handover_held(Some(&manual), false, false), "never stalled on it");
-    assert!(!alias_handover_held(Some(&automatic), true, false));
+    let hold = AliasHold { generation: 3, token: "t-9".into() };
+    assert!(alias_handover_held(None, Some(&hold), Some(3), None), "no policy: Manual");
+    assert!(alias_handover_held(Some(&manual), Some(&hold), Some(3), None));
+    assert!(
+        alias_handover_held(Some(&manual), Some(&hold), Some(3), Some("true")),
+        "a claim made in advance is no claim"
+    );
+    assert!(
+        !alias_handover_held(Some(&manual), Some(&hold), Some(3), Some("t-9")),
+        "claimed with the hold's token"
+    );
+    assert!(!alias_handover_held(Some(&manual), Some(&hold), Some(4), None), "the spec changed since");
+    assert!(!alias_handover_held(Some(&manual), None, Some(3), None), "never stalled on it");
+    assert!(!alias_handover_held(Some(&automatic), Some(&hold), Some(3), None));
+}
+
+#[test]
+fn an_alias_recorded_as_the_objects_own_is_taken_back_even_while_held() {
+    let mut key = mk_key();
+    key.aliases.clear();
+    key.alias_target = None;
+    let plan = run_held(&mk_spec(), &Observed::Owned(Box::new(key)), &recorded());
+    assert!(plan.actions.contains(&Action::CreateAlias("alias/orders".into())), "{plan:?}");
+    assert!(plan.blockers.is_empty());
 }
