@@ -79,6 +79,12 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_CLUSTER_POLICY", default_value_t = true, action = clap::ArgAction::Set)]
     pub cluster_policy: bool,
 
+    /// Treat a missing `KmsKeyPolicy` named `cluster` as an error (KmsKeys wait,
+    /// `AwaitingClusterPolicy`) instead of as "no guardrails": deleting the policy by mistake
+    /// must not open the cluster. The chart sets it when it renders the policy.
+    #[arg(long, env = "KMS_OPERATOR_REQUIRE_CLUSTER_POLICY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_cluster_policy: bool,
+
     /// How often each key's last use is read (GetKeyLastUsage) for `status.lastUsage` and the
     /// `unusedDays` warning; never more often than `--resync-interval`. Days are what the
     /// warning counts, so an hour is plenty.
@@ -183,6 +189,7 @@ mod tests {
         assert_eq!(args.default_deletion_policy, DeletionPolicy::Delete);
         assert!(args.adopt_namespaces.is_empty());
         assert!(!args.export_to_config_maps);
+        assert!(args.cluster_policy && !args.require_cluster_policy);
         assert_eq!(args.last_usage_interval, Duration::from_secs(3600));
         assert_eq!(args.cluster_name, "default");
         assert!(!args.leader_election);

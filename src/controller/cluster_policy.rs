@@ -23,16 +23,18 @@ pub struct ClusterPolicy {
     /// `None` when the operator runs without guardrails (`--cluster-policy false`).
     store: Option<reflector::Store<KmsKeyPolicy>>,
     listed: Arc<AtomicBool>,
+    /// A missing policy is an error, not an absence of guardrails.
+    required: bool,
     own_account: OnceCell<String>,
 }
 
 impl ClusterPolicy {
     /// Starts watching the `cluster` KmsKeyPolicy, when `enabled`.
-    pub fn watch(client: &Client, enabled: bool) -> Self {
+    pub fn watch(client: &Client, enabled: bool, required: bool) -> Self {
         let listed = Arc::new(AtomicBool::new(false));
         let api: Api<KmsKeyPolicy> = Api::all(client.clone());
         if !enabled {
-            return ClusterPolicy { api, store: None, listed, own_account: OnceCell::new() };
+            return ClusterPolicy { api, store: None, listed, required, own_account: OnceCell::new() };
         }
         let config = watcher::Config::default().fields(&format!("metadata.name={CLUSTER_POLICY_NAME}"));
         let (reader, writer) = reflector::store();
@@ -49,7 +51,7 @@ impl ClusterPolicy {
                 tracing::warn!(error = %err, "cannot watch the cluster's KmsKeyPolicy; KmsKeys wait");
             }
         }));
-        ClusterPolicy { api, store: Some(reader), listed, own_account: OnceCell::new() }
+        ClusterPolicy { api, store: Some(reader), listed, required, own_account: OnceCell::new() }
     }
 
     /// The rules in force: `None` without a `cluster` KmsKeyPolicy (or without guardrails);
@@ -59,7 +61,14 @@ impl ClusterPolicy {
         if !self.listed.load(Ordering::Acquire) {
             return Err("waiting to read the cluster's KmsKeyPolicy (the operator needs get, list and watch on kmskeypolicies)".to_owned());
         }
-        let Some(policy) = store.get(&ObjectRef::new(CLUSTER_POLICY_NAME)) else { return Ok(None) };
+        let Some(policy) = store.get(&ObjectRef::new(CLUSTER_POLICY_NAME)) else {
+            return match self.required {
+                true => Err(format!(
+                    "the KmsKeyPolicy named {CLUSTER_POLICY_NAME} is required (--require-cluster-policy) and does not exist"
+                )),
+                false => Ok(None),
+            };
+        };
         let own_account = self.own_account.get_or_try_init(|| learn_account(kms)).await?;
         if policy.status.as_ref().and_then(|s| s.own_account.as_ref()) != Some(own_account) {
             self.publish_account(own_account).await;

@@ -132,7 +132,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
         export_to_config_maps: args.export_to_config_maps,
-        cluster_policy: cluster_policy::ClusterPolicy::watch(&client, args.cluster_policy),
+        cluster_policy: cluster_policy::ClusterPolicy::watch(
+            &client,
+            args.cluster_policy,
+            args.require_cluster_policy,
+        ),
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
