@@ -108,7 +108,8 @@ pub struct KmsKeyPolicySpec {
 
     /// What a KmsKey stalled on `AliasConflict` does when the alias becomes free: `Manual`
     /// (default) waits until its spec changes or it is annotated
-    /// `kms.boosterpack.io/claim-alias: "true"`; `Automatic` takes it at its next reconcile.
+    /// `kms.boosterpack.io/claim-alias` with the token in its `status.aliasHold`; `Automatic`
+    /// takes it at its next reconcile.
     #[serde(default)]
     pub alias_handover: AliasHandover,
 }
