@@ -572,3 +572,26 @@ async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
     assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
     assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
 }
+
+#[tokio::test]
+async fn a_steady_resync_changes_nothing_and_describes_the_key_once() {
+    let env = setup().await;
+    let (kms, clock) = (&env.kms, &env.clock);
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.converge(kms, clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let before = env.proxy.calls();
+    obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
+    let after = env.proxy.calls();
+    let made: BTreeMap<&String, u64> = after
+        .iter()
+        .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let reads = ["Describe", "Get", "List"];
+    assert!(
+        made.keys().all(|op| reads.iter().any(|r| op.starts_with(r))),
+        "a steady resync writes nothing: {made:?}"
+    );
+    assert_eq!(made.get(&"DescribeKey".to_owned()), Some(&1), "{made:?}");
+}
