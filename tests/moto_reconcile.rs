@@ -90,18 +90,8 @@ fn outcome_reason(outcome: &reconcile::Outcome) -> &'static str {
 /// Releases the object's key as the controller's finalizer would: a wait, or a refusal while
 /// IAM catches up with a new key, is retried after time passes.
 async fn release(obj: &Object, kms: &AwsKms, clock: &TestClock) -> Released {
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     for _ in 0..60 {
-        match reconcile::cleanup(
-            kms,
-            &obj.spec,
-            &obj.owner,
-            &recorded,
-            clock.now_timestamp(),
-            DeletionPolicy::Delete,
-        )
-        .await
-        {
+        match obj.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await {
             Ok(Released::Wait(wait)) => clock.advance(wait),
             Ok(released) => return released,
             Err(err) if err.is_permission_refusal() => clock.advance(Duration::from_secs(10)),
@@ -171,17 +161,7 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
     assert_eq!(context.get("App").map(String::as_str), Some("Finance"));
     assert_eq!(obj.status().grant_ids.get("app-server").map(String::as_str), grant.grant_id());
 
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released = reconcile::cleanup(
-        kms,
-        &obj.spec,
-        &obj.owner,
-        &recorded,
-        clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    let released = obj.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     assert!(matches!(released, Released::Done { ref changes } if !changes.is_empty()), "{released:?}");
     let meta = aws.describe(&key_id).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
@@ -192,16 +172,7 @@ async fn the_advanced_example_is_multi_region_with_its_grant_and_deletes_with_a_
     assert_eq!(aws.alias_target("alias/advanced-key").await, None);
 
     // Deleting again (the finalizer runs twice) releases without touching the key.
-    let again = reconcile::cleanup(
-        kms,
-        &obj.spec,
-        &obj.owner,
-        &recorded,
-        clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    let again = obj.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     assert_eq!(again, Released::Done { changes: vec![] });
 }
 
@@ -357,17 +328,7 @@ async fn two_objects_asking_for_one_alias_the_first_keeps_it_and_the_second_conv
         "its old alias stays until the rename can happen"
     );
 
-    let recorded = kms_operator::controller::recorded_from(Some(&first.status()));
-    reconcile::cleanup(
-        kms,
-        &first.spec,
-        &first.owner,
-        &recorded,
-        clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    first.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     second.converge(kms, clock).await;
     assert!(second.is_ready(), "{:?}", second.status());
     assert_eq!(aws.alias_target("alias/basic-key").await, Some(second.key_id()));
@@ -436,16 +397,11 @@ async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_rele
         started_at: started.to_string(),
         adopting: None,
     });
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let early = started + Duration::from_secs(5);
-    let released = reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, early, DeletionPolicy::Delete)
-        .await
-        .unwrap();
+    let released = obj.release_at(kms, early, DeletionPolicy::Delete).await.unwrap();
     assert_eq!(released, Released::Wait(Duration::from_secs(25)));
     let late = started + Duration::from_secs(31);
-    let released = reconcile::cleanup(kms, &obj.spec, &obj.owner, &recorded, late, DeletionPolicy::Delete)
-        .await
-        .unwrap();
+    let released = obj.release_at(kms, late, DeletionPolicy::Delete).await.unwrap();
     assert_eq!(released, Released::Done { changes: vec![] });
 }
 
@@ -528,17 +484,7 @@ async fn a_recorded_key_that_vanished_is_reported_and_not_recreated() {
     assert!(obj.condition("Stalled").message.contains(&key_id));
     assert!(aws.key_ids().await.is_empty());
     // Deleting the object then lets go: there is nothing left to schedule.
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released = reconcile::cleanup(
-        kms,
-        &obj.spec,
-        &obj.owner,
-        &recorded,
-        clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    let released = obj.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     assert_eq!(released, Released::Done { changes: vec![] });
 }
 
@@ -558,17 +504,7 @@ async fn a_key_tagged_for_another_object_is_never_modified_or_deleted() {
     assert_eq!(impostor.stalled_reason().as_deref(), Some("NotOwned"));
     assert_eq!(aws.describe(&key_id).await.description(), Some("Basic KMS key with rotation"));
 
-    let recorded = kms_operator::controller::recorded_from(Some(&impostor.status()));
-    let released = reconcile::cleanup(
-        kms,
-        &impostor.spec,
-        &impostor.owner,
-        &recorded,
-        clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    let released = impostor.release_at(kms, clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     assert_eq!(released, Released::NotOwned { key_id: key_id.clone() });
     assert_eq!(aws.describe(&key_id).await.key_state(), Some(&KeyState::Enabled));
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kms_operator::api::{AdoptSpec, DeletionPolicy, KmsKeySpec, ManagementPolicy};
-use kms_operator::reconcile::{self, Released};
+use kms_operator::reconcile::Released;
 use support::object::{Object, example};
 use support::strict::{IdentityPolicy, StrictConfig, shipped_policy_path};
 use support::strict_env::StrictEnv;
@@ -53,9 +53,7 @@ fn adopting(alias: &str) -> KmsKeySpec {
 }
 
 async fn release(env: &StrictEnv, obj: &Object, policy: DeletionPolicy) -> Released {
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let now = env.clock.now_timestamp();
-    reconcile::cleanup(&env.kms, &obj.spec, &obj.owner, &recorded, now, policy).await.unwrap()
+    obj.release_at(&env.kms, env.clock.now_timestamp(), policy).await.unwrap()
 }
 
 #[tokio::test]

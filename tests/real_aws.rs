@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_kms::types::{KeyState, Tag};
-use kms_operator::reconcile::{self, Outcome, Released, Report, TAG_CLUSTER, TAG_UID};
+use kms_operator::reconcile::{Outcome, Released, Report, TAG_CLUSTER, TAG_UID};
 use support::moto::Moto;
 use support::object::{Object, example};
 use support::strict::{IdentityPolicy, StrictConfig};
@@ -124,17 +124,7 @@ async fn a_key_whose_policy_shuts_the_operator_out_but_for_put_key_policy_can_be
     let env = setup(StrictConfig::default()).await;
     let obj = Object::new("basic-key", example("basic.yaml").spec);
     let key_id = key_of(&env.moto, &obj, ONLY_PUT_KEY_POLICY).await;
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
-    let released = reconcile::cleanup(
-        &env.kms,
-        &obj.spec,
-        &obj.owner,
-        &recorded,
-        env.clock.now_timestamp(),
-        DeletionPolicy::Delete,
-    )
-    .await
-    .unwrap();
+    let released = obj.release_at(&env.kms, env.clock.now_timestamp(), DeletionPolicy::Delete).await.unwrap();
     assert!(matches!(released, Released::Done { .. }), "{released:?}");
     let meta = env.moto.client().describe_key().key_id(&key_id).send().await.unwrap();
     assert_eq!(meta.key_metadata().unwrap().key_state(), Some(&KeyState::PendingDeletion));

@@ -252,20 +252,10 @@ async fn deleting_while_kms_throttles_retries_until_the_key_is_scheduled() {
     obj.converge(&kms, &clock).await;
     // More throttles than the SDK's own retries absorb: the cleanup fails and is retried.
     proxy.script("ScheduleKeyDeletion", &[Fault::Throttle; 4]);
-    let recorded = kms_operator::controller::recorded_from(Some(&obj.status()));
     let mut attempts = 0;
     let released = loop {
         attempts += 1;
-        match kms_operator::reconcile::cleanup(
-            &kms,
-            &obj.spec,
-            &obj.owner,
-            &recorded,
-            clock.now_timestamp(),
-            DeletionPolicy::Delete,
-        )
-        .await
-        {
+        match obj.release_at(&kms, clock.now_timestamp(), DeletionPolicy::Delete).await {
             Ok(released) => break released,
             Err(err) => assert_eq!(err.kind, kms_operator::kms::ErrorKind::Throttled, "{err}"),
         }

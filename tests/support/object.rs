@@ -148,6 +148,17 @@ impl Object {
         status.conditions.into_iter().find(|c| c.type_ == type_).expect("condition present")
     }
 
+    /// One release of the object's key, as the finalizer runs it, at `now` with `policy`.
+    pub async fn release_at(
+        &self,
+        kms: &dyn KmsPort,
+        now: Timestamp,
+        policy: kms_operator::api::DeletionPolicy,
+    ) -> Result<reconcile::Released, kms_operator::kms::KmsError> {
+        let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
+        reconcile::cleanup(kms, &self.spec, &self.owner, &recorded, now, policy).await
+    }
+
     /// The same object (UID, namespace, status) with another spec, as after an edit.
     pub fn edited(&self, spec: KmsKeySpec) -> Self {
         let mut next = Self::with_uid(&self.owner.name, &self.owner.uid, spec);
