@@ -133,22 +133,28 @@ pub fn check(spec: &KmsKeySpec, namespace: &str, rules: &Rules) -> Vec<Violation
     let built = spec.policy.as_ref().and_then(|_| wanted_policy(spec, &key_arn));
     let written = spec.key_policy.clone().filter(|_| policy.key_policy == KeyPolicyRule::Allowed);
     if let Some(document) = built.or(written).and_then(|text| parse_policy(&text).ok()) {
+        let written_sids = written_sids(spec);
+        let built = spec.policy.is_some();
         found.extend(key_policy::violations(&document, rules, &|sid, index| {
-            statement_field(spec, sid, index)
+            statement_field(built, &written_sids, sid, index)
         }));
     }
     found
 }
 
-/// The field a key policy statement comes from: one `policy` builds, or one of `keyPolicy`.
-fn statement_field(spec: &KmsKeySpec, sid: Option<&str>, index: usize) -> String {
-    let built = [ADMINISTRATION_SID, USAGE_SID, SERVICE_USAGE_SID, DEFAULT_STATEMENT_SID];
+/// The `Sid`s of the statements `keyPolicy` writes.
+fn written_sids(spec: &KmsKeySpec) -> Vec<String> {
     let written = spec.key_policy.as_deref().and_then(|p| parse_policy(p).ok());
-    let from_key_policy = |sid: &str| {
-        written.as_ref().is_some_and(|w| super::policy::statements_of(w).iter().any(|s| s["Sid"] == sid))
-    };
+    let statements = written.as_ref().map(super::policy::statements_of).unwrap_or_default();
+    statements.iter().filter_map(|s| s["Sid"].as_str().map(str::to_owned)).collect()
+}
+
+/// The field a key policy statement comes from: one `policy` builds (when `built`, and
+/// `keyPolicy` does not write a statement of that `Sid`), or one of `keyPolicy`.
+fn statement_field(built: bool, written_sids: &[String], sid: Option<&str>, index: usize) -> String {
+    let builder_sids = [ADMINISTRATION_SID, USAGE_SID, SERVICE_USAGE_SID, DEFAULT_STATEMENT_SID];
     match sid {
-        Some(sid) if spec.policy.is_some() && built.contains(&sid) && !from_key_policy(sid) => {
+        Some(sid) if built && builder_sids.contains(&sid) && !written_sids.iter().any(|w| w == sid) => {
             format!("spec.policy statement '{sid}'")
         }
         Some(sid) => format!("spec.keyPolicy statement '{sid}'"),

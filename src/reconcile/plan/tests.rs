@@ -149,6 +149,17 @@ fn run_annotated(
     recorded: &Recorded,
     rotate_now: Option<&str>,
 ) -> Plan {
+    run_in(spec, observed, recorded, rotate_now, false)
+}
+
+/// A first pass's plan, with the annotation and the alias hold given.
+fn run_in(
+    spec: &KmsKeySpec,
+    observed: &Observed,
+    recorded: &Recorded,
+    rotate_now: Option<&str>,
+    alias_handover_held: bool,
+) -> Plan {
     let owner = mk_owner();
     let ctx = Context {
         owner: &owner,
@@ -158,7 +169,7 @@ fn run_annotated(
         previous: &[],
         confirmed_grants: &Default::default(),
         rotate_now,
-        alias_handover_held: false,
+        alias_handover_held,
     };
     plan(spec, observed, &ctx)
 }

@@ -71,18 +71,7 @@ fn renaming_while_keeping_the_old_name_as_an_additional_alias_deletes_nothing() 
 
 /// A plan for an object that was stalled on its alias and may not take it by itself.
 fn run_held(spec: &KmsKeySpec, observed: &Observed, recorded: &Recorded) -> Plan {
-    let owner = mk_owner();
-    let ctx = Context {
-        owner: &owner,
-        recorded,
-        now: now(),
-        fresh_token: "t1",
-        previous: &[],
-        confirmed_grants: &Default::default(),
-        rotate_now: None,
-        alias_handover_held: true,
-    };
-    plan(spec, observed, &ctx)
+    run_in(spec, observed, recorded, None, true)
 }
 
 #[test]
