@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::env::eventually;
-use crate::world::World;
+use crate::world::{World, condition};
 
 const NS: &str = "team-a";
 const AS_TEAM: &str = "--as=system:serviceaccount:team-a:deployer";
@@ -95,13 +95,7 @@ fn policy_escalations() -> Vec<(&'static str, Value, &'static str)> {
 
 async fn stalls_on_policy(w: &World, name: &str, text: &str) {
     let obj = w.wait_condition(NS, name, "Stalled").await;
-    let stalled = obj["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Stalled")
-        .unwrap()
-        .clone();
+    let stalled = condition(&obj, "Stalled");
     assert_eq!(stalled["reason"], "PolicyViolation", "{name}: {obj}");
     assert!(stalled["message"].as_str().unwrap().contains(text), "{name}: {stalled}");
     assert!(w.keys_owned_by(NS, name).await.is_empty(), "{name}: no key was made");

@@ -4,15 +4,10 @@
 
 use std::time::Duration;
 
-use crate::world::World;
+use crate::world::{World, condition};
 
 const PAUSED: &str = "kms.boosterpack.io/paused";
 const PROTECTED: &str = "kms.boosterpack.io/deletion-protection";
-
-fn condition(obj: &serde_json::Value, type_: &str) -> serde_json::Value {
-    let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    conds.into_iter().find(|c| c["type"] == type_).unwrap_or_default()
-}
 
 /// A KmsKey `name` with alias `alias`, annotated `annotation: "true"`.
 fn annotated(name: &str, annotation: &str, alias: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::world::World;
+use crate::world::{World, condition};
 
 /// Namespaces the shared operator lets adopt (`--adopt-namespaces`); any other is refused.
 pub const ADOPT_NAMESPACES: &str = "e2e-adopt-a,e2e-adopt-b,e2e-observe";
@@ -26,11 +26,6 @@ async fn outside_key(w: &World, alias: &str, description: &str) -> String {
 fn kmskey(name: &str, spec: Value) -> String {
     let obj = json!({"apiVersion": "kms.boosterpack.io/v1alpha1", "kind": "KmsKey", "metadata": {"name": name}, "spec": spec});
     obj.to_string()
-}
-
-fn condition(obj: &Value, type_: &str) -> Value {
-    let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    conds.into_iter().find(|c| c["type"] == type_).unwrap_or_default()
 }
 
 async fn encrypts(w: &World, key_id: &str) -> bool {

@@ -305,13 +305,7 @@ async fn alias_conflict(w: &World) {
     let first_id = first["status"]["keyId"].as_str().unwrap().to_owned();
     w.apply(second_ns, &manifest("shared", "e2e-shared", ""));
     let second = w.wait_condition(second_ns, "shared", "Stalled").await;
-    let stalled = second["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Stalled")
-        .unwrap()
-        .clone();
+    let stalled = crate::world::condition(&second, "Stalled");
     assert_eq!(stalled["reason"], "AliasConflict");
     assert!(stalled["message"].as_str().unwrap().contains(&first_id), "{stalled}");
     assert_eq!(w.alias_target("alias/e2e-shared").await, Some(first_id));

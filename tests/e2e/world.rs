@@ -21,6 +21,12 @@ pub fn strict_config(tag_lag: Duration) -> StrictConfig {
     StrictConfig { cluster: "e2e".into(), tag_lag, ..StrictConfig::default() }
 }
 
+/// The object's condition of `type_` (`Null` when it has none).
+pub fn condition(obj: &Value, type_: &str) -> Value {
+    let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conds.into_iter().find(|c| c["type"] == type_).unwrap_or_default()
+}
+
 /// Flags of the operator most scenarios share.
 const SHARED_OPERATOR_ARGS: &[&str] =
     &["--adopt-namespaces", crate::ownership::ADOPT_NAMESPACES, "--export-to-config-maps", "true"];
