@@ -6,7 +6,7 @@ VENV := .venv
 MOTO := $(VENV)/bin/moto_server
 PYTHON ?= python3
 
-.PHONY: demo test reliability unit lint crds deploy release moto controlplane lua clean
+.PHONY: demo test reliability unit lint crds deploy release moto controlplane lua clean bench
 
 ## demo: control plane + moto + operator + both examples, until Ctrl-C.
 demo:
@@ -43,6 +43,19 @@ reliability: $(MOTO) controlplane
 	  cargo test --locked --test reliability -- --nocapture --test-threads 1
 	KMS_E2E_CRASH_KEYS=100 KMS_E2E_CRASH_KILLS=20 MOTO_SERVER=$(abspath $(MOTO)) \
 	  cargo test --locked --test e2e -- sigkill leader
+
+## bench: kms-operator (release build) beside the ACK kms-controller under AWS's KMS quotas, at
+## BENCH_KEYS keys each (100, 1000, 10000; 10000 measures memory only); writes BENCHMARKS.md and
+## its plots. BENCH_PEER: the peers folder with build-ack.sh (empty: kms-operator only).
+## BENCH_ARGS: more harness flags (--strict, --resync S, --window S; see benches/bench.rs).
+BENCH_KEYS ?= 100,1000
+BENCH_PEER ?= ../shared/peers
+BENCH_ARGS ?=
+bench: $(MOTO)
+	@bash hack/build-controlplane.sh etcd kube-apiserver kubectl kube-controller-manager >/dev/null
+	BENCH_COMMAND="make bench BENCH_KEYS=$(BENCH_KEYS) BENCH_PEER=$(BENCH_PEER) BENCH_ARGS='$(BENCH_ARGS)'" \
+	  MOTO_SERVER=$(abspath $(MOTO)) cargo bench --locked --bench bench -- \
+	  --keys $(BENCH_KEYS) --peer "$(if $(BENCH_PEER),$(abspath $(BENCH_PEER)))" $(BENCH_ARGS)
 
 ## unit: the tests that need no server.
 unit:
