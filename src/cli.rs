@@ -91,6 +91,14 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_LAST_USAGE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub last_usage_interval: Duration,
 
+    /// How often a resync reads each key in full (policy, rotation, grants, aliases). The
+    /// resyncs in between read only the key's description and tags, and the account's aliases
+    /// once for all objects; a look that finds anything to change reads in full first. Any
+    /// spec change, and any object not Ready, is read in full. No more than `--resync-interval`:
+    /// every resync reads in full.
+    #[arg(long, env = "KMS_OPERATOR_DEEP_RESYNC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub deep_resync_interval: Duration,
+
     /// How many KmsKeys are reconciled at once.
     #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -185,6 +193,7 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert_eq!(args.min_resync_interval, Duration::from_secs(60));
         assert_eq!(args.concurrency, 4);
+        assert_eq!(args.deep_resync_interval, Duration::from_secs(3600));
         assert!(!args.default_deletion_protection);
         assert_eq!(args.default_deletion_policy, DeletionPolicy::Delete);
         assert!(args.adopt_namespaces.is_empty());

@@ -518,16 +518,121 @@ async fn a_steady_resync_changes_nothing_and_describes_the_key_once() {
     assert!(obj.is_ready(), "{:?}", obj.status());
     let before = env.proxy.calls();
     obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
-    let after = env.proxy.calls();
-    let made: BTreeMap<&String, u64> = after
-        .iter()
-        .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
+    let made = calls_between(&before, &env.proxy.calls());
+    assert!(made.keys().all(|op| is_read(op)), "a steady resync writes nothing: {made:?}");
+    assert_eq!(made.get("DescribeKey"), Some(&1), "{made:?}");
+}
+
+/// Calls made through the proxy between two of its counts, by operation.
+fn calls_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    (after.iter())
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
-        .collect();
-    let reads = ["Describe", "Get", "List"];
-    assert!(
-        made.keys().all(|op| reads.iter().any(|r| op.starts_with(r))),
-        "a steady resync writes nothing: {made:?}"
+        .collect()
+}
+
+fn is_read(operation: &str) -> bool {
+    ["Describe", "Get", "List"].iter().any(|r| operation.starts_with(r))
+}
+
+#[tokio::test]
+async fn a_new_key_with_an_alias_and_rotation_takes_at_most_ten_calls() {
+    // IAM without its tag lag (that wait is measured elsewhere) and pages as large as AWS's
+    // defaults, so that calls count requests, not pages.
+    let strict = StrictConfig { tag_lag: Duration::ZERO, page_size: 50, ..StrictConfig::default() };
+    let env = setup_with(strict).await;
+    let (kms, clock) = (&env.kms, &env.clock);
+    let obj = Object::new("basic-key", example("basic.yaml").spec);
+    let before = env.proxy.calls();
+    let reports = obj.converge(kms, clock).await;
+    let made = calls_between(&before, &env.proxy.calls());
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(reports.len(), 1, "one reconcile creates and configures the key: {reports:?}");
+    let total: u64 = made.values().sum();
+    assert!(total <= 8, "{total} calls (the README says 8): {made:?}");
+    for op in ["CreateKey", "CreateAlias", "EnableKeyRotation"] {
+        assert_eq!(made.get(op), Some(&1), "{made:?}");
+    }
+    assert_eq!(
+        made.get("GetKeyPolicy"),
+        None,
+        "the new key's policy is the one CreateKey was given: {made:?}"
     );
-    assert_eq!(made.get(&"DescribeKey".to_owned()), Some(&1), "{made:?}");
+}
+
+#[tokio::test]
+async fn quick_resyncs_read_the_description_and_tags_and_share_one_alias_listing() {
+    // Pages as large as AWS's defaults, so that calls count keys, not pages.
+    let env = setup_with(StrictConfig { page_size: 50, ..StrictConfig::default() }).await;
+    let (kms, clock) = (&env.kms, &env.clock);
+    let shared = std::sync::Arc::new(reconcile::AccountAliases::new(Duration::from_secs(300)));
+    let objects: Vec<Object> = (0..3)
+        .map(|i| {
+            let mut spec = example("basic.yaml").spec;
+            spec.alias_name = format!("quick-{i}");
+            let mut obj = Object::new(&format!("quick-{i}"), spec);
+            obj.deep_resync = Some(Duration::from_secs(3600));
+            obj.account_aliases = shared.clone();
+            obj
+        })
+        .collect();
+    for obj in &objects {
+        obj.converge(kms, clock).await;
+        assert!(obj.is_ready(), "{:?}", obj.status());
+    }
+    let status_before: Vec<_> = objects.iter().map(Object::status).collect();
+    clock.advance(Duration::from_secs(600));
+    let before = env.proxy.calls();
+    for obj in &objects {
+        let report = obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
+        assert!(!report.full_read, "{report:?}");
+    }
+    let made = calls_between(&before, &env.proxy.calls());
+    assert!(made.keys().all(|op| is_read(op)), "a quick resync writes nothing: {made:?}");
+    assert_eq!(made.get("DescribeKey"), Some(&3), "{made:?}");
+    assert_eq!(made.get("ListResourceTags"), Some(&3), "{made:?}");
+    assert_eq!(made.get("ListAliases"), Some(&1), "one listing for all three: {made:?}");
+    assert_eq!(made.len(), 3, "{made:?}");
+    let status_after: Vec<_> = objects.iter().map(Object::status).collect();
+    assert_eq!(status_before, status_after, "a quick resync that finds nothing leaves status as it was");
+
+    // Past the deep-resync interval, each key is read in full once.
+    clock.advance(Duration::from_secs(3600));
+    let before = env.proxy.calls();
+    for obj in &objects {
+        assert!(obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap().full_read);
+    }
+    let made = calls_between(&before, &env.proxy.calls());
+    for op in ["GetKeyPolicy", "GetKeyRotationStatus", "ListGrants"] {
+        assert_eq!(made.get(op), Some(&3), "{made:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_quick_resync_that_sees_drift_reads_in_full_before_repairing_and_misses_none_at_the_deep_one() {
+    let env = setup().await;
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
+    let mut obj = Object::new("basic-key", example("basic.yaml").spec);
+    obj.deep_resync = Some(Duration::from_secs(3600));
+    obj.converge(kms, clock).await;
+    let key_id = obj.key_id();
+    clock.advance(Duration::from_secs(600));
+
+    // Drift the quick look sees (the description): read in full, then repaired.
+    aws.client.update_key_description().key_id(&key_id).description("by hand").send().await.unwrap();
+    let report = obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
+    assert!(report.full_read, "{report:?}");
+    assert_eq!(aws.describe(&key_id).await.description(), Some("Basic KMS key with rotation"));
+    assert!(obj.is_ready(), "{:?}", obj.status());
+
+    // Drift it cannot see (rotation turned off) waits for the deep resync, then is repaired.
+    aws.client.disable_key_rotation().key_id(&key_id).send().await.unwrap();
+    clock.advance(Duration::from_secs(600));
+    let report = obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
+    assert!(!report.full_read && !aws.rotation(&key_id).await, "{report:?}");
+    clock.advance(Duration::from_secs(3600));
+    let report = obj.reconcile_at(kms, clock.now_timestamp()).await.unwrap();
+    assert!(report.full_read, "{report:?}");
+    assert!(aws.rotation(&key_id).await, "the deep resync turned rotation back on");
+    assert!(obj.is_ready(), "{:?}", obj.status());
 }

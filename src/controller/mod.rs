@@ -9,10 +9,10 @@ mod export;
 mod holds;
 mod leader;
 mod merge_patch;
+mod read_schedule;
 mod recorded;
 mod requeue;
 mod status_writer;
-mod usage_checks;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -36,9 +36,9 @@ use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort, Quotas};
 use crate::metrics::Metrics;
-use crate::reconcile::{self, Outcome, Owner, Released, Target};
+use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target};
 
-pub use recorded::recorded_from;
+pub use recorded::{recorded_from, settled};
 pub use requeue::Backoff;
 pub use status_writer::KubeStatusWriter;
 
@@ -90,7 +90,12 @@ pub struct Context {
     /// How often a key's last use is read: `--last-usage-interval`, at least `resync`.
     pub last_usage_every: Duration,
     pub backoff: Backoff,
-    pub usage_checks: usage_checks::UsageChecks,
+    pub usage_checks: read_schedule::ReadSchedule,
+    /// When each object's key was last read in full; see `--deep-resync-interval`.
+    pub full_reads: read_schedule::ReadSchedule,
+    pub deep_resync: Duration,
+    /// The account's aliases, shared by the quick resyncs of all objects.
+    pub account_aliases: reconcile::AccountAliases,
     /// Objects without the deletion-protection annotation are protected.
     pub default_deletion_protection: bool,
     /// What a deletion does to the key of an object without `spec.deletionPolicy`.
@@ -128,6 +133,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         last_usage_every: args.last_usage_interval.max(args.resync_interval),
         backoff: Backoff::default(),
         usage_checks: Default::default(),
+        full_reads: read_schedule::ReadSchedule::spread(),
+        deep_resync: args.deep_resync_interval,
+        account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
         default_deletion_protection: args.default_deletion_protection,
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
@@ -342,6 +350,11 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
             obj.meta().generation,
             annotations::alias_claim(obj.annotations()),
         ),
+        standing: Standing {
+            settled: recorded::settled(obj.status.as_ref(), obj.meta().generation),
+            full_read_due: ctx.full_reads.due(&owner.uid, ctx.deep_resync, Timestamp::now()),
+        },
+        account_aliases: &ctx.account_aliases,
     };
     let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     let written =
@@ -363,6 +376,9 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         let key = report.key.as_ref().map(|k| k.key.key_id.as_str()).unwrap_or("?");
         let note = format!("took over key {key} ({spec_ref}): it now carries this object's ownership tags");
         publish(ctx, obj, EventType::Normal, "Adopted", "Adopt", note).await;
+    }
+    if report.full_read {
+        ctx.full_reads.read(&owner.uid, Timestamp::now());
     }
     if reconcile::audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
         ctx.usage_checks.read(&owner.uid, Timestamp::now());
@@ -464,6 +480,7 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     ctx.metrics.reconciled("deleted", started.elapsed());
     ctx.backoff.reset(&owner.uid);
     ctx.usage_checks.forget(&owner.uid);
+    ctx.full_reads.forget(&owner.uid);
     Ok(Requeue::await_change())
 }
 

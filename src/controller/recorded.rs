@@ -2,8 +2,15 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::KmsKeyStatus;
+use crate::api::{ConditionStatus, KmsKeyStatus};
 use crate::reconcile::{Intent, Recorded, RotationRequest};
+
+/// Whether `status` says the object was Ready at its current `generation`.
+pub fn settled(status: Option<&KmsKeyStatus>, generation: Option<i64>) -> bool {
+    let Some(status) = status else { return false };
+    let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
+    ready && generation.is_some() && status.observed_generation == generation
+}
 
 /// What an earlier reconcile recorded, as the planner reads it.
 pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {

@@ -256,6 +256,15 @@ impl KmsPort for AwsKms {
         Ok(aliases.filter_map(|a| a.alias_name().map(str::to_owned)).collect())
     }
 
+    async fn account_aliases(&self) -> Result<BTreeMap<String, String>, KmsError> {
+        let pages = self.client.list_aliases().into_paginator().send();
+        let pages = self.all_pages("ListAliases", pages, |p| p.truncated()).await?;
+        let aliases = pages.iter().flat_map(|p| p.aliases());
+        let targeted =
+            aliases.filter_map(|a| Some((a.alias_name()?.to_owned(), a.target_key_id()?.to_owned())));
+        Ok(targeted.collect())
+    }
+
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError> {
         let pages = self.client.list_grants().key_id(key_id).into_paginator().send();
         let pages = self.all_pages("ListGrants", pages, |p| p.truncated()).await?;

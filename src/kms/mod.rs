@@ -143,6 +143,9 @@ pub trait KmsPort: Send + Sync {
     async fn any_alias_arn(&self) -> Result<Option<String>, KmsError>;
     /// Names of the aliases that point at the key.
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError>;
+    /// Every alias of the account and Region that points at a key, with that key's ID: one
+    /// call per 100 aliases, however many keys there are.
+    async fn account_aliases(&self) -> Result<BTreeMap<String, String>, KmsError>;
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantInfo>, KmsError>;
     /// IDs of every key in the account and Region.
     async fn list_key_ids(&self) -> Result<Vec<String>, KmsError>;

@@ -27,8 +27,8 @@ pub struct Applied {
     pub failed: Option<Error>,
     /// The key this run recorded in status: one it created, or one an interrupted create left.
     pub recorded: Option<RecordedKey>,
-    /// Whether this run created that key.
-    pub created: bool,
+    /// The key this run created, as CreateKey described it.
+    pub created: Option<KeyDescription>,
     /// Whether this run tagged an adopted key as the object's.
     pub adopted: bool,
     /// Grant IDs CreateGrant answered with whose revoke was planned: KMS took the spec's grant
@@ -71,8 +71,8 @@ async fn apply_all(
             Action::CreateKey { key, token } => {
                 let created = create_key(kms, writer, key, token).await?;
                 applied.changes.push(format!("created key {}", created.key_id));
-                applied.created = true;
                 applied.recorded = Some(record(writer, &created).await?);
+                applied.created = Some(created);
             }
             Action::Adopt { tags, token } => {
                 let key_id = key_id.expect("adoption is planned on an existing key");

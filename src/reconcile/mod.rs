@@ -9,6 +9,7 @@
 //! - `run.rs` is the pass loop, `cleanup.rs` the release on deletion;
 //! - `outcome.rs` and `status.rs` turn the result into kstatus conditions.
 
+mod account_aliases;
 mod adopt;
 mod apply;
 pub mod audit;
@@ -26,11 +27,14 @@ mod token;
 mod validate;
 mod writer;
 
+pub use account_aliases::AccountAliases;
 pub use cleanup::{Released, cleanup};
 pub use outcome::{Outcome, Retry};
+pub(crate) use ownership::fnv1a;
 pub use ownership::{OPERATOR_TAGS, Owner, TAG_CLUSTER, TAG_CREATE_TOKEN, TAG_OWNER, TAG_UID};
 pub use plan::grants::{GRANT_PREFIX, managed_name};
 pub use plan::on_demand::RotationRequest;
+pub use plan::reads::Standing;
 pub use plan::{Action, Intent, Observed, ObservedKey, Recorded};
 pub use policy::policies_equal;
 pub use run::{MAX_PASSES, Report, Target, reconcile};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{KmsKeySpec, ManagementPolicy};
-use crate::kms::{ErrorKind, KmsError, KmsPort};
+use crate::kms::{ErrorKind, KmsError, KmsPort, Rotation};
 
 use super::ownership::{Holder, Owner, TAG_UID};
 use super::plan::{
@@ -14,6 +14,18 @@ use super::plan::{
     on_demand,
 };
 use super::{adopt, policy_builder};
+
+/// How much of the key to read (see `plan::reads`).
+#[derive(Clone, Debug)]
+pub enum Basis<'a> {
+    /// Everything.
+    Full,
+    /// Description and tags; aliases from this listing of the account's (alias → key ID); the
+    /// rest unread.
+    Quick(&'a BTreeMap<String, String>),
+    /// Description, tags and the parts `reread` names; the rest as `before` shows it.
+    Confirm { before: &'a ObservedKey, reread: Vec<&'static str> },
+}
 
 /// Observes the object's recorded key; else the key an interrupted create or adoption left
 /// (found by its tags); else the key `spec.adopt` names; else whether the wanted alias is free.
@@ -24,6 +36,7 @@ pub async fn observe(
     recorded: &Recorded,
     rotate_now: Option<&str>,
     last_usage_due: bool,
+    basis: Basis<'_>,
 ) -> Result<Observed, KmsError> {
     let wanted_alias = spec.full_alias_name();
     let adopting = spec.adopt.as_ref().filter(|_| !recorded.adopted);
@@ -72,60 +85,120 @@ pub async fn observe(
         }
         _ => {}
     }
-    let mut denied = Vec::new();
-    let rotation = match key.rotatable() {
-        true => {
-            allowed(readable_in_state(kms.rotation(&key.key_id).await), READ_ROTATION, &mut denied)?.flatten()
+    let mut observed = ObservedKey::described(key, tags, unrecorded);
+    observed.unread.clear();
+    let history_due =
+        |rotation: &Rotation| holder.is_none() && on_demand::history_wanted(rotate_now, recorded, rotation);
+    read_parts(kms, spec, &basis, history_due, &mut observed).await?;
+    if last_usage_due && holder.is_none() {
+        match kms.last_usage(&observed.key.key_id).await {
+            Ok(usage) => observed.last_usage = Some(usage),
+            Err(err) => observed.last_usage_unreadable = Some(err.to_string()),
         }
-        false => None,
-    };
-    let past_rotations = match &rotation {
-        Some(rotation) if holder.is_none() && on_demand::history_wanted(rotate_now, recorded, rotation) => {
-            allowed(kms.past_rotations(&key.key_id).await, READ_ROTATIONS, &mut denied)?
-        }
-        _ => None,
-    };
-    let policy = allowed(kms.key_policy(&key.key_id).await, READ_POLICY, &mut denied)?.flatten();
-    let aliases =
-        allowed(kms.list_aliases(&key.key_id).await, READ_ALIASES, &mut denied)?.unwrap_or_default();
-    // An alias the key's own list shows needs no second look (a steady resync then describes
-    // the key once, not twice).
-    let alias_target = match aliases.contains(&wanted_alias) {
-        true => Some(key.key_id.clone()),
-        false => kms.alias_target(&wanted_alias).await?,
-    };
-    let mut additional_alias_holders = BTreeMap::new();
-    for alias in spec.full_additional_aliases().into_iter().filter(|a| !aliases.contains(a)) {
-        let holder = kms.alias_target(&alias).await?;
-        additional_alias_holders.insert(alias, holder);
     }
-    let grants = allowed(kms.list_grants(&key.key_id).await, READ_GRANTS, &mut denied)?.unwrap_or_default();
-    let (last_usage, last_usage_unreadable) = match last_usage_due && holder.is_none() {
-        false => (None, None),
-        true => match kms.last_usage(&key.key_id).await {
-            Ok(usage) => (Some(usage), None),
-            Err(err) => (None, Some(err.to_string())),
-        },
-    };
-    let observed = ObservedKey {
-        key,
-        unrecorded,
-        tags,
-        rotation,
-        past_rotations,
-        policy,
-        aliases,
-        alias_target,
-        additional_alias_holders,
-        grants,
-        last_usage,
-        last_usage_unreadable,
-        denied,
-    };
     Ok(match holder {
         None => Observed::Owned(Box::new(observed)),
         Some(holder) => Observed::Unowned { key: Box::new(observed), holder },
     })
+}
+
+/// The key's parts besides its description and tags, each read, carried over from the
+/// previous pass, taken from the account's alias listing, or left unread, as `basis` says.
+/// `history_due` says whether the rotation history is worth reading, given the rotation status.
+async fn read_parts(
+    kms: &dyn KmsPort,
+    spec: &KmsKeySpec,
+    basis: &Basis<'_>,
+    history_due: impl Fn(&Rotation) -> bool,
+    observed: &mut ObservedKey,
+) -> Result<(), KmsError> {
+    let key_id = observed.key.key_id.clone();
+    let carried = match basis {
+        Basis::Confirm { before, reread } if before.key.key_id == key_id => {
+            Some((*before, reread.as_slice()))
+        }
+        _ => None,
+    };
+    let source = |part: &str| match (basis, carried) {
+        (_, Some((before, reread))) if !reread.contains(&part) => Source::Carry(before),
+        (Basis::Quick(listing), _) if part == READ_ALIASES => Source::Listing(listing),
+        (Basis::Quick(_), _) => Source::Unread,
+        _ => Source::Read,
+    };
+    let denied = &mut observed.denied;
+    match source(READ_ROTATION) {
+        Source::Read if observed.key.rotatable() => {
+            let read = readable_in_state(kms.rotation(&key_id).await);
+            observed.rotation = allowed(read, READ_ROTATION, denied)?.flatten();
+        }
+        Source::Read | Source::Listing(_) => {}
+        Source::Carry(before) => observed.rotation = before.rotation.clone(),
+        Source::Unread => observed.unread.push(READ_ROTATION),
+    }
+    observed.past_rotations = match (&observed.rotation, source(READ_ROTATIONS)) {
+        (Some(_), Source::Carry(before)) if before.past_rotations.is_some() => before.past_rotations.clone(),
+        (Some(rotation), Source::Read | Source::Carry(_)) if history_due(rotation) => {
+            allowed(kms.past_rotations(&key_id).await, READ_ROTATIONS, denied)?
+        }
+        _ => None,
+    };
+    match source(READ_POLICY) {
+        Source::Read | Source::Listing(_) => {
+            observed.policy = allowed(kms.key_policy(&key_id).await, READ_POLICY, denied)?.flatten();
+        }
+        Source::Carry(before) => observed.policy = before.policy.clone(),
+        Source::Unread => observed.unread.push(READ_POLICY),
+    }
+    let wanted_alias = spec.full_alias_name();
+    match source(READ_ALIASES) {
+        Source::Read => {
+            let aliases = allowed(kms.list_aliases(&key_id).await, READ_ALIASES, denied)?.unwrap_or_default();
+            // An alias the key's own list shows needs no second look.
+            observed.alias_target = match aliases.contains(&wanted_alias) {
+                true => Some(key_id.clone()),
+                false => kms.alias_target(&wanted_alias).await?,
+            };
+            for alias in spec.full_additional_aliases().into_iter().filter(|a| !aliases.contains(a)) {
+                let holder = kms.alias_target(&alias).await?;
+                observed.additional_alias_holders.insert(alias, holder);
+            }
+            observed.aliases = aliases;
+        }
+        Source::Listing(listing) => {
+            let holder = |alias: &str| listing.get(alias).cloned();
+            observed.aliases =
+                (listing.iter()).filter(|(_, k)| **k == key_id).map(|(a, _)| a.clone()).collect();
+            observed.alias_target = holder(&wanted_alias);
+            for alias in spec.full_additional_aliases().into_iter().filter(|a| !observed.aliases.contains(a))
+            {
+                let held_by = holder(&alias);
+                observed.additional_alias_holders.insert(alias, held_by);
+            }
+        }
+        Source::Carry(before) => {
+            observed.aliases = before.aliases.clone();
+            observed.alias_target = before.alias_target.clone();
+            observed.additional_alias_holders = before.additional_alias_holders.clone();
+        }
+        Source::Unread => observed.unread.push(READ_ALIASES),
+    }
+    match source(READ_GRANTS) {
+        Source::Read | Source::Listing(_) => {
+            let grants = allowed(kms.list_grants(&key_id).await, READ_GRANTS, &mut observed.denied)?;
+            observed.grants = grants.unwrap_or_default();
+        }
+        Source::Carry(before) => observed.grants = before.grants.clone(),
+        Source::Unread => observed.unread.push(READ_GRANTS),
+    }
+    Ok(())
+}
+
+/// Where one part of the key comes from in this pass.
+enum Source<'a> {
+    Read,
+    Carry(&'a ObservedKey),
+    Listing(&'a BTreeMap<String, String>),
+    Unread,
 }
 
 /// No key yet: whether the wanted alias is free, and, when a built policy needs the account's

@@ -7,9 +7,12 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::{KmsKeySpec, ManagementPolicy};
 use crate::kms::{KmsPort, LastUsage};
 
+use super::account_aliases::AccountAliases;
 use super::guardrails::{self, Rules};
+use super::observe::Basis;
 use super::ownership::Holder;
 use super::ownership::Owner;
+use super::plan::reads::{self, Depth, NextLook, Standing};
 use super::plan::{self, Action, Observed, ObservedKey, Recorded};
 use super::writer::{Error, StatusWriter};
 use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
@@ -38,6 +41,8 @@ pub struct Report {
     pub last_usage: Option<Result<LastUsage, String>>,
     /// For an `ObserveOnly` object: what `Full` would change, one line per call.
     pub plan: Option<Vec<String>>,
+    /// Whether this reconcile read the key in full (not only a quick look).
+    pub full_read: bool,
 }
 
 impl Report {
@@ -53,6 +58,7 @@ impl Report {
             generated_policy: None,
             last_usage: None,
             plan: None,
+            full_read: false,
         }
     }
 }
@@ -73,6 +79,10 @@ pub struct Target<'a> {
     pub guardrails: Option<&'a Rules>,
     /// See `guardrails::alias_handover_held`.
     pub alias_handover_held: bool,
+    /// What decides whether a quick look at the key suffices (see `plan::reads`).
+    pub standing: Standing,
+    /// The account's aliases, listed once for every object's quick look.
+    pub account_aliases: &'a AccountAliases,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -119,17 +129,64 @@ async fn passes(
     let mut recorded = target.recorded;
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
+    let mut look = match reads::depth(target.spec, &recorded, target.standing, target.rotate_now) {
+        Depth::Full => None,
+        Depth::Quick => match target.account_aliases.get(kms).await {
+            Ok(listing) => Some(Look::Quick(listing)),
+            Err(err) => {
+                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                return Ok(report);
+            }
+        },
+    };
     for _ in 0..MAX_PASSES {
         let usage_due = target.last_usage_due && report.last_usage.is_none();
-        let observe =
-            observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due);
-        let observed = match observe.await {
+        let observe = |basis| {
+            observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due, basis)
+        };
+        let current = look.take();
+        let observed = match &current {
+            Some(Look::Next(NextLook::Known(key))) => Ok(Observed::Owned(key.clone())),
+            Some(Look::Next(NextLook::Confirm { before, reread })) => {
+                observe(Basis::Confirm { before, reread: reread.clone() }).await
+            }
+            Some(Look::Quick(listing)) => observe(Basis::Quick(listing)).await,
+            Some(Look::Next(NextLook::Full)) | None => {
+                report.full_read = true;
+                observe(Basis::Full).await
+            }
+        };
+        let observed = match observed {
             Ok(observed) => observed,
             Err(err) => {
                 report.outcome = Outcome::of_kms_error(&err, &recorded, now);
                 return Ok(report);
             }
         };
+        let token = token::new_token();
+        let ctx = plan::Context {
+            owner: target.owner,
+            recorded: &recorded,
+            now,
+            fresh_token: &token,
+            previous: &previous,
+            confirmed_grants: &confirmed_grants,
+            rotate_now: target.rotate_now,
+            alias_handover_held: target.alias_handover_held,
+        };
+        let mut plan = plan::plan(target.spec, &observed, &ctx);
+        let mut observed = observed;
+        if plan.read_in_full {
+            report.full_read = true;
+            observed = match observe(Basis::Full).await {
+                Ok(observed) => observed,
+                Err(err) => {
+                    report.outcome = Outcome::of_kms_error(&err, &recorded, now);
+                    return Ok(report);
+                }
+            };
+            plan = plan::plan(target.spec, &observed, &ctx);
+        }
         // An observer shows the key it looks at, unless another object holds it.
         report.key = match (&observed, observe_only) {
             (Observed::Unowned { key, holder: Holder::Nobody }, true) => Some((**key).clone()),
@@ -143,18 +200,6 @@ async fn passes(
                     key.last_usage_unreadable.clone().unwrap_or_else(|| "no answer".to_owned())
                 }));
         }
-        let token = token::new_token();
-        let ctx = plan::Context {
-            owner: target.owner,
-            recorded: &recorded,
-            now,
-            fresh_token: &token,
-            previous: &previous,
-            confirmed_grants: &confirmed_grants,
-            rotate_now: target.rotate_now,
-            alias_handover_held: target.alias_handover_held,
-        };
-        let plan = plan::plan(target.spec, &observed, &ctx);
         if observe_only {
             let lines = plan::summary::plan_lines(&plan.actions, &plan.notices);
             report.outcome = Outcome::of_observed_plan(&plan);
@@ -165,9 +210,9 @@ async fn passes(
             report.outcome = Outcome::of_settled_plan(&plan);
             return Ok(report);
         }
-        let applied = apply::apply(kms, writer, observed.key_to_act_on(), &plan.actions).await;
+        let mut applied = apply::apply(kms, writer, observed.key_to_act_on(), &plan.actions).await;
         report.adopted |= applied.adopted;
-        if applied.created {
+        if applied.created.is_some() {
             report.created = applied.recorded.as_ref().map(|k| k.key_id.clone());
         }
         recorded.adopted |= applied.adopted;
@@ -190,7 +235,15 @@ async fn passes(
             }
             Some(err) => return Err(err),
         }
+        look = Some(Look::Next(reads::next_look(&observed, &plan.actions, applied.created.take())));
         previous = plan.actions;
     }
     Ok(report)
+}
+
+/// How the next pass is to learn the key.
+enum Look {
+    /// The first pass's quick look, with the account's aliases.
+    Quick(std::sync::Arc<std::collections::BTreeMap<String, String>>),
+    Next(NextLook),
 }

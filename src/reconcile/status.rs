@@ -61,10 +61,10 @@ pub fn status_after(
         // What a refused read did not show is left as it was recorded.
         next.alias_name = match holds_wanted {
             true => Some(wanted_alias.clone()),
-            false if observed.was_denied(READ_ALIASES) => next.alias_name.take(),
+            false if !observed.known(READ_ALIASES) => next.alias_name.take(),
             false => next.alias_name.take().filter(|old| observed.aliases.contains(old)),
         };
-        if !observed.was_denied(READ_ALIASES) {
+        if observed.known(READ_ALIASES) {
             let mut ours = wanted_additional;
             ours.extend(next.additional_aliases.iter().cloned());
             next.additional_aliases = (observed.aliases.iter())
@@ -72,7 +72,7 @@ pub fn status_after(
                 .cloned()
                 .collect();
         }
-        if !observed.was_denied(READ_GRANTS) {
+        if observed.known(READ_GRANTS) {
             next.grant_ids = (observed.grants.iter())
                 .filter_map(|g| managed_name(g).map(|n| (n.to_owned(), g.grant_id.clone())))
                 .collect();
@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn what_a_refused_read_did_not_show_stays_as_recorded() {
+    fn what_a_refused_or_unread_part_did_not_show_stays_as_recorded() {
         use crate::kms::KeyDescription;
         use crate::reconcile::plan::{ObservedKey, READ_ALIASES, READ_GRANTS};
         let key = KeyDescription {
@@ -398,17 +398,24 @@ mod tests {
             last_usage_unreadable: None,
             grants: vec![],
             denied: vec![READ_GRANTS, READ_ALIASES],
+            unread: vec![],
         };
+        let quick =
+            ObservedKey { denied: vec![], unread: vec![READ_GRANTS, READ_ALIASES], ..observed.clone() };
         let before = KmsKeyStatus {
             alias_name: Some("alias/a".into()),
             grant_ids: [("app".to_owned(), "g1".to_owned())].into(),
+            next_rotation_date: Some("2027-01-01T00:00:00Z".into()),
             ..KmsKeyStatus::default()
         };
-        let mut after = report(Outcome::Ready { message: "ok".into() });
-        after.key = Some(observed);
-        let next = status_after(&before, &after, &spec_a(), None, "t1");
-        assert_eq!(next.alias_name.as_deref(), Some("alias/a"));
-        assert_eq!(next.grant_ids, before.grant_ids);
+        for observed in [observed, quick] {
+            let mut after = report(Outcome::Ready { message: "ok".into() });
+            after.key = Some(observed);
+            let next = status_after(&before, &after, &spec_a(), None, "t1");
+            assert_eq!(next.alias_name.as_deref(), Some("alias/a"));
+            assert_eq!(next.grant_ids, before.grant_ids);
+            assert_eq!(next.next_rotation_date, before.next_rotation_date);
+        }
     }
 
     #[test]

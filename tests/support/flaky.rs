@@ -83,6 +83,9 @@ impl KmsPort for Lagging {
     async fn any_alias_arn(&self) -> Result<Option<String>, KmsError> {
         self.inner.any_alias_arn().await
     }
+    async fn account_aliases(&self) -> Result<BTreeMap<String, String>, KmsError> {
+        self.inner.account_aliases().await
+    }
     async fn list_aliases(&self, key_id: &str) -> Result<Vec<String>, KmsError> {
         self.inner.list_aliases(key_id).await
     }

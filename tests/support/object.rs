@@ -2,7 +2,7 @@
 //! and a status kept in memory, written through the same `StatusWriter` port and
 //! `status_after` function the kube shell uses.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use kms_operator::api::{
 use kms_operator::kms::{KeyDescription, KmsPort};
 use kms_operator::reconcile::guardrails::Rules;
 use kms_operator::reconcile::{
-    self, Error, Intent, Outcome, Owner, Report, Retry, StatusWriter, Target, audit,
+    self, AccountAliases, Error, Intent, Outcome, Owner, Report, Retry, Standing, StatusWriter, Target, audit,
 };
 
 use super::clock::TestClock;
@@ -43,6 +43,11 @@ pub struct Object {
     pub may_adopt: bool,
     /// The cluster's guardrails, if it has a KmsKeyPolicy.
     pub guardrails: Option<Rules>,
+    /// `--deep-resync-interval`; `None` reads the key in full at every reconcile.
+    pub deep_resync: Option<Duration>,
+    full_read: Mutex<Option<Timestamp>>,
+    /// The account's alias listing for quick resyncs (the controller shares one).
+    pub account_aliases: Arc<AccountAliases>,
 }
 
 impl Object {
@@ -65,6 +70,9 @@ impl Object {
             clock: Mutex::new(None),
             may_adopt: true,
             guardrails: None,
+            deep_resync: None,
+            full_read: Mutex::new(None),
+            account_aliases: Arc::new(AccountAliases::new(Duration::from_secs(300))),
         }
     }
 
@@ -92,8 +100,18 @@ impl Object {
             may_adopt: self.may_adopt,
             guardrails: self.guardrails.as_ref(),
             alias_handover_held: false,
+            standing: Standing {
+                settled: kms_operator::controller::settled(Some(&self.status()), Some(self.generation)),
+                full_read_due: self
+                    .deep_resync
+                    .is_none_or(|every| audit::last_usage_due(*self.full_read.lock().unwrap(), every, now)),
+            },
+            account_aliases: &self.account_aliases,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
+        if report.full_read {
+            *self.full_read.lock().unwrap() = Some(now);
+        }
         if audit::usage_read_counts(report.last_usage.as_ref(), &report.outcome) {
             *self.last_usage_read.lock().unwrap() = Some(now);
         }

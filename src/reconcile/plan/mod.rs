@@ -28,6 +28,7 @@ mod create;
 pub mod grants;
 mod observed;
 pub mod on_demand;
+pub mod reads;
 mod rotation;
 pub mod summary;
 mod tags;
@@ -149,6 +150,9 @@ pub struct Plan {
     pub deferred: Vec<String>,
     /// Things a person should know that do not keep the key from being Ready.
     pub notices: Vec<String>,
+    /// The plan was made from a quick look and must be made again from a full read before
+    /// anything is done (see `reads::needs_full_read`); everything else is empty then.
+    pub read_in_full: bool,
 }
 
 impl Plan {
@@ -198,6 +202,11 @@ pub fn plan(spec: &KmsKeySpec, observed: &Observed, ctx: &Context) -> Plan {
         }
         Observed::Owned(key) => plan_update(spec, key, ctx),
     };
+    if let Observed::Owned(key) = observed
+        && reads::needs_full_read(key, spec, &plan)
+    {
+        return Plan { read_in_full: true, ..Plan::default() };
+    }
     if let Observed::Owned(key) = observed
         && !key.denied.is_empty()
         && timing::iam_may_lag(ctx.recorded, ctx.now)
@@ -322,7 +331,7 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         plan.actions.push(Action::UpdateDescription(spec.key_description.clone()));
     }
     tags::plan_tags(spec, ctx.owner, &observed.tags, &mut plan);
-    if !observed.was_denied(READ_ALIASES) {
+    if observed.known(READ_ALIASES) {
         alias::plan_alias(spec, observed, ctx, &mut plan);
         alias::plan_additional_aliases(spec, observed, ctx, &mut plan);
     }
@@ -331,7 +340,7 @@ fn plan_update(spec: &KmsKeySpec, observed: &ObservedKey, ctx: &Context) -> Plan
         rotation::plan_rotation(spec, rotation, usable, &mut plan);
     }
     on_demand::plan_on_demand(ctx.rotate_now, ctx.recorded, observed, usable, &mut plan);
-    if !observed.was_denied(READ_GRANTS) {
+    if observed.known(READ_GRANTS) {
         grants::plan_grants(spec, &observed.grants, ctx.confirmed_grants, usable, &mut plan);
     }
     if !spec.is_enabled && enabled_now {
@@ -361,6 +370,7 @@ fn plan_policy(spec: &KmsKeySpec, observed: &ObservedKey, plan: &mut Plan) {
         return;
     };
     let statements = match &observed.policy {
+        _ if observed.unread.contains(&READ_POLICY) => return,
         _ if observed.was_denied(READ_POLICY) => Vec::new(),
         Some(current) if policies_equal(&wanted, current) => return,
         Some(current) => differing_statements(&wanted, current),

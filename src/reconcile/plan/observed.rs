@@ -121,6 +121,11 @@ pub struct ObservedKey {
     /// Permissions (`kms:GetKeyPolicy`, ...) whose reads AWS refused; what they would have
     /// shown is unknown, and the plan leaves that part alone.
     pub denied: Vec<&'static str>,
+    /// Parts (named by their reads' permissions, as in `denied`) that were not read this time:
+    /// a quick resync reads only the description, the tags and the account's shared alias
+    /// listing (see `reads`). The plan leaves an unread part alone, and asks for a full read
+    /// before it changes anything.
+    pub unread: Vec<&'static str>,
 }
 
 impl ObservedKey {
@@ -140,11 +145,17 @@ impl ObservedKey {
             last_usage: None,
             last_usage_unreadable: None,
             denied: Vec::new(),
+            unread: super::reads::PARTS.to_vec(),
         }
     }
 
     /// Whether the read needing `permission` was refused.
     pub fn was_denied(&self, permission: &str) -> bool {
         self.denied.contains(&permission)
+    }
+
+    /// Whether the part read with `permission` is known: read, and not refused.
+    pub fn known(&self, permission: &str) -> bool {
+        !self.was_denied(permission) && !self.unread.contains(&permission)
     }
 }

@@ -62,11 +62,17 @@ pub fn remember_value(values: &mut Vec<String>, token: &str) {
 /// has never shown the history, the next automatic rotation moved (one happened), or the last
 /// on-demand rotation is not counted in status yet (KMS rotates in the background).
 pub fn history_wanted(rotate_now: Option<&str>, recorded: &Recorded, rotation: &Rotation) -> bool {
-    let Some(counted) = recorded.on_demand_rotations else { return true };
-    let uncounted = recorded.on_demand.as_ref().is_some_and(|r| counted <= r.rotations_before);
-    pending(rotate_now, recorded).is_some()
-        || uncounted
+    recorded.on_demand_rotations.is_none()
+        || unsettled(rotate_now, recorded)
         || recorded.next_rotation != rotation.next_rotation.clone().filter(|_| rotation.enabled)
+}
+
+/// Whether an on-demand rotation is still to be asked for, or asked for and not yet counted
+/// in status.
+pub fn unsettled(rotate_now: Option<&str>, recorded: &Recorded) -> bool {
+    let counted = recorded.on_demand_rotations.unwrap_or(0);
+    let uncounted = recorded.on_demand.as_ref().is_some_and(|r| counted <= r.rotations_before);
+    pending(rotate_now, recorded).is_some() || uncounted
 }
 
 /// Adds the on-demand rotation the annotation asks for, if it is still to be done. `enabled`

@@ -95,6 +95,7 @@ pub(crate) fn mk_key() -> ObservedKey {
         last_usage_unreadable: None,
         grants: Vec::new(),
         denied: Vec::new(),
+        unread: Vec::new(),
     }
 }
 
@@ -758,3 +759,4 @@ mod kind;
 mod on_demand;
 mod ownership;
 mod policy;
+mod reads;
