@@ -39,6 +39,7 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
         rotate_now_values: status.rotate_now_values.clone(),
         next_rotation: status.next_rotation_date.clone(),
         on_demand_rotations: status.on_demand_rotations.map(|n| n as usize),
+        grants_recorded: !status.grant_ids.is_empty(),
     }
 }
 

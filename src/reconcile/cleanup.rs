@@ -42,14 +42,23 @@ pub async fn cleanup(
     let observe_only = spec.management_policy == ManagementPolicy::ObserveOnly;
     let policy = if observe_only { DeletionPolicy::Retain } else { policy };
     let mut observed =
-        observe::observe(kms, spec, owner, recorded, None, false, observe::Basis::Full).await?;
+        observe::observe(kms, spec, owner, recorded, None, false, observe::Basis::Full { no_grants: false })
+            .await?;
     if let Some(repair) = plan::blind_policy_repair(spec, &observed, recorded, now).filter(|_| !observe_only)
         && let Some(key_id) = observed.key_to_act_on().map(str::to_owned)
     {
         // Its policy may shut the operator out; if the spec's lets it back in, go on.
         if apply_one(kms, &key_id, &repair).await.is_ok() {
-            observed =
-                observe::observe(kms, spec, owner, recorded, None, false, observe::Basis::Full).await?;
+            observed = observe::observe(
+                kms,
+                spec,
+                owner,
+                recorded,
+                None,
+                false,
+                observe::Basis::Full { no_grants: false },
+            )
+            .await?;
         }
     }
     let actions = match plan::plan_cleanup(spec, &observed, recorded, now, policy) {

@@ -18,8 +18,9 @@ use super::{adopt, policy_builder};
 /// How much of the key to read (see `plan::reads`).
 #[derive(Clone, Debug)]
 pub enum Basis<'a> {
-    /// Everything.
-    Full,
+    /// Everything; but when `no_grants` says the key has none of the operator's grants
+    /// (`plan::reads::grants_unread_are_none`), ListGrants is not called.
+    Full { no_grants: bool },
     /// Description and tags; aliases from this listing of the account's (alias → key ID); the
     /// rest unread.
     Quick(&'a BTreeMap<String, String>),
@@ -121,6 +122,7 @@ async fn read_parts(
     };
     let source = |part: &str| match (basis, carried) {
         (_, Some((before, reread))) if !reread.contains(&part) => Source::Carry(before),
+        (Basis::Full { no_grants: true }, _) if part == READ_GRANTS => Source::NoneMade,
         (Basis::Quick(listing), _) if part == READ_ALIASES => Source::Listing(listing),
         (Basis::Quick(_), _) => Source::Unread,
         _ => Source::Read,
@@ -131,7 +133,7 @@ async fn read_parts(
             let read = readable_in_state(kms.rotation(&key_id).await);
             observed.rotation = allowed(read, READ_ROTATION, denied)?.flatten();
         }
-        Source::Read | Source::Listing(_) => {}
+        Source::Read | Source::Listing(_) | Source::NoneMade => {}
         Source::Carry(before) => observed.rotation = before.rotation.clone(),
         Source::Unread => observed.unread.push(READ_ROTATION),
     }
@@ -143,7 +145,7 @@ async fn read_parts(
         _ => None,
     };
     match source(READ_POLICY) {
-        Source::Read | Source::Listing(_) => {
+        Source::Read | Source::Listing(_) | Source::NoneMade => {
             observed.policy = allowed(kms.key_policy(&key_id).await, READ_POLICY, denied)?.flatten();
         }
         Source::Carry(before) => observed.policy = before.policy.clone(),
@@ -151,7 +153,7 @@ async fn read_parts(
     }
     let wanted_alias = spec.full_alias_name();
     match source(READ_ALIASES) {
-        Source::Read => {
+        Source::Read | Source::NoneMade => {
             let aliases = allowed(kms.list_aliases(&key_id).await, READ_ALIASES, denied)?.unwrap_or_default();
             // An alias the key's own list shows needs no second look.
             observed.alias_target = match aliases.contains(&wanted_alias) {
@@ -189,6 +191,7 @@ async fn read_parts(
         }
         Source::Carry(before) => observed.grants = before.grants.clone(),
         Source::Unread => observed.unread.push(READ_GRANTS),
+        Source::NoneMade => {}
     }
     Ok(())
 }
@@ -199,6 +202,8 @@ enum Source<'a> {
     Carry(&'a ObservedKey),
     Listing(&'a BTreeMap<String, String>),
     Unread,
+    /// Known to hold nothing the operator made, without a read.
+    NoneMade,
 }
 
 /// No key yet: whether the wanted alias is free, and, when a built policy needs the account's

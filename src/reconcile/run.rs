@@ -129,6 +129,8 @@ async fn passes(
     let mut recorded = target.recorded;
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
+    let full =
+        Basis::Full { no_grants: reads::grants_unread_are_none(target.spec, &recorded, target.standing) };
     let mut look = match reads::depth(target.spec, &recorded, target.standing, target.rotate_now) {
         Depth::Full => None,
         Depth::Quick => match target.account_aliases.get(kms).await {
@@ -153,7 +155,7 @@ async fn passes(
             Some(Look::Quick(listing)) => observe(Basis::Quick(listing)).await,
             Some(Look::Next(NextLook::Full)) | None => {
                 report.full_read = true;
-                observe(Basis::Full).await
+                observe(full.clone()).await
             }
         };
         let observed = match observed {
@@ -178,7 +180,7 @@ async fn passes(
         let mut observed = observed;
         if plan.read_in_full {
             report.full_read = true;
-            observed = match observe(Basis::Full).await {
+            observed = match observe(full.clone()).await {
                 Ok(observed) => observed,
                 Err(err) => {
                     report.outcome = Outcome::of_kms_error(&err, &recorded, now);

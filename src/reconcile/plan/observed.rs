@@ -34,6 +34,8 @@ pub struct Recorded {
     /// (`None`: never read): together they say when the history is worth reading again.
     pub next_rotation: Option<String>,
     pub on_demand_rotations: Option<usize>,
+    /// Whether status records the ID of any grant the operator manages.
+    pub grants_recorded: bool,
 }
 
 /// A create or adoption attempt that was started but never saw its key ID recorded.

@@ -59,6 +59,16 @@ pub fn depth(spec: &KmsKeySpec, recorded: &Recorded, standing: Standing, rotate_
     }
 }
 
+/// Whether a full read may take the key to have none of the operator's grants without
+/// ListGrants: the spec asks for none, status records none, and the spec has not changed since
+/// the object was last Ready (a spec that just dropped its grants must see them to revoke
+/// them, even those whose ID never reached status). A grant named `kms-operator/...` that a
+/// person made by hand on such a key is thus never seen, and never revoked.
+pub fn grants_unread_are_none(spec: &KmsKeySpec, recorded: &Recorded, standing: Standing) -> bool {
+    let wanted = spec.create_grants && !spec.grants.is_empty();
+    !wanted && !recorded.grants_recorded && standing.settled
+}
+
 /// Whether a plan made from a quick look must be made again from a full read: it would change
 /// something, something keeps the key from being Ready, or the key is one whose unread parts
 /// decide what status says (a key kept disabled, whose rotation and grant changes wait).

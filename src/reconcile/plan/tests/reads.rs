@@ -169,3 +169,20 @@ fn the_key_createkey_just_made_is_known_without_a_read_and_then_configured() {
     let confirm = next_look(&Observed::Owned(Box::new(mk_key())), &[Action::SetEnabled(true)], None);
     assert!(matches!(confirm, NextLook::Confirm { reread, .. } if reread.is_empty()));
 }
+
+#[test]
+fn grants_go_unread_only_for_a_settled_object_that_wants_and_records_none() {
+    let with_grants = KmsKeySpec { create_grants: true, grants: vec![mk_grant_spec()], ..mk_spec() };
+    let listed_but_off = KmsKeySpec { create_grants: false, ..with_grants.clone() };
+    let recording = Recorded { grants_recorded: true, ..recorded() };
+    let cases: [(&str, &KmsKeySpec, &Recorded, Standing, bool); 5] = [
+        ("wants none, records none, settled", &mk_spec(), &recorded(), SETTLED, true),
+        ("grants listed but createGrants off", &listed_but_off, &recorded(), SETTLED, true),
+        ("wants grants", &with_grants, &recorded(), SETTLED, false),
+        ("records a grant", &mk_spec(), &recording, SETTLED, false),
+        ("spec changed since Ready", &mk_spec(), &recorded(), Standing::default(), false),
+    ];
+    for (case, spec, recorded, standing, wanted) in cases {
+        assert_eq!(looks::grants_unread_are_none(spec, recorded, standing), wanted, "{case}");
+    }
+}
