@@ -99,7 +99,9 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_DEEP_RESYNC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub deep_resync_interval: Duration,
 
-    /// How many KmsKeys are reconciled at once.
+    /// How many KmsKeys are reconciled at once in each of the two lanes: edits (a spec change,
+    /// an object not Ready, a deletion) and resyncs of settled objects. Edits never wait for
+    /// resyncs.
     #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 

@@ -7,11 +7,13 @@
 mod cluster_policy;
 mod export;
 mod holds;
+mod lanes;
 mod leader;
 mod merge_patch;
 mod read_schedule;
 mod recorded;
 mod requeue;
+mod slim;
 mod status_writer;
 
 use std::collections::hash_map::DefaultHasher;
@@ -19,7 +21,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -37,6 +39,7 @@ use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort, Quotas};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target};
+use lanes::Lane;
 
 pub use recorded::{recorded_from, settled};
 pub use requeue::Backoff;
@@ -96,6 +99,8 @@ pub struct Context {
     pub deep_resync: Duration,
     /// The account's aliases, shared by the quick resyncs of all objects.
     pub account_aliases: reconcile::AccountAliases,
+    /// The edit and resync lanes, each `--concurrency` wide.
+    pub lanes: lanes::Lanes,
     /// Objects without the deletion-protection annotation are protected.
     pub default_deletion_protection: bool,
     /// What a deletion does to the key of an object without `spec.deletionPolicy`.
@@ -136,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         full_reads: read_schedule::ReadSchedule::spread(),
         deep_resync: args.deep_resync_interval,
         account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
+        lanes: lanes::Lanes::new(usize::from(args.concurrency)),
         default_deletion_protection: args.default_deletion_protection,
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
@@ -205,7 +211,7 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
         let (reader, writer) = reflector::store();
         let synced = reader.clone();
         syncs.push(watch_synced(synced));
-        controllers.push(controller(api, reader, writer, ctx.clone(), args.concurrency));
+        controllers.push(controller(api, reader, writer, ctx.clone()));
     }
     tokio::spawn(async move {
         if futures::future::join_all(syncs).await.into_iter().all(|ok| ok) {
@@ -243,15 +249,18 @@ async fn controller(
     reader: reflector::Store<KmsKey>,
     writer: reflector::store::Writer<KmsKey>,
     ctx: Arc<Context>,
-    concurrency: u16,
 ) {
+    let lanes_ctx = ctx.clone();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(slim::slim)
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(spec_or_lifecycle, Default::default());
+        .predicate_filter(spec_or_lifecycle, Default::default())
+        .inspect_ok(move |obj| lanes_ctx.lanes.changed(obj.metadata.uid.as_deref().unwrap_or_default()));
+    // No limit here: the lanes limit how many reconciles run (see `lanes`).
     Controller::for_stream(stream, reader)
-        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .with_config(ControllerConfig::default())
         .shutdown_on_signal()
         .run(reconcile_object, error_policy, ctx)
         .for_each(|result| async move {
@@ -282,7 +291,19 @@ fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// Waits for a turn in the object's lane, then reconciles it.
 async fn reconcile_object(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+    let uid = obj.uid().unwrap_or_default();
+    let Some(_turn) = ctx.lanes.enter(Lane::of(&obj), &uid).await else {
+        // The object changed while its resync waited: the watch has queued that change, which
+        // runs in the edit lane as soon as this returns.
+        return Ok(Requeue::await_change());
+    };
+    // Boxed, so that a reconcile waiting for its turn is small.
+    Box::pin(reconcile_in_turn(obj, ctx.clone())).await
+}
+
+async fn reconcile_in_turn(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
     let namespace = obj.namespace().ok_or(ReconcileError::MissingMetadata)?;
     let api: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, obj, |event| async {
