@@ -114,6 +114,17 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
 
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator", "--set", "replicaCount=2"]);
     assert!(ok && text.contains("KMS_OPERATOR_LEADER_ELECTION") && text.contains("leases"), "{text}");
+
+    let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator"]);
+    assert!(ok && !text.contains("grafana_dashboard"), "no dashboard unless asked: {text}");
+    let args = ["template", "kms", "charts/kms-operator", "--set", "metrics.dashboard.enabled=true"];
+    let (ok, text) = helm_run(&args);
+    let doc = text.split("---").find(|d| d.contains("grafana_dashboard: \"1\"")).expect(&text);
+    let embedded = doc.split_once("kms-operator.json: |-\n").expect(doc).1;
+    let json: String =
+        embedded.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+    let dashboard: serde_json::Value = serde_json::from_str(&json).expect(&json);
+    assert!(ok && dashboard["panels"].as_array().is_some_and(|p| !p.is_empty()), "{text}");
 }
 
 #[test]

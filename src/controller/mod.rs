@@ -94,6 +94,8 @@ pub struct Context {
     pub last_usage_every: Duration,
     pub backoff: Backoff,
     pub usage_checks: read_schedule::ReadSchedule,
+    /// When each object was last reconciled (for the resync-lag metric).
+    pub looked_at: read_schedule::ReadSchedule,
     /// When each object's key was last read in full; see `--deep-resync-interval`.
     pub full_reads: read_schedule::ReadSchedule,
     pub deep_resync: Duration,
@@ -126,7 +128,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
     let quotas = Arc::new(Quotas::of_aws(args.kms_quota_fraction, &args.kms_rate_limits));
-    let kms = Arc::new(AwsKms::with_quotas(crate::kms::aws_clients(&args).await, quotas));
+    let kms = AwsKms::with_quotas(crate::kms::aws_clients(&args).await, quotas);
+    let kms = Arc::new(kms.observed_by(metrics.clone()));
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
@@ -138,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         last_usage_every: args.last_usage_interval.max(args.resync_interval),
         backoff: Backoff::default(),
         usage_checks: Default::default(),
+        looked_at: Default::default(),
         full_reads: read_schedule::ReadSchedule::spread(),
         deep_resync: args.deep_resync_interval,
         account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
@@ -219,7 +223,9 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
             health.set_ready(true);
         }
     });
+    let sampler = tokio::spawn(sample_metrics(ctx.clone()));
     futures::future::join_all(controllers).await;
+    sampler.abort();
     tracing::info!("kms-operator stopped");
 }
 
@@ -337,7 +343,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     if let Some(held) = held {
         let report = reconcile::Report::of(held);
         writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
-        ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
+        count_reconcile(ctx, &owner.uid, &report.outcome, started);
         if let Outcome::Stalled { reason, message } = &report.outcome {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }
@@ -415,7 +421,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         );
         publish(ctx, obj, EventType::Normal, "PolicyGenerated", "Update", note).await;
     }
-    ctx.metrics.reconciled(report.outcome.label(), started.elapsed());
+    count_reconcile(ctx, &owner.uid, &report.outcome, started);
     let uid = owner.uid.as_str();
     Ok(match &report.outcome {
         Outcome::Ready { .. } => {
@@ -431,6 +437,33 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(resync)),
         Outcome::Held { .. } => Requeue::await_change(),
     })
+}
+
+/// Counts a reconcile of the object `uid` that ended in `outcome`: its duration, the object's
+/// state, and when it was last looked at (a held object is not looked at again until it changes,
+/// so it is left out of the resync lag).
+fn count_reconcile(ctx: &Context, uid: &str, outcome: &Outcome, started: std::time::Instant) {
+    ctx.metrics.reconciled(outcome.label(), started.elapsed());
+    ctx.metrics.object_state(uid, Some(outcome.label()));
+    match outcome {
+        Outcome::Held { .. } => ctx.looked_at.forget(uid),
+        _ => ctx.looked_at.read(uid, Timestamp::now()),
+    }
+}
+
+/// Every few seconds, the metrics read from the controller's state: queue depth by lane and the
+/// resync lag.
+async fn sample_metrics(ctx: Arc<Context>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticks.tick().await;
+        for lane in [Lane::Edit, Lane::Resync] {
+            ctx.metrics.set_queue_depth(lane.label(), ctx.lanes.queued(lane));
+        }
+        let now = Timestamp::now();
+        let oldest = ctx.looked_at.oldest().unwrap_or(now);
+        ctx.metrics.set_resync_lag(now.duration_since(oldest).unsigned_abs());
+    }
 }
 
 async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue, ReconcileError> {
@@ -501,6 +534,8 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     ctx.metrics.reconciled("deleted", started.elapsed());
     ctx.backoff.reset(&owner.uid);
     ctx.usage_checks.forget(&owner.uid);
+    ctx.looked_at.forget(&owner.uid);
+    ctx.metrics.object_state(&owner.uid, None);
     ctx.full_reads.forget(&owner.uid);
     Ok(Requeue::await_change())
 }

@@ -48,6 +48,11 @@ impl ReadSchedule {
         self.read_at.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), now);
     }
 
+    /// The earliest read on record.
+    pub fn oldest(&self) -> Option<Timestamp> {
+        self.read_at.lock().unwrap_or_else(|e| e.into_inner()).values().min().copied()
+    }
+
     /// Forgets `uid`, whose object is gone.
     pub fn forget(&self, uid: &str) {
         self.read_at.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
@@ -72,8 +77,12 @@ mod tests {
         assert!(!checks.due("a", every, t0 + Duration::from_secs(60)));
         assert!(checks.due("a", every, t0 + Duration::from_secs(500)));
         assert!(checks.due("b", every, t0), "per object");
+        checks.read("c", t0 + Duration::from_secs(10));
+        assert_eq!(checks.oldest(), Some(t0));
         checks.forget("a");
+        checks.forget("c");
         assert!(checks.read_at.lock().unwrap().is_empty());
+        assert_eq!(checks.oldest(), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use aws_sdk_kms::types::{
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
+use super::calls::{Call, CallObserver};
 use super::{
     ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey,
     PastRotation, Quotas, Rotation, TaggedKey,
@@ -33,11 +34,12 @@ pub struct AwsClients {
 }
 
 /// KMS through the AWS SDK.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AwsKms {
     client: Client,
     tagging: aws_sdk_resourcegroupstagging::Client,
     quotas: Arc<Quotas>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl AwsKms {
@@ -48,7 +50,22 @@ impl AwsKms {
 
     /// KMS through `clients`, each call first waiting for its operation's `quotas`.
     pub fn with_quotas(clients: AwsClients, quotas: Arc<Quotas>) -> Self {
-        Self { client: clients.kms, tagging: clients.tagging, quotas }
+        Self { client: clients.kms, tagging: clients.tagging, quotas, observer: None }
+    }
+
+    /// The same, telling `observer` of every request.
+    pub fn observed_by(self, observer: Arc<dyn CallObserver>) -> Self {
+        Self { observer: Some(observer), ..self }
+    }
+
+    /// Waits for the quota turn of one request of `operation`.
+    async fn turn(&self, operation: &'static str) -> Call {
+        let started = std::time::Instant::now();
+        self.quotas.acquire(operation).await;
+        if let Some(observer) = &self.observer {
+            observer.waited(operation, started.elapsed());
+        }
+        Call::new(operation, self.observer.clone())
     }
 
     /// Every page of a paginated call, each page first waiting for `operation`'s quota. `more`
@@ -64,10 +81,13 @@ impl AwsKms {
     {
         let mut out = Vec::new();
         loop {
-            self.quotas.acquire(operation).await;
+            let turn = self.turn(operation).await;
             match pages.next().await {
-                None => return Ok(out),
-                Some(Err(err)) => return Err(sdk_error(operation, err)),
+                None => {
+                    turn.unsent();
+                    return Ok(out);
+                }
+                Some(Err(err)) => return Err(turn.failed(err)),
                 Some(Ok(page)) => {
                     let last = !more(&page);
                     out.push(page);
@@ -80,7 +100,7 @@ impl AwsKms {
     }
 }
 
-fn sdk_error<E>(operation: &'static str, err: SdkError<E>) -> KmsError
+pub(super) fn sdk_error<E>(operation: &'static str, err: SdkError<E>) -> KmsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -165,9 +185,9 @@ fn not_found_is_none<T>(result: Result<T, KmsError>) -> Result<Option<T>, KmsErr
 #[async_trait]
 impl KmsPort for AwsKms {
     async fn describe_key(&self, key_id: &str) -> Result<Option<KeyDescription>, KmsError> {
-        self.quotas.acquire("DescribeKey").await;
+        let turn = self.turn("DescribeKey").await;
         let out = self.client.describe_key().key_id(key_id).send().await;
-        let out = not_found_is_none(out.map_err(|e| sdk_error("DescribeKey", e)))?;
+        let out = not_found_is_none(out.map_err(|e| turn.failed(e)))?;
         Ok(out.and_then(|o| o.key_metadata().map(describe)))
     }
 
@@ -195,9 +215,9 @@ impl KmsPort for AwsKms {
     }
 
     async fn rotation(&self, key_id: &str) -> Result<Rotation, KmsError> {
-        self.quotas.acquire("GetKeyRotationStatus").await;
+        let turn = self.turn("GetKeyRotationStatus").await;
         let out = self.client.get_key_rotation_status().key_id(key_id).send().await;
-        let out = out.map_err(|e| sdk_error("GetKeyRotationStatus", e))?;
+        let out = out.map_err(|e| turn.failed(e))?;
         Ok(Rotation {
             enabled: out.key_rotation_enabled(),
             period_days: out.rotation_period_in_days(),
@@ -207,9 +227,9 @@ impl KmsPort for AwsKms {
     }
 
     async fn last_usage(&self, key_id: &str) -> Result<LastUsage, KmsError> {
-        self.quotas.acquire("GetKeyLastUsage").await;
+        let turn = self.turn("GetKeyLastUsage").await;
         let out = self.client.get_key_last_usage().key_id(key_id).send().await;
-        let out = out.map_err(|e| sdk_error("GetKeyLastUsage", e))?;
+        let out = out.map_err(|e| turn.failed(e))?;
         let used = out.key_last_usage();
         Ok(LastUsage {
             operation: used.and_then(|u| u.operation()).map(|o| o.as_str().to_owned()),
@@ -234,16 +254,16 @@ impl KmsPort for AwsKms {
     }
 
     async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
-        self.quotas.acquire("GetKeyPolicy").await;
+        let turn = self.turn("GetKeyPolicy").await;
         let out = self.client.get_key_policy().key_id(key_id).policy_name(POLICY_NAME).send();
-        let out = out.await.map_err(|e| sdk_error("GetKeyPolicy", e))?;
+        let out = out.await.map_err(|e| turn.failed(e))?;
         Ok(out.policy().map(str::to_owned))
     }
 
     async fn any_alias_arn(&self) -> Result<Option<String>, KmsError> {
-        self.quotas.acquire("ListAliases").await;
+        let turn = self.turn("ListAliases").await;
         let out = self.client.list_aliases().limit(1).send().await;
-        let out = out.map_err(|e| sdk_error("ListAliases", e))?;
+        let out = out.map_err(|e| turn.failed(e))?;
         Ok(out.aliases().iter().find_map(|a| a.alias_arn()).map(str::to_owned))
     }
 
@@ -296,7 +316,7 @@ impl KmsPort for AwsKms {
     }
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
-        self.quotas.acquire("CreateKey").await;
+        let turn = self.turn("CreateKey").await;
         let out = (self.client.create_key())
             .description(&key.description)
             .set_policy(key.policy.clone())
@@ -310,7 +330,7 @@ impl KmsPort for AwsKms {
             .config_override(aws_sdk_kms::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await
-            .map_err(|e| sdk_error("CreateKey", e))?;
+            .map_err(|e| turn.failed(e))?;
         let meta = out.key_metadata().ok_or_else(|| {
             KmsError::new("CreateKey", ErrorKind::Transient, "response carried no key metadata")
         })?;
@@ -319,43 +339,43 @@ impl KmsPort for AwsKms {
 
     async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError> {
         let call = self.client.update_key_description().key_id(key_id).description(description);
-        self.quotas.acquire("UpdateKeyDescription").await;
-        call.send().await.map_err(|e| sdk_error("UpdateKeyDescription", e))?;
+        let turn = self.turn("UpdateKeyDescription").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError> {
         let call = self.client.put_key_policy().key_id(key_id).policy_name(POLICY_NAME);
-        self.quotas.acquire("PutKeyPolicy").await;
-        call.policy(policy).send().await.map_err(|e| sdk_error("PutKeyPolicy", e))?;
+        let turn = self.turn("PutKeyPolicy").await;
+        call.policy(policy).send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError> {
         let call = self.client.tag_resource().key_id(key_id).set_tags(Some(aws_tags(tags)));
-        self.quotas.acquire("TagResource").await;
-        call.send().await.map_err(|e| sdk_error("TagResource", e))?;
+        let turn = self.turn("TagResource").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), KmsError> {
         let call = self.client.untag_resource().key_id(key_id).set_tag_keys(Some(keys.to_vec()));
-        self.quotas.acquire("UntagResource").await;
-        call.send().await.map_err(|e| sdk_error("UntagResource", e))?;
+        let turn = self.turn("UntagResource").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn create_alias(&self, alias_name: &str, key_id: &str) -> Result<(), KmsError> {
         let call = self.client.create_alias().alias_name(alias_name).target_key_id(key_id);
-        self.quotas.acquire("CreateAlias").await;
-        call.send().await.map_err(|e| sdk_error("CreateAlias", e))?;
+        let turn = self.turn("CreateAlias").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn delete_alias(&self, alias_name: &str) -> Result<(), KmsError> {
         let call = self.client.delete_alias().alias_name(alias_name);
-        self.quotas.acquire("DeleteAlias").await;
-        call.send().await.map_err(|e| sdk_error("DeleteAlias", e))?;
+        let turn = self.turn("DeleteAlias").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
@@ -368,12 +388,12 @@ impl KmsPort for AwsKms {
         if enabled {
             let call =
                 self.client.enable_key_rotation().key_id(key_id).set_rotation_period_in_days(period_days);
-            self.quotas.acquire("EnableKeyRotation").await;
-            call.send().await.map_err(|e| sdk_error("EnableKeyRotation", e))?;
+            let turn = self.turn("EnableKeyRotation").await;
+            call.send().await.map_err(|e| turn.failed(e))?;
         } else {
             let call = self.client.disable_key_rotation().key_id(key_id);
-            self.quotas.acquire("DisableKeyRotation").await;
-            call.send().await.map_err(|e| sdk_error("DisableKeyRotation", e))?;
+            let turn = self.turn("DisableKeyRotation").await;
+            call.send().await.map_err(|e| turn.failed(e))?;
         }
         Ok(())
     }
@@ -381,27 +401,27 @@ impl KmsPort for AwsKms {
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), KmsError> {
         if enabled {
             let call = self.client.enable_key().key_id(key_id);
-            self.quotas.acquire("EnableKey").await;
-            call.send().await.map_err(|e| sdk_error("EnableKey", e))?;
+            let turn = self.turn("EnableKey").await;
+            call.send().await.map_err(|e| turn.failed(e))?;
         } else {
             let call = self.client.disable_key().key_id(key_id);
-            self.quotas.acquire("DisableKey").await;
-            call.send().await.map_err(|e| sdk_error("DisableKey", e))?;
+            let turn = self.turn("DisableKey").await;
+            call.send().await.map_err(|e| turn.failed(e))?;
         }
         Ok(())
     }
 
     async fn rotate_on_demand(&self, key_id: &str) -> Result<(), KmsError> {
         let call = self.client.rotate_key_on_demand().key_id(key_id);
-        self.quotas.acquire("RotateKeyOnDemand").await;
-        call.send().await.map_err(|e| sdk_error("RotateKeyOnDemand", e))?;
+        let turn = self.turn("RotateKeyOnDemand").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn create_grant(&self, key_id: &str, grant: &NewGrant) -> Result<String, KmsError> {
         let terms = &grant.terms;
         let operations = terms.operations.iter().map(|o| GrantOperation::from(o.as_str()));
-        self.quotas.acquire("CreateGrant").await;
+        let turn = self.turn("CreateGrant").await;
         let out = (self.client.create_grant())
             .key_id(key_id)
             .name(&grant.name)
@@ -413,22 +433,22 @@ impl KmsPort for AwsKms {
             .set_constraints(grant_constraints(terms))
             .send()
             .await
-            .map_err(|e| sdk_error("CreateGrant", e))?;
+            .map_err(|e| turn.failed(e))?;
         Ok(out.grant_id().unwrap_or_default().to_owned())
     }
 
     async fn revoke_grant(&self, key_id: &str, grant_id: &str) -> Result<(), KmsError> {
         let call = self.client.revoke_grant().key_id(key_id).grant_id(grant_id);
-        self.quotas.acquire("RevokeGrant").await;
-        call.send().await.map_err(|e| sdk_error("RevokeGrant", e))?;
+        let turn = self.turn("RevokeGrant").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 
     async fn schedule_deletion(&self, key_id: &str, window_days: i32) -> Result<(), KmsError> {
         let call = self.client.schedule_key_deletion().key_id(key_id);
-        self.quotas.acquire("ScheduleKeyDeletion").await;
+        let turn = self.turn("ScheduleKeyDeletion").await;
         let out = call.pending_window_in_days(window_days).send().await;
-        let out = out.map_err(|e| sdk_error("ScheduleKeyDeletion", e))?;
+        let out = out.map_err(|e| turn.failed(e))?;
         // moto answers 200 with no date for a window it does not accept; AWS would refuse it.
         if out.deletion_date().is_none() && out.key_state().is_none() {
             return Err(KmsError::new(
@@ -442,8 +462,8 @@ impl KmsPort for AwsKms {
 
     async fn cancel_deletion(&self, key_id: &str) -> Result<(), KmsError> {
         let call = self.client.cancel_key_deletion().key_id(key_id);
-        self.quotas.acquire("CancelKeyDeletion").await;
-        call.send().await.map_err(|e| sdk_error("CancelKeyDeletion", e))?;
+        let turn = self.turn("CancelKeyDeletion").await;
+        call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! wrap it to inject failures. Nothing here decides *what* to call: that is `reconcile::plan`.
 
 mod aws;
+mod calls;
 mod client;
 mod error;
 mod quota;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 pub use aws::{AwsClients, AwsKms};
+pub use calls::{CallObserver, outcome_label};
 pub use client::aws_clients;
 pub use error::{ErrorKind, KmsError};
 pub use quota::{AWS_QUOTAS, Quotas, parse_overrides};
