@@ -40,7 +40,7 @@ pub struct RunArgs {
     pub tagging_endpoint: Option<String>,
 
     /// How often every KmsKey is checked against KMS, drift or not (e.g. 30s, 10m, 1h).
-    /// Each object's next check is jittered by ±10%.
+    /// Each object has its own slot in the interval (from its UID), so checks spread evenly.
     #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync_interval: Duration,
 

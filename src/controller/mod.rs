@@ -423,18 +423,20 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     }
     count_reconcile(ctx, &owner.uid, &report.outcome, started);
     let uid = owner.uid.as_str();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let resync_wait = requeue::until_resync(uid, resync, now.as_secs_f64());
     Ok(match &report.outcome {
         Outcome::Ready { .. } => {
             ctx.backoff.reset(uid);
-            Requeue::requeue(requeue::jittered(resync))
+            Requeue::requeue(resync_wait)
         }
         Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => Requeue::requeue(*wait),
         Outcome::Progressing { retry: reconcile::Retry::Resync, .. } => {
             ctx.backoff.reset(uid);
-            Requeue::requeue(requeue::jittered(resync))
+            Requeue::requeue(resync_wait)
         }
         Outcome::Progressing { .. } => Requeue::requeue(ctx.backoff.next(uid)),
-        Outcome::Stalled { .. } => Requeue::requeue(requeue::jittered(resync)),
+        Outcome::Stalled { .. } => Requeue::requeue(resync_wait),
         Outcome::Held { .. } => Requeue::await_change(),
     })
 }
