@@ -184,11 +184,11 @@ fn the_argocd_configmap_embeds_the_health_check_verbatim() {
 #[test]
 fn the_iam_policy_allows_exactly_the_kms_actions_the_operator_calls() {
     let adapter = read("src/kms/aws.rs");
-    // Every call is named where its error is mapped, or where its pages are read.
+    // Every call is named where it waits for its quota turn, or where its pages are read.
     let named = |marker: &str| -> Vec<String> {
         (adapter.split(marker).skip(1)).map(|rest| rest[..rest.find('"').unwrap()].to_owned()).collect()
     };
-    let operations = [named("sdk_error(\""), named("all_pages(\"")].concat();
+    let operations = [named("self.turn(\""), named("all_pages(\"")].concat();
     let called: BTreeSet<String> = (operations.iter())
         .map(|op| if op == "GetResources" { format!("tag:{op}") } else { format!("kms:{op}") })
         .collect();
