@@ -101,12 +101,13 @@ pub struct ObservedKey {
     /// status does not record it yet.
     pub unrecorded: bool,
     pub tags: BTreeMap<String, String>,
-    /// `None` when the key's state does not let KMS report it, or the read was denied.
+    /// `None` when the key's state does not let KMS report it, or the read was denied or not
+    /// made (see `denied`, `unread`).
     pub rotation: Option<Rotation>,
     /// The key's past rotations, oldest first; `None` when not read (see
     /// `on_demand::history_wanted`).
     pub past_rotations: Option<Vec<PastRotation>>,
-    /// `None` when the read was denied (see `denied`).
+    /// `None` when the read was denied or not made (see `denied`, `unread`).
     pub policy: Option<String>,
     /// Aliases that point at this key.
     pub aliases: Vec<String>,
@@ -115,6 +116,9 @@ pub struct ObservedKey {
     /// For each wanted additional alias that does not point at this key: the key that holds
     /// it, if any.
     pub additional_alias_holders: BTreeMap<String, Option<String>>,
+    /// The key's grants; empty when the read was denied or not made (see `denied`,
+    /// `unread`), or when the key is known to hold none of the operator's
+    /// (`reads::grants_unread_are_none`).
     pub grants: Vec<GrantInfo>,
     /// The key's last use, when it was due to be read (see `audit::last_usage_due`).
     pub last_usage: Option<LastUsage>,
