@@ -140,7 +140,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         min_resync: args.min_resync_interval,
         last_usage_every: args.last_usage_interval.max(args.resync_interval),
         backoff: Backoff::default(),
-        usage_checks: Default::default(),
+        usage_checks: read_schedule::ReadSchedule::spread(),
         looked_at: Default::default(),
         full_reads: read_schedule::ReadSchedule::spread(),
         deep_resync: args.deep_resync_interval,

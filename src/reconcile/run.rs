@@ -142,7 +142,8 @@ async fn passes(
         },
     };
     for _ in 0..MAX_PASSES {
-        let usage_due = target.last_usage_due && report.last_usage.is_none();
+        // A key made in this reconcile has not been used yet: its last use is read later.
+        let usage_due = target.last_usage_due && report.last_usage.is_none() && report.created.is_none();
         let observe = |basis| {
             observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due, basis)
         };
