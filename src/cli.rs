@@ -105,6 +105,12 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
+    /// Reconcile only the KmsKeys this label selector matches (`team=a`, `shard in (x,y)`,
+    /// `!kms.boosterpack.io/shard`): run several operators, each with its own selector and
+    /// `--lease-name`, to share a large cluster. The selectors must not overlap.
+    #[arg(long, env = "KMS_OPERATOR_SELECTOR")]
+    pub selector: Option<String>,
+
     /// Namespaces to watch, comma-separated. All namespaces when empty.
     #[arg(long, env = "KMS_OPERATOR_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,

@@ -115,6 +115,32 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator", "--set", "replicaCount=2"]);
     assert!(ok && text.contains("KMS_OPERATOR_LEADER_ELECTION") && text.contains("leases"), "{text}");
 
+    let args = [
+        "template",
+        "kms",
+        "charts/kms-operator",
+        "--set",
+        "shards[0].name=a,shards[0].selector=kms.boosterpack.io/shard=a",
+        "--set",
+        "shards[1].name=rest,shards[1].selector=kms.boosterpack.io/shard!=a",
+    ];
+    let (ok, text) = helm_run(&args);
+    let deployments: Vec<&str> = text.split("---").filter(|d| d.contains("\nkind: Deployment\n")).collect();
+    assert!(ok && deployments.len() == 2, "{text}");
+    for (shard, selector) in [("a", "kms.boosterpack.io/shard=a"), ("rest", "kms.boosterpack.io/shard!=a")] {
+        let doc = deployments
+            .iter()
+            .find(|d| d.contains(&format!("name: kms-kms-operator-{shard}\n")))
+            .expect(&text);
+        assert!(doc.contains(&format!("value: \"{selector}\"")), "{doc}");
+        assert!(
+            doc.contains(&format!("kms.boosterpack.io/shard: \"{shard}\"")),
+            "disjoint pod selectors: {doc}"
+        );
+    }
+    let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator", "--set", "shards[0].name=a"]);
+    assert!(!ok && text.contains("selector"), "a shard needs a selector: {text}");
+
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator"]);
     assert!(ok && !text.contains("grafana_dashboard"), "no dashboard unless asked: {text}");
     let args = ["template", "kms", "charts/kms-operator", "--set", "metrics.dashboard.enabled=true"];

@@ -56,6 +56,8 @@ pub enum RunError {
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader lease; exiting so that only the new leader reconciles")]
     LostLease,
+    #[error("--selector {selector:?}: the apiserver refuses it: {source}")]
+    Selector { selector: String, source: kube::Error },
 }
 
 /// Errors of one reconcile that the controller retries with backoff.
@@ -101,6 +103,8 @@ pub struct Context {
     pub deep_resync: Duration,
     /// The account's aliases, shared by the quick resyncs of all objects.
     pub account_aliases: reconcile::AccountAliases,
+    /// `--selector`: the KmsKeys this operator reconciles.
+    pub selector: Option<String>,
     /// The edit and resync lanes, each `--concurrency` wide.
     pub lanes: lanes::Lanes,
     /// Objects without the deletion-protection annotation are protected.
@@ -121,6 +125,7 @@ pub struct Context {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
     let client = Client::try_from(config.clone())?;
+    check_selector(&client, &args).await?;
     let (health, metrics) = (Arc::new(Health::default()), Arc::new(Metrics::default()));
     let listener = health::bind(args.http_addr)
         .await
@@ -146,6 +151,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         deep_resync: args.deep_resync_interval,
         account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
         lanes: lanes::Lanes::new(usize::from(args.concurrency)),
+        selector: args.selector.clone(),
         default_deletion_protection: args.default_deletion_protection,
         default_deletion_policy: args.default_deletion_policy,
         adopt_namespaces: args.adopt_namespaces.clone(),
@@ -257,7 +263,7 @@ async fn controller(
     ctx: Arc<Context>,
 ) {
     let lanes_ctx = ctx.clone();
-    let stream = watcher(api, watcher::Config::default())
+    let stream = watcher(api, watch_config(ctx.selector.as_deref()))
         .default_backoff()
         .modify(slim::slim)
         .reflect(writer)
@@ -275,6 +281,29 @@ async fn controller(
             }
         })
         .await;
+}
+
+/// Lists one KmsKey with `--selector`, so that a selector the apiserver refuses stops the
+/// operator at once with the apiserver's reason, instead of a watch that retries forever.
+async fn check_selector(client: &Client, args: &RunArgs) -> Result<(), RunError> {
+    let Some(selector) = &args.selector else { return Ok(()) };
+    let api: Api<KmsKey> = match args.namespaces.first() {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let params = kube::api::ListParams::default().labels(selector).limit(1);
+    match api.list_metadata(&params).await {
+        Ok(_) => Ok(()),
+        Err(source) => Err(RunError::Selector { selector: selector.clone(), source }),
+    }
+}
+
+/// The watch of KmsKeys: those `selector` matches, or all.
+fn watch_config(selector: Option<&str>) -> watcher::Config {
+    match selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    }
 }
 
 /// Changes that need a reconcile: the spec (generation), the annotations that steer the

@@ -24,6 +24,7 @@ mod moto;
 mod ownership;
 mod reliability;
 mod scenarios;
+mod shards;
 #[path = "../support/strict/mod.rs"]
 #[allow(dead_code)]
 mod strict;

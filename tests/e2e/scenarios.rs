@@ -57,6 +57,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("observe_only_lists_the_plan_and_full_runs_it", |w| {
             Box::pin(crate::ownership::observe_only_lists_the_plan_and_full_runs_it(w))
         }),
+        ("two_shards_reconcile_every_object_exactly_once", |w| {
+            Box::pin(crate::shards::two_shards_reconcile_every_object_exactly_once(w))
+        }),
         ("a_key_moves_to_another_cluster_with_retain_and_adopt", |w| {
             Box::pin(crate::ownership::a_key_moves_to_another_cluster_with_retain_and_adopt(w))
         }),
