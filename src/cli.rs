@@ -39,6 +39,27 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_TAGGING_ENDPOINT")]
     pub tagging_endpoint: Option<String>,
 
+    /// Call AWS's FIPS 140 endpoints (kms-fips.<region>.amazonaws.com, as AWS offers them).
+    #[arg(long, env = "AWS_USE_FIPS_ENDPOINT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub use_fips_endpoint: bool,
+
+    /// Call AWS's dual-stack (IPv4 and IPv6) endpoints.
+    #[arg(long, env = "AWS_USE_DUALSTACK_ENDPOINT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub use_dual_stack_endpoint: bool,
+
+    /// A PEM file of CA certificates to trust besides the system's, for AWS and the Tagging API
+    /// (a TLS-inspecting egress proxy, a private endpoint's own CA).
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+
+    /// The proxy AWS calls go through (`http://proxy.internal:3128`).
+    #[arg(long, env = "HTTPS_PROXY")]
+    pub https_proxy: Option<String>,
+
+    /// Hosts AWS calls reach without the proxy, comma-separated (`.internal,10.0.0.0/8`).
+    #[arg(long, env = "NO_PROXY")]
+    pub no_proxy: Option<String>,
+
     /// How often every KmsKey is checked against KMS, drift or not (e.g. 30s, 10m, 1h).
     /// Each object has its own slot in the interval (from its UID), so checks spread evenly.
     #[arg(long, env = "KMS_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]

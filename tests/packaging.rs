@@ -141,6 +141,27 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator", "--set", "shards[0].name=a"]);
     assert!(!ok && text.contains("selector"), "a shard needs a selector: {text}");
 
+    let args = [
+        "template",
+        "kms",
+        "charts/kms-operator",
+        "--set",
+        "aws.caBundle.configMap=corp-ca,aws.httpsProxy=http://proxy.internal:3128,aws.noProxy=.internal",
+        "--set",
+        "aws.useFipsEndpoint=true",
+    ];
+    let (ok, text) = helm_run(&args);
+    for wanted in [
+        "name: AWS_CA_BUNDLE\n              value: /etc/kms-operator/ca/ca.pem",
+        "mountPath: /etc/kms-operator/ca",
+        "name: corp-ca",
+        "name: HTTPS_PROXY\n              value: \"http://proxy.internal:3128\"",
+        "name: NO_PROXY\n              value: \".internal\"",
+        "name: AWS_USE_FIPS_ENDPOINT\n              value: \"true\"",
+    ] {
+        assert!(ok && text.contains(wanted), "missing {wanted:?} in {text}");
+    }
+
     let (ok, text) = helm_run(&["template", "kms", "charts/kms-operator"]);
     assert!(ok && !text.contains("grafana_dashboard"), "no dashboard unless asked: {text}");
     let args = ["template", "kms", "charts/kms-operator", "--set", "metrics.dashboard.enabled=true"];

@@ -56,6 +56,8 @@ pub enum RunError {
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader lease; exiting so that only the new leader reconciles")]
     LostLease,
+    #[error(transparent)]
+    Network(#[from] crate::kms::NetworkError),
     #[error("--selector {selector:?}: the apiserver refuses it: {source}")]
     Selector { selector: String, source: kube::Error },
 }
@@ -133,7 +135,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
     let quotas = Arc::new(Quotas::of_aws(args.kms_quota_fraction, &args.kms_rate_limits));
-    let kms = AwsKms::with_quotas(crate::kms::aws_clients(&args).await, quotas);
+    let kms = AwsKms::with_quotas(crate::kms::aws_clients(&args).await?, quotas);
     let kms = Arc::new(kms.observed_by(metrics.clone()));
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
@@ -596,9 +598,7 @@ async fn report_failed_cleanup(
     if let Err(write) = writer.finish(&report, &obj.spec, obj.meta().generation).await {
         tracing::warn!(error = %write, "could not record the failed cleanup in status");
     }
-    let expected =
-        matches!(report.outcome, Outcome::Progressing { reason: "Throttled" | "AwaitingPermissions", .. });
-    if !expected {
+    if report.outcome.warrants_warning() {
         let note = format!("releasing the key failed: {err}");
         publish(ctx, obj, EventType::Warning, "CleanupFailed", "Delete", note).await;
     }
@@ -627,12 +627,8 @@ async fn publish_report(ctx: &Context, obj: &KmsKey, report: &reconcile::Report)
         publish(ctx, obj, EventType::Normal, "Reconciled", "Update", report.changes.join("; ")).await;
     }
     match &report.outcome {
-        Outcome::Stalled { reason, message } => {
-            publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
-        }
-        // Waiting for an earlier create, or for IAM to catch up, is expected: no warning.
-        Outcome::Progressing { reason, message, .. }
-            if !matches!(*reason, "CreateInFlight" | "AwaitingPermissions" | "DriftDetected") =>
+        Outcome::Stalled { reason, message } | Outcome::Progressing { reason, message, .. }
+            if report.outcome.warrants_warning() =>
         {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
         }

@@ -6,6 +6,7 @@ mod aws;
 mod calls;
 mod client;
 mod error;
+mod network;
 mod quota;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ pub use aws::{AwsClients, AwsKms};
 pub use calls::{CallObserver, outcome_label};
 pub use client::aws_clients;
 pub use error::{ErrorKind, KmsError};
+pub use network::NetworkError;
 pub use quota::{AWS_QUOTAS, Quotas, parse_overrides};
 
 /// A key as DescribeKey reports it.

@@ -63,6 +63,22 @@ impl Outcome {
         }
     }
 
+    /// Whether the outcome deserves a Warning Event: a person should act, or something unusual
+    /// holds the key up. Throttling and AWS being unreachable are retried by themselves and
+    /// show in status and in `kms_operator_kms_calls_total`; an Event for each would, in an
+    /// outage, be one per object per retry (and kube's recorder keeps each for a while).
+    /// Waiting for an earlier create, for IAM to catch up, or an observer's drift, is expected.
+    pub fn warrants_warning(&self) -> bool {
+        match self {
+            Self::Stalled { .. } => true,
+            Self::Progressing { reason, .. } => !matches!(
+                *reason,
+                "Throttled" | "AwsUnavailable" | "CreateInFlight" | "AwaitingPermissions" | "DriftDetected"
+            ),
+            Self::Ready { .. } | Self::Held { .. } => false,
+        }
+    }
+
     /// KMS has not shown every change yet: look again with backoff.
     pub fn not_converged() -> Self {
         Self::Progressing {
@@ -433,5 +449,20 @@ mod tests {
                 other => panic!("{kind:?} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn only_what_a_person_should_see_becomes_a_warning() {
+        let progressing =
+            |reason| Outcome::Progressing { reason, message: String::new(), retry: Retry::Backoff };
+        for quiet in ["Throttled", "AwsUnavailable", "CreateInFlight", "AwaitingPermissions", "DriftDetected"]
+        {
+            assert!(!progressing(quiet).warrants_warning(), "{quiet}");
+        }
+        for loud in ["KeyStateConflict", "AwsNotFound", "Converging"] {
+            assert!(progressing(loud).warrants_warning(), "{loud}");
+        }
+        assert!(Outcome::Stalled { reason: "AliasConflict", message: String::new() }.warrants_warning());
+        assert!(!Outcome::Ready { message: String::new() }.warrants_warning());
     }
 }
