@@ -188,6 +188,17 @@ impl Metrics {
         }
     }
 
+    /// Forgets every object but those in `uids` (the others left the watch).
+    pub fn retain_objects(&self, uids: &std::collections::HashSet<String>) {
+        let gone: Vec<String> = {
+            let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            states.keys().filter(|uid| !uids.contains(*uid)).cloned().collect()
+        };
+        for uid in gone {
+            self.object_state(&uid, None);
+        }
+    }
+
     pub fn set_resync_lag(&self, lag: Duration) {
         self.resync_lag.set(lag.as_secs_f64());
     }
@@ -239,6 +250,8 @@ mod tests {
         metrics.object_state("b", Some("ready"));
         metrics.object_state("b", Some("stalled"));
         metrics.object_state("a", None);
+        metrics.object_state("c", Some("stalled"));
+        metrics.retain_objects(&["b".to_owned()].into());
         metrics.set_resync_lag(Duration::from_secs(90));
         let text = metrics.encode();
         for line in [

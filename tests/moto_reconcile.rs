@@ -637,3 +637,21 @@ async fn a_quick_resync_that_sees_drift_reads_in_full_before_repairing_and_misse
     assert!(aws.rotation(&key_id).await, "the deep resync turned rotation back on");
     assert!(obj.is_ready(), "{:?}", obj.status());
 }
+
+#[tokio::test]
+async fn a_new_keys_additional_alias_held_elsewhere_stalls_it_after_the_rest_is_set_up() {
+    let strict = StrictConfig { tag_lag: Duration::ZERO, ..StrictConfig::default() };
+    let env = setup_with(strict).await;
+    let (kms, aws, clock) = (&env.kms, &env.aws(), &env.clock);
+    let other = aws.client.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+    aws.client.create_alias().alias_name("alias/taken").target_key_id(&other).send().await.unwrap();
+    let mut spec = example("basic.yaml").spec;
+    spec.additional_aliases = vec!["taken".to_owned()];
+    let obj = Object::new("basic-key", spec);
+    obj.converge(kms, clock).await;
+    assert_eq!(obj.stalled_reason().as_deref(), Some("AliasConflict"), "{:?}", obj.status());
+    let key_id = obj.key_id();
+    assert!(aws.rotation(&key_id).await, "rotation was set up all the same");
+    assert_eq!(aws.alias_target("alias/basic-key").await.as_deref(), Some(key_id.as_str()));
+    assert_eq!(aws.alias_target("alias/taken").await, Some(other), "never taken from its key");
+}

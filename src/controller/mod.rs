@@ -218,10 +218,12 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
         args.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
     };
     let mut syncs = Vec::new();
+    let mut stores = Vec::new();
     let mut controllers = Vec::new();
     for api in apis {
         let (reader, writer) = reflector::store();
         let synced = reader.clone();
+        stores.push(reader.clone());
         syncs.push(watch_synced(synced));
         controllers.push(controller(api, reader, writer, ctx.clone()));
     }
@@ -231,7 +233,7 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
             health.set_ready(true);
         }
     });
-    let sampler = tokio::spawn(sample_metrics(ctx.clone()));
+    let sampler = tokio::spawn(sample_metrics(ctx.clone(), stores));
     futures::future::join_all(controllers).await;
     sampler.abort();
     tracing::info!("kms-operator stopped");
@@ -485,11 +487,18 @@ fn count_reconcile(ctx: &Context, uid: &str, outcome: &Outcome, started: std::ti
 }
 
 /// Every few seconds, the metrics read from the controller's state: queue depth by lane and the
-/// resync lag.
-async fn sample_metrics(ctx: Arc<Context>) {
+/// resync lag. Objects that left the watch without a release (relabelled to another shard, a
+/// finalizer removed by hand) are forgotten then.
+async fn sample_metrics(ctx: Arc<Context>, stores: Vec<reflector::Store<KmsKey>>) {
     let mut ticks = tokio::time::interval(Duration::from_secs(5));
     loop {
         ticks.tick().await;
+        let watched: std::collections::HashSet<String> =
+            stores.iter().flat_map(|store| store.state()).filter_map(|obj| obj.uid()).collect();
+        for schedule in [&ctx.looked_at, &ctx.full_reads, &ctx.usage_checks] {
+            schedule.retain(&watched);
+        }
+        ctx.metrics.retain_objects(&watched);
         for lane in [Lane::Edit, Lane::Resync] {
             ctx.metrics.set_queue_depth(lane.label(), ctx.lanes.queued(lane));
         }
@@ -509,6 +518,7 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
         if let Outcome::Stalled { reason, message } | Outcome::Held { reason, message } = &report.outcome {
             publish(ctx, obj, EventType::Warning, reason, "Delete", message.clone()).await;
         }
+        count_reconcile(ctx, &owner.uid, &report.outcome, started);
         return Err(ReconcileError::ReleaseHeld);
     }
     let recorded = recorded_from(obj.status.as_ref());

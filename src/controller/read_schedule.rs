@@ -53,6 +53,11 @@ impl ReadSchedule {
         self.read_at.lock().unwrap_or_else(|e| e.into_inner()).values().min().copied()
     }
 
+    /// Forgets every object but those in `uids`.
+    pub fn retain(&self, uids: &std::collections::HashSet<String>) {
+        self.read_at.lock().unwrap_or_else(|e| e.into_inner()).retain(|uid, _| uids.contains(uid));
+    }
+
     /// Forgets `uid`, whose object is gone.
     pub fn forget(&self, uid: &str) {
         self.read_at.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
@@ -79,8 +84,9 @@ mod tests {
         assert!(checks.due("b", every, t0), "per object");
         checks.read("c", t0 + Duration::from_secs(10));
         assert_eq!(checks.oldest(), Some(t0));
+        checks.retain(&["a".to_owned()].into());
+        assert_eq!(checks.oldest(), Some(t0), "c left the watch");
         checks.forget("a");
-        checks.forget("c");
         assert!(checks.read_at.lock().unwrap().is_empty());
         assert_eq!(checks.oldest(), None);
     }

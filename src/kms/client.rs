@@ -35,10 +35,10 @@ pub async fn aws_clients(args: &RunArgs) -> Result<AwsClients, NetworkError> {
     }
     let shared = loader.load().await;
     let mut kms = aws_sdk_kms::config::Builder::from(&shared);
+    let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared);
     if let Some(endpoint) = &args.kms_endpoint {
         kms = kms.endpoint_url(endpoint);
     }
-    let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared);
     if let Some(endpoint) = &args.tagging_endpoint {
         tagging = tagging.endpoint_url(endpoint);
     }

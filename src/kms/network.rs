@@ -1,8 +1,10 @@
 //! How the AWS clients reach AWS from an enterprise network: a CA bundle to trust besides the
 //! system's (a TLS-inspecting egress proxy, a private endpoint's certificate) and an HTTPS
 //! proxy with its bypass list. aws-sdk-rust reads neither `AWS_CA_BUNDLE` nor `HTTPS_PROXY`
-//! by itself; the `run` flags (which take those variables as defaults) do. Both apply to the
-//! KMS and the Resource Groups Tagging API clients alike.
+//! by itself; the `run` flags (which take those variables as defaults) do. Both apply to every
+//! AWS call: KMS, the Resource Groups Tagging API and the credential providers' (STS, for
+//! IRSA). The proxy carries HTTPS requests only (CONNECT tunnels), as `HTTPS_PROXY` means, so
+//! the plain-HTTP instance metadata service and EKS Pod Identity agent are reached directly.
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +49,7 @@ pub fn http_client(network: &Network) -> Result<Option<SharedHttpClient>, Networ
     let proxy = match &network.https_proxy {
         None => ProxyConfig::disabled(),
         Some(url) => {
-            let config = ProxyConfig::all(url.as_str())
+            let config = ProxyConfig::https(url.as_str())
                 .map_err(|err| NetworkError::Proxy { url: url.clone(), reason: err.to_string() })?;
             match &network.no_proxy {
                 Some(rules) => config.no_proxy(rules),

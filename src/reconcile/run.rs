@@ -133,30 +133,25 @@ async fn passes(
         Basis::Full { no_grants: reads::grants_unread_are_none(target.spec, &recorded, target.standing) };
     let mut look = match reads::depth(target.spec, &recorded, target.standing, target.rotate_now) {
         Depth::Full => None,
-        Depth::Quick => match target.account_aliases.get(kms).await {
-            Ok(listing) => Some(Look::Quick(listing)),
-            Err(err) => {
-                report.outcome = Outcome::of_kms_error(&err, &recorded, now);
-                return Ok(report);
-            }
-        },
+        // Without the account's listing (throttled, say), this object is read in full.
+        Depth::Quick => target.account_aliases.get(kms).await.ok().map(Look::Quick),
     };
     for _ in 0..MAX_PASSES {
         // A key made in this reconcile has not been used yet: its last use is read later.
         let usage_due = target.last_usage_due && report.last_usage.is_none() && report.created.is_none();
-        let observe = |basis| {
+        let observe = |basis, usage_due| {
             observe::observe(kms, target.spec, target.owner, &recorded, target.rotate_now, usage_due, basis)
         };
         let current = look.take();
         let observed = match &current {
             Some(Look::Next(NextLook::Known(key))) => Ok(Observed::Owned(key.clone())),
             Some(Look::Next(NextLook::Confirm { before, reread })) => {
-                observe(Basis::Confirm { before, reread: reread.clone() }).await
+                observe(Basis::Confirm { before, reread: reread.clone() }, usage_due).await
             }
-            Some(Look::Quick(listing)) => observe(Basis::Quick(listing)).await,
+            Some(Look::Quick(listing)) => observe(Basis::Quick(listing), usage_due).await,
             Some(Look::Next(NextLook::Full)) | None => {
                 report.full_read = true;
-                observe(full.clone()).await
+                observe(full.clone(), usage_due).await
             }
         };
         let observed = match observed {
@@ -181,13 +176,19 @@ async fn passes(
         let mut observed = observed;
         if plan.read_in_full {
             report.full_read = true;
-            observed = match observe(full.clone()).await {
+            // The quick look already read the last use, if it was due.
+            let quick = observed;
+            observed = match observe(full.clone(), false).await {
                 Ok(observed) => observed,
                 Err(err) => {
                     report.outcome = Outcome::of_kms_error(&err, &recorded, now);
                     return Ok(report);
                 }
             };
+            if let (Observed::Owned(quick), Observed::Owned(full)) = (&quick, &mut observed) {
+                full.last_usage = quick.last_usage.clone();
+                full.last_usage_unreadable = quick.last_usage_unreadable.clone();
+            }
             plan = plan::plan(target.spec, &observed, &ctx);
         }
         // An observer shows the key it looks at, unless another object holds it.
@@ -238,7 +239,8 @@ async fn passes(
             }
             Some(err) => return Err(err),
         }
-        look = Some(Look::Next(reads::next_look(&observed, &plan.actions, applied.created.take())));
+        let created = applied.created.take();
+        look = Some(Look::Next(reads::next_look(target.spec, &observed, &plan.actions, created)));
         previous = plan.actions;
     }
     Ok(report)

@@ -142,9 +142,11 @@ pub enum NextLook {
     Known(Box<ObservedKey>),
 }
 
-/// The next pass's look: a key CreateKey just answered with (`created`) is known; a key seen
-/// this pass is confirmed; anything else is read in full.
+/// The next pass's look: a key CreateKey just answered with (`created`) is known (but for who
+/// holds the spec's additional aliases, not looked up before CreateKey: those are read); a key
+/// seen this pass is confirmed; anything else is read in full.
 pub fn next_look(
+    spec: &KmsKeySpec,
     observed: &super::Observed,
     actions: &[Action],
     created: Option<KeyDescription>,
@@ -155,7 +157,11 @@ pub fn next_look(
     });
     match (observed, new_key, created) {
         (super::Observed::NoKey { alias_target, .. }, Some(new_key), Some(created)) => {
-            NextLook::Known(Box::new(after_create(new_key, created, alias_target.clone())))
+            let key = Box::new(after_create(new_key, created, alias_target.clone()));
+            match spec.additional_aliases.is_empty() {
+                true => NextLook::Known(key),
+                false => NextLook::Confirm { before: key, reread: vec![READ_ALIASES] },
+            }
         }
         (super::Observed::Owned(key) | super::Observed::Unowned { key, .. }, _, None) => {
             NextLook::Confirm { before: key.clone(), reread: to_reread(key, actions) }

@@ -150,7 +150,8 @@ fn the_key_createkey_just_made_is_known_without_a_read_and_then_configured() {
     };
     let create = Action::CreateKey { key: new_key, token: "t0".into() };
     let before = Observed::NoKey { alias_target: None, account_arn: None };
-    let NextLook::Known(key) = next_look(&before, std::slice::from_ref(&create), Some(mk_key().key)) else {
+    let NextLook::Known(key) = next_look(&spec, &before, std::slice::from_ref(&create), Some(mk_key().key))
+    else {
         panic!("a created key is known")
     };
     assert_eq!(key.policy, default_policy(ARN), "AWS's default policy, as CreateKey without one gives");
@@ -164,9 +165,15 @@ fn the_key_createkey_just_made_is_known_without_a_read_and_then_configured() {
         ]
     );
 
-    let refused = next_look(&before, &[create], None);
+    let with_extra = KmsKeySpec { additional_aliases: vec!["orders-v2".into()], ..mk_spec() };
+    let extra = next_look(&with_extra, &before, std::slice::from_ref(&create), Some(mk_key().key));
+    assert!(
+        matches!(&extra, NextLook::Confirm { reread, .. } if *reread == vec![READ_ALIASES]),
+        "who holds an additional alias was not looked up before CreateKey: {extra:?}"
+    );
+    let refused = next_look(&spec, &before, &[create], None);
     assert_eq!(refused, NextLook::Full, "a CreateKey that did not answer: read everything");
-    let confirm = next_look(&Observed::Owned(Box::new(mk_key())), &[Action::SetEnabled(true)], None);
+    let confirm = next_look(&spec, &Observed::Owned(Box::new(mk_key())), &[Action::SetEnabled(true)], None);
     assert!(matches!(confirm, NextLook::Confirm { reread, .. } if reread.is_empty()));
 }
 
