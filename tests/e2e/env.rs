@@ -149,6 +149,16 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    /// The sum of every sample of the metric whose lines start with `series` (a name, or a name
+    /// and `{` for a labelled family), as this operator's /metrics shows it now.
+    pub fn metric_sum(&self, series: &str) -> u64 {
+        let (_, metrics) = http_get(&self.http, "/metrics");
+        (metrics.lines())
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -80,11 +80,7 @@ fn leader_of(ops: &[&Operator]) -> Vec<usize> {
 }
 
 fn reconciles(op: &Operator) -> u64 {
-    let metrics = http_get(&op.http, "/metrics").1;
-    (metrics.lines())
-        .filter(|l| l.starts_with("kms_operator_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    op.metric_sum("kms_operator_reconciles_total")
 }
 
 /// Two replicas with leader election: only the lease holder reconciles; when it is killed,

@@ -6,18 +6,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::env::{Operator, eventually, http_get};
+use crate::env::{Operator, eventually};
 use crate::world::World;
 
 const SHARD: &str = "kms.boosterpack.io/shard";
 
 /// The objects an operator counts in `kms_operator_objects`, whatever their state.
 fn objects_counted(op: &Operator) -> u64 {
-    let (_, metrics) = http_get(&op.http, "/metrics");
-    (metrics.lines())
-        .filter(|l| l.starts_with("kms_operator_objects{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    op.metric_sum("kms_operator_objects{")
 }
 
 pub async fn two_shards_reconcile_every_object_exactly_once(w: &World) {
