@@ -1,8 +1,10 @@
 //! The kube-runtime shell around `reconcile`: watch KmsKeys, hold the finalizer, write status,
 //! publish events and choose when to look again. No KMS decision is made here.
 //!
-//! Watch events are filtered to changes of generation, the steering annotations, finalizers
-//! and deletion, so the operator's own status writes never trigger another reconcile.
+//! The watch is of the objects' metadata only (`slim`); a reconcile GETs the whole object once
+//! it has its turn in a lane (`lanes`). Watch events are filtered to changes of generation, the
+//! steering annotations, finalizers and deletion, so the operator's own status writes never
+//! trigger another reconcile.
 
 mod cluster_policy;
 mod export;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -30,10 +33,7 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::annotations;
-use crate::api::{
-    CLAIM_ALIAS_ANNOTATION, DELETION_PROTECTION_ANNOTATION, DeletionPolicy, FINALIZER, KmsKey,
-    ManagementPolicy, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION, ROTATE_NOW_ANNOTATION,
-};
+use crate::api::{DeletionPolicy, FINALIZER, KmsKey, ManagementPolicy};
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, KmsPort, Quotas};
@@ -44,6 +44,9 @@ use lanes::Lane;
 pub use recorded::{recorded_from, settled};
 pub use requeue::Backoff;
 pub use status_writer::KubeStatusWriter;
+
+/// What the controller's cache holds of each KmsKey (see `slim`).
+type Watched = PartialObjectMeta<KmsKey>;
 
 /// Errors that end `run`.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub enum ReconcileError {
     Release(#[from] crate::kms::KmsError),
     #[error("writing status failed: {0}")]
     Status(#[source] kube::Error),
+    #[error("reading the object failed: {0}")]
+    Read(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<ReconcileError>>),
     /// Not a failure: the key may exist without KMS showing it yet, so the finalizer stays.
@@ -107,7 +112,8 @@ pub struct Context {
     pub account_aliases: reconcile::AccountAliases,
     /// `--selector`: the KmsKeys this operator reconciles.
     pub selector: Option<String>,
-    /// The edit and resync lanes, each `--concurrency` wide.
+    /// The edit and resync lanes, each `--concurrency` wide, and what they remember of each
+    /// object's last look.
     pub lanes: lanes::Lanes,
     /// Objects without the deletion-protection annotation are protected.
     pub default_deletion_protection: bool,
@@ -211,21 +217,28 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 }
 
 async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>) {
-    let client = ctx.client.clone();
-    let apis: Vec<Api<KmsKey>> = if args.namespaces.is_empty() {
-        vec![Api::all(client)]
-    } else {
-        args.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
+    let scopes: Vec<Option<&str>> = match args.namespaces.is_empty() {
+        true => vec![None],
+        false => args.namespaces.iter().map(|ns| Some(ns.as_str())).collect(),
+    };
+    let remembering = {
+        let (ctx, scopes) = (ctx.clone(), scopes.iter().map(|ns| ns.map(str::to_owned)).collect::<Vec<_>>());
+        tokio::spawn(async move {
+            for namespace in scopes {
+                remember_earlier_looks(&api_in(&ctx.client, namespace.as_deref()), &ctx).await;
+            }
+            ctx.lanes.earlier_looks_known();
+        })
     };
     let mut syncs = Vec::new();
     let mut stores = Vec::new();
     let mut controllers = Vec::new();
-    for api in apis {
+    for namespace in scopes {
         let (reader, writer) = reflector::store();
         let synced = reader.clone();
         stores.push(reader.clone());
         syncs.push(watch_synced(synced));
-        controllers.push(controller(api, reader, writer, ctx.clone()));
+        controllers.push(controller(api_in(&ctx.client, namespace), reader, writer, ctx.clone()));
     }
     tokio::spawn(async move {
         if futures::future::join_all(syncs).await.into_iter().all(|ok| ok) {
@@ -236,13 +249,25 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
     let sampler = tokio::spawn(sample_metrics(ctx.clone(), stores));
     futures::future::join_all(controllers).await;
     sampler.abort();
+    remembering.abort();
     tracing::info!("kms-operator stopped");
+}
+
+/// The API of `K` in `namespace`, or in every namespace.
+fn api_in<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// Whether the store's first list completed. The store's readiness signal wakes only its most
 /// recent waiter, and the controller waits on it too, so it is polled every half second rather
 /// than awaited once.
-async fn watch_synced(store: reflector::Store<KmsKey>) -> bool {
+async fn watch_synced(store: reflector::Store<Watched>) -> bool {
     loop {
         let poll = tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready());
         if let Ok(result) = poll.await {
@@ -260,10 +285,38 @@ async fn shutdown_signal() {
     }
 }
 
+/// Fills the lanes' memory with the generation each object was last reconciled at, from its
+/// status, so that the first pass after a start resyncs what is settled and edits what changed
+/// meanwhile (see `lanes`). Read in pages, each dropped once remembered, while the watch starts;
+/// best effort: an object not remembered is reconciled in the edit lane.
+async fn remember_earlier_looks(api: &Api<KmsKey>, ctx: &Context) {
+    let mut params = kube::api::ListParams::default().limit(200);
+    if let Some(selector) = &ctx.selector {
+        params = params.labels(selector);
+    }
+    loop {
+        let page = match api.list(&params).await {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list KmsKeys' status at start; their first reconciles run in the edit lane");
+                return;
+            }
+        };
+        for obj in &page.items {
+            let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
+            ctx.lanes.looked_at_before(&obj.metadata, observed);
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return,
+        }
+    }
+}
+
 async fn controller(
-    api: Api<KmsKey>,
-    reader: reflector::Store<KmsKey>,
-    writer: reflector::store::Writer<KmsKey>,
+    api: Api<Watched>,
+    reader: reflector::Store<Watched>,
+    writer: reflector::store::Writer<Watched>,
     ctx: Arc<Context>,
 ) {
     let lanes_ctx = ctx.clone();
@@ -311,29 +364,20 @@ fn watch_config(selector: Option<&str>) -> watcher::Config {
 }
 
 /// Changes that need a reconcile: the spec (generation), the annotations that steer the
-/// operator (rotate-now, paused, deletion-protection, resync-interval), finalizers and deletion.
-fn spec_or_lifecycle(obj: &KmsKey) -> Option<u64> {
+/// operator (`lanes::STEERING_ANNOTATIONS`), finalizers and deletion.
+fn spec_or_lifecycle(obj: &Watched) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     predicates::generation(obj).hash(&mut hasher);
-    let steering = [
-        ROTATE_NOW_ANNOTATION,
-        PAUSED_ANNOTATION,
-        DELETION_PROTECTION_ANNOTATION,
-        RESYNC_INTERVAL_ANNOTATION,
-        CLAIM_ALIAS_ANNOTATION,
-    ];
-    for annotation in steering {
-        obj.annotations().get(annotation).hash(&mut hasher);
-    }
+    lanes::steering_fingerprint(obj.meta()).hash(&mut hasher);
     predicates::finalizers(obj).hash(&mut hasher);
     obj.meta().deletion_timestamp.is_some().hash(&mut hasher);
     Some(hasher.finish())
 }
 
 /// Waits for a turn in the object's lane, then reconciles it.
-async fn reconcile_object(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+async fn reconcile_object(obj: Arc<Watched>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
     let uid = obj.uid().unwrap_or_default();
-    let Some(_turn) = ctx.lanes.enter(Lane::of(&obj), &uid).await else {
+    let Some(_turn) = ctx.lanes.enter(ctx.lanes.lane_of(obj.meta()).await, &uid).await else {
         // The object changed while its resync waited: the watch has queued that change, which
         // runs in the edit lane as soon as this returns.
         return Ok(Requeue::await_change());
@@ -342,12 +386,21 @@ async fn reconcile_object(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue
     Box::pin(reconcile_in_turn(obj, ctx.clone())).await
 }
 
-async fn reconcile_in_turn(obj: Arc<KmsKey>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
-    let namespace = obj.namespace().ok_or(ReconcileError::MissingMetadata)?;
+/// Reads the whole object and reconciles it: its finalizer, then the key or its release.
+async fn reconcile_in_turn(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+    let namespace = watched.namespace().ok_or(ReconcileError::MissingMetadata)?;
     let api: Api<KmsKey> = Api::namespaced(ctx.client.clone(), &namespace);
+    let obj = match api.get_opt(&watched.name_any()).await.map_err(ReconcileError::Read)? {
+        Some(obj) if obj.uid() == watched.uid() => Arc::new(obj),
+        // Gone, or gone and made again under the same name: the watch brings the new object.
+        _ => return Ok(Requeue::await_change()),
+    };
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
-            Finalizer::Apply(obj) => apply(&api, &obj, &ctx).await,
+            Finalizer::Apply(obj) => {
+                ctx.lanes.looked_at(obj.meta());
+                apply(&api, &obj, &ctx).await
+            }
             Finalizer::Cleanup(obj) => release(&api, &obj, &ctx).await,
         }
     })
@@ -489,7 +542,7 @@ fn count_reconcile(ctx: &Context, uid: &str, outcome: &Outcome, started: std::ti
 /// Every few seconds, the metrics read from the controller's state: queue depth by lane and the
 /// resync lag. Objects that left the watch without a release (relabelled to another shard, a
 /// finalizer removed by hand) are forgotten then.
-async fn sample_metrics(ctx: Arc<Context>, stores: Vec<reflector::Store<KmsKey>>) {
+async fn sample_metrics(ctx: Arc<Context>, stores: Vec<reflector::Store<Watched>>) {
     let mut ticks = tokio::time::interval(Duration::from_secs(5));
     loop {
         ticks.tick().await;
@@ -499,6 +552,7 @@ async fn sample_metrics(ctx: Arc<Context>, stores: Vec<reflector::Store<KmsKey>>
             schedule.retain(&watched);
         }
         ctx.metrics.retain_objects(&watched);
+        ctx.lanes.retain(&watched);
         for lane in [Lane::Edit, Lane::Resync] {
             ctx.metrics.set_queue_depth(lane.label(), ctx.lanes.queued(lane));
         }
@@ -615,7 +669,7 @@ async fn report_failed_cleanup(
     report.outcome
 }
 
-fn error_policy(obj: Arc<KmsKey>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
+fn error_policy(obj: Arc<Watched>, err: &ReconcileError, ctx: Arc<Context>) -> Requeue {
     if let ReconcileError::Finalizer(inner) = err
         && let kube::runtime::finalizer::Error::CleanupFailed(ReconcileError::ReleaseWaiting(wait)) = &**inner
     {

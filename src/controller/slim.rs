@@ -1,18 +1,18 @@
-//! What the controller's cache keeps of each KmsKey: everything a reconcile reads, without the
-//! apiserver's field-ownership records (`managedFields`) or kubectl's copy of the last applied
-//! manifest, which together are often larger than the rest of the object. With 10,000 objects
-//! in the cache that is most of the operator's memory. Nothing the operator writes depends on
-//! them: status and finalizer patches name their own fields.
+//! What the controller's cache keeps of each KmsKey: its metadata only (the watch is a
+//! metadata watch: a reconcile reads the whole object with one GET once it has its turn in a
+//! lane), and of that neither the apiserver's field-ownership records (`managedFields`) nor
+//! kubectl's copy of the last applied manifest, which are often larger than the rest. With
+//! 10,000 objects the cache was most of the operator's memory when it held whole objects.
+//! Nothing the operator writes depends on what is dropped: status and finalizer patches name
+//! their own fields.
 
-use kube::ResourceExt;
-
-use crate::api::KmsKey;
+use kube::{Resource, ResourceExt};
 
 /// kubectl's client-side apply keeps the whole applied manifest in this annotation.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops from `obj` what the operator never reads.
-pub fn slim(obj: &mut KmsKey) {
+pub fn slim<K: Resource>(obj: &mut K) {
     obj.managed_fields_mut().clear();
     obj.annotations_mut().remove(LAST_APPLIED);
 }
@@ -20,10 +20,11 @@ pub fn slim(obj: &mut KmsKey) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::KmsKey;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     #[test]
-    fn the_cache_keeps_everything_but_field_ownership_and_the_last_applied_copy() {
+    fn slimming_drops_field_ownership_and_the_last_applied_copy_only() {
         let manifest = r#"{"apiVersion":"kms.boosterpack.io/v1alpha1","kind":"KmsKey",
             "metadata":{"name":"a","namespace":"n","generation":2,
               "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{...}",

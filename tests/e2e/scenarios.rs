@@ -240,7 +240,9 @@ async fn drift_is_put_back(w: &World) {
     // Resyncs that find nothing to change write nothing: the object stays still.
     let version = obj["metadata"]["resourceVersion"].clone();
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_eq!(w.get(ns, "drift")["metadata"]["resourceVersion"], version, "no status churn on resync");
+    let after = w.get(ns, "drift");
+    let churn = format!("no status churn on resync:\nbefore {}\nafter  {}", obj["status"], after["status"]);
+    assert_eq!(after["metadata"]["resourceVersion"], version, "{churn}");
     let kms = &w.kms;
     kms.update_key_description().key_id(&key_id).description("edited by hand").send().await.unwrap();
     kms.disable_key_rotation().key_id(&key_id).send().await.unwrap();
