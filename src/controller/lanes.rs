@@ -10,21 +10,29 @@
 //! The lane is chosen from the object's metadata alone (the controller's cache holds no more;
 //! see `slim`), against what the lanes remember of each object's last look: its generation and
 //! steering annotations. At start that memory is filled from one paginated list of the objects'
-//! `status.observedGeneration`, so a restart's first pass runs in the resync lane and an object
-//! changed while the operator was down runs in the edit lane; an object the list has not reached
-//! yet waits for it before its lane is chosen.
+//! `status.observedGeneration` before the watch starts, so a restart's first pass runs in the
+//! resync lane and an object changed while the operator was down runs in the edit lane.
 //!
-//! The controller itself runs reconciles without a limit; the lanes are the limit. A reconcile
-//! waiting in a lane holds little memory: the work it will do is boxed only once it runs.
+//! The controller holds a bounded number of reconciles (`Lanes::admissions`); the lanes decide
+//! which of them run. At most `--concurrency` reconciles wait for a turn in each lane at once: the rest are parked as
+//! names in a queue per lane (`parked`) and handed back to the controller in order as their
+//! lane frees up, edits before resyncs, so a pass over 10,000 objects (a start, 10,000 new
+//! objects applied at once, an outage's retries) holds 10,000 names, not 10,000 waiting
+//! reconciles. A parked resync whose object changes is withdrawn: the change comes in as an
+//! edit. A reconcile waiting in a lane holds little memory: the work it will do is boxed only
+//! once it runs.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use tokio::sync::{Notify, Semaphore, SemaphorePermit, watch};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+
+use super::parked::{Parked, ParkedObject, Scope};
 
 use crate::api::{
     CLAIM_ALIAS_ANNOTATION, DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION,
@@ -93,42 +101,145 @@ impl Lane {
 /// them, by object UID.
 #[derive(Debug)]
 pub struct Lanes {
+    concurrency: usize,
     edits: Semaphore,
     resyncs: Semaphore,
     edits_queued: AtomicUsize,
     waiting_resyncs: Mutex<HashMap<String, Arc<Notify>>>,
     last_looks: Mutex<HashMap<String, Seen>>,
-    /// Whether the looks before this process started are all remembered.
-    earlier_looks_known: watch::Sender<bool>,
+    parked_edits: Mutex<Parked>,
+    parked_resyncs: Mutex<Parked>,
+    /// Parked objects handed back to the controller and not yet arrived: the lane they left the
+    /// queue of, and when.
+    released: Mutex<HashMap<String, (Lane, Instant)>>,
+    /// Something that may let a parked resync go: a turn ended, a waiter left, one was parked.
+    room: Notify,
+    /// Whether each namespace has its own watch (`--namespaces`), hence its own parked queue.
+    watch_per_namespace: bool,
+}
+
+/// How a reconcile goes into its lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Waits for a turn in the lane.
+    Wait(Lane),
+    /// Parked: the lane is full, or others are parked before it; released in order.
+    Parked,
 }
 
 /// A turn in a lane; the lane's slot is free again when it is dropped.
-pub type Turn<'a> = SemaphorePermit<'a>;
+pub struct Turn<'a> {
+    _permit: SemaphorePermit<'a>,
+    lanes: &'a Lanes,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.lanes.room.notify_waiters();
+    }
+}
+
+/// A released parked object older than this that never arrived (kube dropped the request: the
+/// object went away) no longer holds a place in the resync lane.
+const RELEASE_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
 
 impl Lanes {
-    /// Lanes that each run up to `concurrency` reconciles at once.
-    pub fn new(concurrency: usize) -> Self {
+    /// Lanes that each run up to `concurrency` reconciles at once; `watch_per_namespace` when
+    /// each namespace has its own controller.
+    pub fn new(concurrency: usize, watch_per_namespace: bool) -> Self {
         Lanes {
+            concurrency,
             edits: Semaphore::new(concurrency),
             resyncs: Semaphore::new(concurrency),
             edits_queued: AtomicUsize::new(0),
             waiting_resyncs: Mutex::new(HashMap::new()),
             last_looks: Mutex::new(HashMap::new()),
-            earlier_looks_known: watch::Sender::new(false),
+            parked_edits: Mutex::new(Parked::default()),
+            parked_resyncs: Mutex::new(Parked::default()),
+            released: Mutex::new(HashMap::new()),
+            room: Notify::new(),
+            watch_per_namespace,
         }
     }
 
-    /// The lane for the object `meta`; for an object not remembered, once the looks before
-    /// this process started are.
-    pub async fn lane_of(&self, meta: &ObjectMeta) -> Lane {
-        if self.last_look(meta).is_none() {
-            let _ = self.earlier_looks_known.subscribe().wait_for(|known| *known).await;
+    /// How the reconcile of the object `meta` goes in: its lane, or parked when the lane already
+    /// holds `--concurrency` waiting (or others are parked before it), unless the lanes released
+    /// it from the parked queue themselves.
+    pub fn admit(&self, meta: &ObjectMeta) -> Admission {
+        let uid = meta.uid.clone().unwrap_or_default();
+        let released = lock(&self.released).remove(&uid).is_some();
+        let lane = Lane::of(meta, lock(&self.last_looks).get(&uid).copied());
+        if released {
+            return Admission::Wait(lane);
         }
-        Lane::of(meta, self.last_look(meta))
+        let scope = self.scope_of(meta);
+        let mut parked = lock(self.parked(lane));
+        if !self.full(lane) && !parked.any_in(&scope) {
+            return Admission::Wait(lane);
+        }
+        let object = ParkedObject {
+            uid,
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+        };
+        parked.park(scope, object);
+        drop(parked);
+        self.room.notify_waiters();
+        Admission::Parked
     }
 
-    fn last_look(&self, meta: &ObjectMeta) -> Option<Seen> {
-        meta.uid.as_ref().and_then(|uid| lock(&self.last_looks).get(uid).copied())
+    /// The next parked object of the watch of `namespace` (`None`: the whole cluster) to hand
+    /// back to its controller, once its lane has room for it: edits first.
+    pub async fn next_released(&self, namespace: Option<&str>) -> ParkedObject {
+        let scope = namespace.map(str::to_owned);
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            for lane in [Lane::Edit, Lane::Resync] {
+                if self.full(lane) {
+                    continue;
+                }
+                if let Some(object) = lock(self.parked(lane)).pop(&scope) {
+                    lock(&self.released).insert(object.uid.clone(), (lane, Instant::now()));
+                    return object;
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// How many reconciles the controller may hold at once: every turn and every wait both
+    /// lanes allow (three times `--concurrency` each: running, waiting, released), and as many
+    /// again for reconciles on their way in, so that a new change is admitted (or parked) at once
+    /// even while both lanes are busy. Beyond that, the controller's own queue holds the
+    /// objects due, at a few dozen bytes each: a pass over 10,000 objects never becomes 10,000
+    /// reconciles in memory at once.
+    pub fn admissions(&self) -> u16 {
+        u16::try_from(12 * self.concurrency).unwrap_or(u16::MAX)
+    }
+
+    fn parked(&self, lane: Lane) -> &Mutex<Parked> {
+        match lane {
+            Lane::Edit => &self.parked_edits,
+            Lane::Resync => &self.parked_resyncs,
+        }
+    }
+
+    /// Whether `--concurrency` reconciles wait for a turn in `lane` or are on their way to one.
+    /// Each lock is taken alone (a parked queue's may be held), so no two are ever taken in
+    /// another order.
+    fn full(&self, lane: Lane) -> bool {
+        let waiting = match lane {
+            Lane::Edit => self.edits_queued.load(Ordering::Relaxed),
+            Lane::Resync => lock(&self.waiting_resyncs).len(),
+        };
+        let released = lock(&self.released).values().filter(|(l, _)| *l == lane).count();
+        waiting + released >= self.concurrency
+    }
+
+    fn scope_of(&self, meta: &ObjectMeta) -> Scope {
+        self.watch_per_namespace.then(|| meta.namespace.clone().unwrap_or_default())
     }
 
     /// A reconcile looks at the object `meta` now.
@@ -147,14 +258,15 @@ impl Lanes {
         }
     }
 
-    /// Every look before this process started that could be read is remembered.
-    pub fn earlier_looks_known(&self) {
-        self.earlier_looks_known.send_replace(true);
-    }
-
-    /// Forgets the objects not in `watched` (deleted, or no longer watched).
+    /// Forgets the objects not in `watched` (deleted, or no longer watched), and releases that
+    /// never arrived.
     pub fn retain(&self, watched: &HashSet<String>) {
         lock(&self.last_looks).retain(|uid, _| watched.contains(uid));
+        lock(&self.parked_edits).retain(watched);
+        lock(&self.parked_resyncs).retain(watched);
+        lock(&self.released)
+            .retain(|uid, (_, at)| watched.contains(uid) && at.elapsed() < RELEASE_FORGOTTEN_AFTER);
+        self.room.notify_waiters();
     }
 
     /// Waits for a turn in `lane` for the object `uid`; `None` when the object changed while its
@@ -164,7 +276,8 @@ impl Lanes {
             self.edits_queued.fetch_add(1, Ordering::Relaxed);
             let turn = self.edits.acquire().await.ok();
             self.edits_queued.fetch_sub(1, Ordering::Relaxed);
-            return turn;
+            self.room.notify_waiters();
+            return turn.map(|permit| Turn { _permit: permit, lanes: self });
         }
         let changed = Arc::new(Notify::new());
         lock(&self.waiting_resyncs).insert(uid.to_owned(), changed.clone());
@@ -173,22 +286,26 @@ impl Lanes {
             _ = changed.notified() => None,
         };
         lock(&self.waiting_resyncs).remove(uid);
-        turn
+        self.room.notify_waiters();
+        turn.map(|permit| Turn { _permit: permit, lanes: self })
     }
 
-    /// The watch saw a change of the object `uid`: a resync of it still waiting gives way.
+    /// The watch saw a change of the object `uid`: a resync of it still waiting gives way, and
+    /// a parked one is withdrawn.
     pub fn changed(&self, uid: &str) {
         if let Some(waiting) = lock(&self.waiting_resyncs).get(uid) {
             waiting.notify_one();
         }
+        lock(&self.parked_resyncs).withdraw(uid);
     }
 
-    /// Reconciles waiting for a turn in `lane`.
+    /// Reconciles waiting for a turn in `lane`, parked ones included.
     pub fn queued(&self, lane: Lane) -> usize {
-        match lane {
+        let waiting = match lane {
             Lane::Edit => self.edits_queued.load(Ordering::Relaxed),
             Lane::Resync => lock(&self.waiting_resyncs).len(),
-        }
+        };
+        waiting + lock(self.parked(lane)).len()
     }
 }
 
@@ -238,32 +355,115 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_restart_resyncs_what_was_looked_at_and_edits_what_changed_meanwhile() {
-        let lanes = Lanes::new(1);
-        let at = |uid: &str, generation| ObjectMeta { uid: Some(uid.into()), ..meta(generation, &[]) };
+    fn at(uid: &str, generation: i64) -> ObjectMeta {
+        ObjectMeta {
+            uid: Some(uid.into()),
+            namespace: Some("n".into()),
+            name: Some(uid.into()),
+            ..meta(generation, &[])
+        }
+    }
+
+    #[test]
+    fn a_restart_resyncs_what_was_looked_at_and_edits_what_changed_meanwhile() {
+        let lanes = Lanes::new(4, false);
         lanes.looked_at_before(&at("a", 2), Some(2));
         lanes.looked_at_before(&at("b", 3), Some(2));
         lanes.looked_at_before(&at("c", 1), None);
-        assert_eq!(lanes.lane_of(&at("a", 2)).await, Lane::Resync);
-        assert_eq!(lanes.lane_of(&at("b", 3)).await, Lane::Edit, "changed while the operator was down");
-        let c = at("c", 1);
-        let unknown = lanes.lane_of(&c);
-        tokio::pin!(unknown);
-        let early = tokio::time::timeout(Duration::from_millis(50), &mut unknown).await;
-        assert!(early.is_err(), "an object not yet remembered waits for the earlier looks");
-        lanes.earlier_looks_known();
-        assert_eq!(unknown.await, Lane::Edit, "never reconciled");
+        assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Resync));
+        assert_eq!(
+            lanes.admit(&at("b", 3)),
+            Admission::Wait(Lane::Edit),
+            "changed while the operator was down"
+        );
+        assert_eq!(lanes.admit(&at("c", 1)), Admission::Wait(Lane::Edit), "never reconciled");
         lanes.looked_at(&at("b", 3));
         lanes.looked_at_before(&at("b", 3), Some(2));
-        assert_eq!(lanes.lane_of(&at("b", 3)).await, Lane::Resync, "a retry at a generation looked at");
+        assert_eq!(
+            lanes.admit(&at("b", 3)),
+            Admission::Wait(Lane::Resync),
+            "a retry at a generation looked at"
+        );
         lanes.retain(&HashSet::from(["b".to_owned()]));
-        assert_eq!(lanes.lane_of(&at("a", 2)).await, Lane::Edit, "forgotten once it left the watch");
+        assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Edit), "forgotten once it left the watch");
+    }
+
+    #[tokio::test]
+    async fn resyncs_beyond_a_full_lane_are_parked_and_released_in_order_as_it_frees() {
+        let lanes = Lanes::new(1, false);
+        for uid in ["a", "b", "c", "d", "e"] {
+            lanes.looked_at(&at(uid, 1));
+        }
+        assert_eq!(lanes.admit(&at("a", 1)), Admission::Wait(Lane::Resync));
+        let running = lanes.enter(Lane::Resync, "a").await.unwrap();
+        assert_eq!(lanes.admit(&at("b", 1)), Admission::Wait(Lane::Resync), "one may wait");
+        let waiting = lanes.enter(Lane::Resync, "b");
+        tokio::pin!(waiting);
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut waiting).await.is_err());
+        assert_eq!(lanes.admit(&at("c", 1)), Admission::Parked);
+        assert_eq!(lanes.admit(&at("d", 1)), Admission::Parked);
+        assert_eq!(lanes.admit(&at("e", 2)), Admission::Wait(Lane::Edit), "edits have their own lane");
+        assert_eq!(lanes.queued(Lane::Resync), 3);
+        lanes.changed("d");
+        assert_eq!(lanes.queued(Lane::Resync), 2, "a parked resync of a changed object is withdrawn");
+
+        let release = lanes.next_released(None);
+        tokio::pin!(release);
+        let early = tokio::time::timeout(Duration::from_millis(20), &mut release).await;
+        assert!(early.is_err(), "nothing is released while the lane is full");
+        drop(running);
+        let _b_turn = waiting.await.unwrap();
+        let released = tokio::time::timeout(Duration::from_secs(1), release).await.unwrap();
+        assert_eq!(released.name, "c");
+        assert_eq!(lanes.admit(&at("a", 1)), Admission::Parked, "behind the released one");
+        assert_eq!(lanes.admit(&at("c", 1)), Admission::Wait(Lane::Resync), "a released object goes in");
+    }
+
+    #[tokio::test]
+    async fn parked_edits_are_released_before_parked_resyncs() {
+        let lanes = Lanes::new(1, false);
+        for uid in ["r1", "r2", "r3"] {
+            lanes.looked_at(&at(uid, 1));
+        }
+        let edit = lanes.enter(Lane::Edit, "e0").await.unwrap();
+        let resync = lanes.enter(Lane::Resync, "r1").await.unwrap();
+        assert_eq!(lanes.admit(&at("r2", 1)), Admission::Wait(Lane::Resync));
+        let r2 = lanes.enter(Lane::Resync, "r2");
+        tokio::pin!(r2);
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut r2).await.is_err());
+        assert_eq!(lanes.admit(&at("e1", 1)), Admission::Wait(Lane::Edit));
+        let e1 = lanes.enter(Lane::Edit, "e1");
+        tokio::pin!(e1);
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut e1).await.is_err());
+        assert_eq!(lanes.admit(&at("r3", 1)), Admission::Parked);
+        assert_eq!(lanes.admit(&at("e2", 1)), Admission::Parked, "new objects beyond a full edit lane");
+        assert_eq!((lanes.queued(Lane::Edit), lanes.queued(Lane::Resync)), (2, 2));
+        drop((edit, resync));
+        let (_e1, _r2) = (e1.await.unwrap(), r2.await.unwrap());
+        let first = tokio::time::timeout(Duration::from_secs(1), lanes.next_released(None)).await.unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(1), lanes.next_released(None)).await.unwrap();
+        assert_eq!((first.uid.as_str(), second.uid.as_str()), ("e2", "r3"));
+    }
+
+    #[tokio::test]
+    async fn each_namespace_watch_gets_back_only_its_own_objects() {
+        let lanes = Lanes::new(1, true);
+        let in_ns = |uid: &str, ns: &str| ObjectMeta { namespace: Some(ns.into()), ..at(uid, 1) };
+        for (uid, ns) in [("a", "x"), ("b", "x"), ("c", "y")] {
+            lanes.looked_at(&in_ns(uid, ns));
+        }
+        let _running = lanes.enter(Lane::Resync, "a").await.unwrap();
+        lanes.released.lock().unwrap().insert("z".into(), (Lane::Resync, Instant::now()));
+        assert_eq!(lanes.admit(&in_ns("b", "x")), Admission::Parked);
+        assert_eq!(lanes.admit(&in_ns("c", "y")), Admission::Parked);
+        lanes.retain(&HashSet::from(["a".to_owned(), "b".to_owned(), "c".to_owned()]));
+        let from_y = tokio::time::timeout(Duration::from_secs(1), lanes.next_released(Some("y"))).await;
+        assert_eq!(from_y.unwrap().uid, "c", "a release that never arrived no longer holds the lane");
     }
 
     #[tokio::test]
     async fn an_edit_runs_while_every_resync_slot_is_taken() {
-        let lanes = Lanes::new(1);
+        let lanes = Lanes::new(1, false);
         let _busy = lanes.enter(Lane::Resync, "a").await.unwrap();
         let edit = tokio::time::timeout(Duration::from_secs(1), lanes.enter(Lane::Edit, "b")).await;
         assert!(matches!(edit, Ok(Some(_))), "the edit lane has its own slots");
@@ -271,7 +471,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_resync_gives_way_when_its_object_changes() {
-        let lanes = Arc::new(Lanes::new(1));
+        let lanes = Arc::new(Lanes::new(1, false));
         let busy = lanes.enter(Lane::Resync, "a").await.unwrap();
         let waiting = {
             let lanes = lanes.clone();

@@ -12,6 +12,7 @@ mod holds;
 mod lanes;
 mod leader;
 mod merge_patch;
+mod parked;
 mod read_schedule;
 mod recorded;
 mod requeue;
@@ -158,7 +159,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         full_reads: read_schedule::ReadSchedule::spread(),
         deep_resync: args.deep_resync_interval,
         account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
-        lanes: lanes::Lanes::new(usize::from(args.concurrency)),
+        lanes: lanes::Lanes::new(usize::from(args.concurrency), !args.namespaces.is_empty()),
         selector: args.selector.clone(),
         default_deletion_protection: args.default_deletion_protection,
         default_deletion_policy: args.default_deletion_policy,
@@ -221,15 +222,9 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
         true => vec![None],
         false => args.namespaces.iter().map(|ns| Some(ns.as_str())).collect(),
     };
-    let remembering = {
-        let (ctx, scopes) = (ctx.clone(), scopes.iter().map(|ns| ns.map(str::to_owned)).collect::<Vec<_>>());
-        tokio::spawn(async move {
-            for namespace in scopes {
-                remember_earlier_looks(&api_in(&ctx.client, namespace.as_deref()), &ctx).await;
-            }
-            ctx.lanes.earlier_looks_known();
-        })
-    };
+    for namespace in &scopes {
+        remember_earlier_looks(&api_in(&ctx.client, *namespace), &ctx).await;
+    }
     let mut syncs = Vec::new();
     let mut stores = Vec::new();
     let mut controllers = Vec::new();
@@ -238,18 +233,20 @@ async fn run_controllers(args: &RunArgs, ctx: Arc<Context>, health: Arc<Health>)
         let synced = reader.clone();
         stores.push(reader.clone());
         syncs.push(watch_synced(synced));
-        controllers.push(controller(api_in(&ctx.client, namespace), reader, writer, ctx.clone()));
+        controllers.push(controller(namespace, reader, writer, ctx.clone()));
     }
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let synced_flag = synced.clone();
     tokio::spawn(async move {
         if futures::future::join_all(syncs).await.into_iter().all(|ok| ok) {
             tracing::info!("KmsKey watch synced; ready");
+            synced_flag.store(true, std::sync::atomic::Ordering::Relaxed);
             health.set_ready(true);
         }
     });
-    let sampler = tokio::spawn(sample_metrics(ctx.clone(), stores));
+    let sampler = tokio::spawn(sample_metrics(ctx.clone(), stores, synced));
     futures::future::join_all(controllers).await;
     sampler.abort();
-    remembering.abort();
     tracing::info!("kms-operator stopped");
 }
 
@@ -287,9 +284,10 @@ async fn shutdown_signal() {
 
 /// Fills the lanes' memory with the generation each object was last reconciled at, from its
 /// status, so that the first pass after a start resyncs what is settled and edits what changed
-/// meanwhile (see `lanes`). Read in pages, each dropped once remembered, while the watch starts;
+/// meanwhile (see `lanes`). Read in pages, each dropped once remembered, before the watch starts;
 /// best effort: an object not remembered is reconciled in the edit lane.
 async fn remember_earlier_looks(api: &Api<KmsKey>, ctx: &Context) {
+    let (started, mut read) = (std::time::Instant::now(), 0);
     let mut params = kube::api::ListParams::default().limit(200);
     if let Some(selector) = &ctx.selector {
         params = params.labels(selector);
@@ -302,34 +300,49 @@ async fn remember_earlier_looks(api: &Api<KmsKey>, ctx: &Context) {
                 return;
             }
         };
+        read += page.items.len();
         for obj in &page.items {
             let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
             ctx.lanes.looked_at_before(&obj.metadata, observed);
         }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return,
+            _ => {
+                tracing::info!(
+                    objects = read,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "read the KmsKeys' last reconciled generations"
+                );
+                return;
+            }
         }
     }
 }
 
+/// The controller of the KmsKeys in `namespace` (`None`: all).
 async fn controller(
-    api: Api<Watched>,
+    namespace: Option<&str>,
     reader: reflector::Store<Watched>,
     writer: reflector::store::Writer<Watched>,
     ctx: Arc<Context>,
 ) {
     let lanes_ctx = ctx.clone();
-    let stream = watcher(api, watch_config(ctx.selector.as_deref()))
+    let released =
+        futures::stream::unfold((ctx.clone(), namespace.map(str::to_owned)), |(ctx, namespace)| async move {
+            let object = ctx.lanes.next_released(namespace.as_deref()).await;
+            let obj_ref = reflector::ObjectRef::new(&object.name).within(&object.namespace);
+            Some((obj_ref, (ctx, namespace)))
+        });
+    let stream = watcher(api_in(&ctx.client, namespace), watch_config(ctx.selector.as_deref()))
         .default_backoff()
         .modify(slim::slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_or_lifecycle, Default::default())
         .inspect_ok(move |obj| lanes_ctx.lanes.changed(obj.metadata.uid.as_deref().unwrap_or_default()));
-    // No limit here: the lanes limit how many reconciles run (see `lanes`).
     Controller::for_stream(stream, reader)
-        .with_config(ControllerConfig::default())
+        .reconcile_on(released)
+        .with_config(ControllerConfig::default().concurrency(ctx.lanes.admissions()))
         .shutdown_on_signal()
         .run(reconcile_object, error_policy, ctx)
         .for_each(|result| async move {
@@ -374,10 +387,15 @@ fn spec_or_lifecycle(obj: &Watched) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Waits for a turn in the object's lane, then reconciles it.
+/// Waits for a turn in the object's lane, then reconciles it; a resync that finds the resync
+/// lane full is parked instead, and handed back to the controller when its turn nears.
 async fn reconcile_object(obj: Arc<Watched>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
     let uid = obj.uid().unwrap_or_default();
-    let Some(_turn) = ctx.lanes.enter(ctx.lanes.lane_of(obj.meta()).await, &uid).await else {
+    let lane = match ctx.lanes.admit(obj.meta()) {
+        lanes::Admission::Wait(lane) => lane,
+        lanes::Admission::Parked => return Ok(Requeue::await_change()),
+    };
+    let Some(_turn) = ctx.lanes.enter(lane, &uid).await else {
         // The object changed while its resync waited: the watch has queued that change, which
         // runs in the edit lane as soon as this returns.
         return Ok(Requeue::await_change());
@@ -540,19 +558,26 @@ fn count_reconcile(ctx: &Context, uid: &str, outcome: &Outcome, started: std::ti
 }
 
 /// Every few seconds, the metrics read from the controller's state: queue depth by lane and the
-/// resync lag. Objects that left the watch without a release (relabelled to another shard, a
-/// finalizer removed by hand) are forgotten then.
-async fn sample_metrics(ctx: Arc<Context>, stores: Vec<reflector::Store<Watched>>) {
+/// resync lag. Once the watches have synced (`synced`: before, the caches are still filling),
+/// objects that left the watch without a release (relabelled to another shard, a finalizer
+/// removed by hand) are forgotten then.
+async fn sample_metrics(
+    ctx: Arc<Context>,
+    stores: Vec<reflector::Store<Watched>>,
+    synced: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut ticks = tokio::time::interval(Duration::from_secs(5));
     loop {
         ticks.tick().await;
-        let watched: std::collections::HashSet<String> =
-            stores.iter().flat_map(|store| store.state()).filter_map(|obj| obj.uid()).collect();
-        for schedule in [&ctx.looked_at, &ctx.full_reads, &ctx.usage_checks] {
-            schedule.retain(&watched);
+        if synced.load(std::sync::atomic::Ordering::Relaxed) {
+            let watched: std::collections::HashSet<String> =
+                stores.iter().flat_map(|store| store.state()).filter_map(|obj| obj.uid()).collect();
+            for schedule in [&ctx.looked_at, &ctx.full_reads, &ctx.usage_checks] {
+                schedule.retain(&watched);
+            }
+            ctx.metrics.retain_objects(&watched);
+            ctx.lanes.retain(&watched);
         }
-        ctx.metrics.retain_objects(&watched);
-        ctx.lanes.retain(&watched);
         for lane in [Lane::Edit, Lane::Resync] {
             ctx.metrics.set_queue_depth(lane.label(), ctx.lanes.queued(lane));
         }
