@@ -97,8 +97,8 @@ impl Lane {
     }
 }
 
-/// The two lanes, what they remember of each object's last look, and the resyncs waiting in
-/// them, by object UID.
+/// The two lanes, what they remember of each object's last look, and the reconciles waiting
+/// in them or parked beyond them, by object UID.
 #[derive(Debug)]
 pub struct Lanes {
     concurrency: usize,
@@ -112,7 +112,7 @@ pub struct Lanes {
     /// Parked objects handed back to the controller and not yet arrived: the lane they left the
     /// queue of, and when.
     released: Mutex<HashMap<String, (Lane, Instant)>>,
-    /// Something that may let a parked resync go: a turn ended, a waiter left, one was parked.
+    /// Something that may let a parked object go: a turn ended, a waiter left, one was parked.
     room: Notify,
     /// Whether each namespace has its own watch (`--namespaces`), hence its own parked queue.
     watch_per_namespace: bool,
@@ -140,7 +140,7 @@ impl Drop for Turn<'_> {
 }
 
 /// A released parked object older than this that never arrived (kube dropped the request: the
-/// object went away) no longer holds a place in the resync lane.
+/// object went away) no longer holds a place in its lane.
 const RELEASE_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
 
 impl Lanes {
