@@ -357,10 +357,7 @@ async fn controller(
 /// operator at once with the apiserver's reason, instead of a watch that retries forever.
 async fn check_selector(client: &Client, args: &RunArgs) -> Result<(), RunError> {
     let Some(selector) = &args.selector else { return Ok(()) };
-    let api: Api<KmsKey> = match args.namespaces.first() {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
+    let api: Api<KmsKey> = api_in(client, args.namespaces.first().map(String::as_str));
     let params = kube::api::ListParams::default().labels(selector).limit(1);
     match api.list_metadata(&params).await {
         Ok(_) => Ok(()),
