@@ -19,6 +19,7 @@ pub mod readiness;
 pub mod report;
 pub mod run;
 pub mod scrape;
+pub mod settled;
 pub mod stack;
 pub mod subject;
 pub mod workload;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::calls::PerKey;
 use super::process::Usage;
 use super::run::CREATE_KEY_PER_SECOND;
+use super::settled::Settled;
 use super::subject::Subject;
 
 /// Calls over one steady window, per key and resync.
@@ -44,6 +45,8 @@ pub struct Outcome {
     pub steady_usage: Usage,
     /// Memory with `queued_keys` objects queued and KMS unreachable.
     pub queued: Option<(usize, Usage)>,
+    /// A start among `keys` Ready keys, with one edit during its startup pass.
+    pub settled: Option<Settled>,
 }
 
 impl Outcome {
@@ -64,6 +67,7 @@ impl Outcome {
             edit: None,
             steady_usage: Usage::default(),
             queued: None,
+            settled: None,
         }
     }
 

@@ -9,6 +9,7 @@ use super::calls::PerKey;
 use super::machine::Machine;
 use super::outcome::Outcome;
 use super::plot::{self, Series};
+use super::settled::Settled;
 
 /// Everything the report says besides the outcomes.
 pub struct Context {
@@ -135,6 +136,9 @@ fn table(out: &mut String, n: usize, ours: Option<&Outcome>, peer: Option<&Outco
     row(out, "CPU time (create)", a, b, " s", "");
     let (a, b) = both(&|o| o.queued.map(|q| q.1.peak_rss_mib));
     row(out, "peak RSS, all objects queued (KMS unreachable)", a, b, " MiB", "≤ 64 MiB at N = 10000");
+    if ours.is_some_and(|o| o.settled.is_some()) || peer.is_some_and(|o| o.settled.is_some()) {
+        settled_rows(out, n, ours, peer);
+    }
     let _ = writeln!(out);
     for o in ours.iter().chain(peer.iter()) {
         if full(o) {
@@ -158,6 +162,27 @@ fn table(out: &mut String, n: usize, ours: Option<&Outcome>, peer: Option<&Outco
         secs(ours.and_then(|o| o.all_ready)),
         secs(peer.and_then(|o| o.all_ready))
     );
+}
+
+/// The rows of a start among N Ready keys (`bench/settled.rs`).
+fn settled_rows(out: &mut String, n: usize, ours: Option<&Outcome>, peer: Option<&Outcome>) {
+    let get =
+        |o: Option<&Outcome>, f: &dyn Fn(&Settled) -> Option<f64>| o.and_then(|o| f(o.settled.as_ref()?));
+    let both = |f: &dyn Fn(&Settled) -> Option<f64>| (get(ours, f), get(peer, f));
+    let (a, b) = both(&|s| Some(s.made_in.as_secs_f64()));
+    row(out, &format!("settled: {n} keys made, quotas lifted (setup)"), a, b, " s", "");
+    let (a, b) = both(&|s| s.startup.map(|d| d.as_secs_f64()));
+    row(out, &format!("settled: startup to first reconcile among {n} Ready keys"), a, b, " s", "< 1 s");
+    let (a, b) = both(&|s| s.edit.map(|d| d.as_secs_f64()));
+    row(out, "settled: one edit apply→Ready during the startup pass", a, b, " s", "≤ 5 s");
+    let (a, b) = both(&|s| Some(s.reconciled_before_edit));
+    row(out, "settled: objects the pass had reconciled when the edit was applied", a, b, "", "");
+    let (a, b) = both(&|s| s.pass.map(|d| d.as_secs_f64()));
+    row(out, "settled: start to every object reconciled once", a, b, " s", "");
+    let (a, b) = both(&|s| (s.usage.peak_rss_mib > 0.0).then_some(s.usage.peak_rss_mib));
+    row(out, "settled: peak RSS over the startup pass", a, b, " MiB", "≤ 64 MiB at N = 10000");
+    let (a, b) = both(&|s| (s.usage.cpu_seconds > 0.0).then_some(s.usage.cpu_seconds));
+    row(out, "settled: CPU time of the startup pass", a, b, " s", "");
 }
 
 fn series(

@@ -36,13 +36,13 @@ pub struct Settings {
 /// CreateKey's quota: the floor of a bulk create is N / 5 seconds.
 pub const CREATE_KEY_PER_SECOND: f64 = 5.0;
 
-fn free_addr() -> String {
+pub(super) fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     format!("127.0.0.1:{port}")
 }
 
 /// The operator's addresses for one start of it.
-fn wiring(stack: &Stack, kms: &str) -> Wiring {
+pub(super) fn wiring(stack: &Stack, kms: &str) -> Wiring {
     Wiring {
         kubeconfig: stack.cp.kubeconfig.clone(),
         kms: kms.to_owned(),
@@ -127,7 +127,7 @@ pub async fn measure(subject: &Subject, settings: &Settings) -> Outcome {
 }
 
 /// Waits until the operator answers on its metrics address.
-async fn wait_serving(metrics: &str, subject: &Subject) {
+pub(super) async fn wait_serving(metrics: &str, subject: &Subject) {
     for _ in 0..600 {
         if counter_sum(metrics, subject.reconcile_counter()).is_some() {
             return;
@@ -138,7 +138,11 @@ async fn wait_serving(metrics: &str, subject: &Subject) {
 }
 
 /// Time from the process's start to its first finished reconcile (polled every 10 ms).
-async fn first_reconcile(operator: &Measured, metrics: &str, subject: &Subject) -> Option<Duration> {
+pub(super) async fn first_reconcile(
+    operator: &Measured,
+    metrics: &str,
+    subject: &Subject,
+) -> Option<Duration> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if counter_sum(metrics, subject.reconcile_counter()).unwrap_or(0.0) > 0.0 {
@@ -180,7 +184,7 @@ async fn steady_window(
 
 /// Edits key `i`'s description and waits until KMS has it (and, for ours, until the object is
 /// Ready for the edit's generation): apply→Ready of one edit while every object resyncs.
-async fn edit_latency(stack: &Stack, subject: &Subject, i: usize) -> Option<Duration> {
+pub(super) async fn edit_latency(stack: &Stack, subject: &Subject, i: usize) -> Option<Duration> {
     let api: Api<DynamicObject> = Api::namespaced_with(stack.kube.clone(), NAMESPACE, &subject.kinds()[0]);
     let name = workload::name(i);
     let obj = serde_json::to_value(api.get(&name).await.ok()?).ok()?;

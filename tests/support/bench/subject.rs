@@ -138,6 +138,19 @@ impl Subject {
         help.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--deep-resync-interval"))
     }
 
+    /// The command line that makes many keys quickly for a later measurement: kms-operator
+    /// with its own rate limits at `quota_factor` × AWS's quotas and more workers. None for the
+    /// peer, which has no such setting.
+    pub fn setup_command(&self, wiring: &Wiring, quota_factor: f64) -> Option<Command> {
+        let Subject::Ours { .. } = self else { return None };
+        let mut cmd = self.command(wiring, Cadence::default());
+        let limits: Vec<String> = (kms_operator::kms::AWS_QUOTAS.iter())
+            .map(|(op, rps)| format!("{op}={}", rps * quota_factor))
+            .collect();
+        cmd.args(["--kms-rate-limits", &limits.join(","), "--concurrency", "32"]);
+        Some(cmd)
+    }
+
     /// The command line that runs the operator against `wiring`, resyncing as `cadence` says
     /// and otherwise at its defaults.
     pub fn command(&self, wiring: &Wiring, cadence: Cadence) -> Command {
