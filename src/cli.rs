@@ -1,6 +1,7 @@
 //! Command line: `kms-operator run` and `kms-operator crd`. Every `run` flag has an
 //! environment variable, so the Helm chart and a shell set them the same way.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,18 +27,37 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// AWS Region of the keys. Without it, the AWS default chain decides (AWS_REGION, profile).
+    /// The operator's AWS Region: where a KmsKey without `spec.region` gets its key. Without
+    /// it, the AWS default chain decides (AWS_REGION, profile); the operator does not start
+    /// when neither names one.
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
 
-    /// KMS endpoint URL, for a local KMS such as moto. AWS_ENDPOINT_URL_KMS works too.
+    /// The Regions KmsKeys may make new keys in with `spec.region`, comma-separated (empty:
+    /// any Region the operator's credentials reach). A key already recorded in status is kept
+    /// and released in its Region whatever this says.
+    #[arg(long, env = "KMS_OPERATOR_ALLOWED_REGIONS", value_delimiter = ',', value_parser = parse_region)]
+    pub allowed_regions: Vec<String>,
+
+    /// KMS endpoint URL for every Region, for a local KMS such as moto. AWS_ENDPOINT_URL_KMS
+    /// works too.
     #[arg(long, env = "KMS_OPERATOR_KMS_ENDPOINT")]
     pub kms_endpoint: Option<String>,
 
-    /// Resource Groups Tagging API endpoint URL, for a local stand-in such as moto.
-    /// AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API works too.
+    /// KMS endpoint URLs per Region, for VPC interface endpoints:
+    /// `eu-west-1=https://vpce-0abc.kms.eu-west-1.vpce.amazonaws.com,...`. A Region named here
+    /// uses its URL instead of `--kms-endpoint` or AWS's.
+    #[arg(long, env = "KMS_OPERATOR_REGIONAL_KMS_ENDPOINTS", default_value = "", value_parser = parse_regional_endpoints)]
+    pub regional_kms_endpoints: BTreeMap<String, String>,
+
+    /// Resource Groups Tagging API endpoint URL for every Region, for a local stand-in such as
+    /// moto. AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API works too.
     #[arg(long, env = "KMS_OPERATOR_TAGGING_ENDPOINT")]
     pub tagging_endpoint: Option<String>,
+
+    /// Tagging API endpoint URLs per Region, as `--regional-kms-endpoints`.
+    #[arg(long, env = "KMS_OPERATOR_REGIONAL_TAGGING_ENDPOINTS", default_value = "", value_parser = parse_regional_endpoints)]
+    pub regional_tagging_endpoints: BTreeMap<String, String>,
 
     /// Call AWS's FIPS 140 endpoints (kms-fips.<region>.amazonaws.com, as AWS offers them).
     #[arg(long, env = "AWS_USE_FIPS_ENDPOINT", default_value_t = false, action = clap::ArgAction::Set)]
@@ -153,7 +173,7 @@ pub struct RunArgs {
     /// Per-operation rate limits that replace the quota-derived ones, in requests per second:
     /// `CreateKey=2,PutKeyPolicy=5`.
     #[arg(long, env = "KMS_OPERATOR_KMS_RATE_LIMITS", default_value = "", value_parser = crate::kms::parse_overrides)]
-    pub kms_rate_limits: std::collections::BTreeMap<String, f64>,
+    pub kms_rate_limits: BTreeMap<String, f64>,
 
     /// Address of the HTTP endpoints /healthz, /readyz and /metrics.
     #[arg(long, env = "KMS_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
@@ -200,6 +220,31 @@ pub fn may_adopt(adopt_namespaces: &[String], namespace: &str) -> bool {
         .iter()
         .map(|allowed| allowed.trim())
         .any(|allowed| allowed == "*" || allowed == namespace)
+}
+
+fn parse_region(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match crate::reconcile::region::is_region_name(text) {
+        true => Ok(text.to_owned()),
+        false => Err(format!("'{text}' is not an AWS Region name (eu-west-1, us-gov-west-1, ...)")),
+    }
+}
+
+/// `REGION=URL,...`: an endpoint URL per Region.
+fn parse_regional_endpoints(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut endpoints = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (region, url) = pair.split_once('=').ok_or_else(|| format!("'{pair}' is not REGION=URL"))?;
+        let region = parse_region(region)?;
+        let url = url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!("the endpoint of {region}, '{url}', is not an http(s) URL"));
+        }
+        if endpoints.insert(region.clone(), url.to_owned()).is_some() {
+            return Err(format!("{region} is given two endpoints"));
+        }
+    }
+    Ok(endpoints)
 }
 
 /// A cluster name must be a valid KMS tag value that is not empty.
@@ -264,6 +309,36 @@ mod tests {
         assert!(!may_adopt(&[], "team-a"));
         assert!(may_adopt(&["a".to_owned(), " b".to_owned()], "b"), "spaces after commas are forgiven");
         assert!(Cli::try_parse_from(["kms-operator", "run", "--default-deletion-policy", "retain"]).is_err());
+    }
+
+    #[test]
+    fn regions_and_regional_endpoints_parse_and_refuse_nonsense() {
+        let args = [
+            "kms-operator",
+            "run",
+            "--allowed-regions",
+            "eu-west-1,us-gov-west-1",
+            "--regional-kms-endpoints",
+            "eu-west-1=https://vpce-1.kms.eu-west-1.vpce.amazonaws.com",
+        ];
+        let Command::Run(run) = Cli::try_parse_from(args).unwrap().command else { panic!("expected run") };
+        assert_eq!(run.allowed_regions, vec!["eu-west-1", "us-gov-west-1"]);
+        assert_eq!(
+            run.regional_kms_endpoints["eu-west-1"],
+            "https://vpce-1.kms.eu-west-1.vpce.amazonaws.com"
+        );
+        assert!(run.regional_tagging_endpoints.is_empty());
+        for bad in [
+            ["--allowed-regions", "Europe"],
+            ["--regional-kms-endpoints", "eu-west-1"],
+            ["--regional-kms-endpoints", "eu-west-1=vpce.example"],
+            ["--regional-kms-endpoints", "eu-west-1=https://a,eu-west-1=https://b"],
+            ["--regional-tagging-endpoints", "mars-1=https://a"],
+        ] {
+            let args = ["kms-operator", "run", bad[0], bad[1]];
+            let err = Cli::try_parse_from(args).expect_err(bad[1]).to_string();
+            assert!(err.contains(bad[0]), "{err}");
+        }
     }
 
     #[test]

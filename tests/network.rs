@@ -1,7 +1,9 @@
 //! The AWS clients on an enterprise network: KMS reached over TLS through a terminating proxy
 //! whose certificate a CA of the test's own signs (trusted only with `--ca-bundle`), and
 //! through an HTTPS proxy (`--https-proxy`, bypassed with `--no-proxy`). moto answers behind
-//! both; the clients are built by the operator's own `aws_clients`, from parsed `run` flags.
+//! both; and a Region's own endpoint (`--regional-kms-endpoints`, as for a VPC interface
+//! endpoint). The clients are built by the operator's own `ClientFactory`, from parsed `run`
+//! flags.
 
 mod support;
 
@@ -11,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
 use kms_operator::cli::{Cli, Command, RunArgs};
-use kms_operator::kms::{AwsKms, KmsPort, aws_clients};
+use kms_operator::kms::{AwsKms, ClientFactory, KmsPort};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
@@ -118,11 +120,16 @@ fn run_args(endpoint: &str) -> RunArgs {
 }
 
 async fn kms(args: &RunArgs) -> AwsKms {
-    AwsKms::new(aws_clients(args).await.expect("the network settings are valid"))
+    kms_in(args, "us-east-1").await
+}
+
+async fn kms_in(args: &RunArgs, region: &str) -> AwsKms {
+    let factory = ClientFactory::from_args(args).await.expect("the network settings are valid");
+    AwsKms::new(factory.clients(region))
 }
 
 #[tokio::test]
-async fn kms_is_reached_through_a_private_ca_and_an_https_proxy() {
+async fn kms_is_reached_through_a_private_ca_an_https_proxy_and_a_regions_own_endpoint() {
     // SAFETY: set before this test (the only one in its binary) starts any other thread that
     // could read the environment; the SDK's default chain reads the credentials from it.
     unsafe {
@@ -161,6 +168,20 @@ async fn kms_is_reached_through_a_private_ca_and_an_https_proxy() {
     assert!(kms(&bypassed).await.describe_key(&key.key_id).await.unwrap().is_some());
     assert_eq!(tunnels.load(Ordering::SeqCst), through, "localhost is reached without the proxy");
 
+    // A Region's own endpoint wins over the one for every Region: here every Region but
+    // eu-west-1 points at a closed port.
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let regional = RunArgs {
+        regional_kms_endpoints: [("eu-west-1".to_owned(), moto.url.clone())].into(),
+        ..run_args(&closed)
+    };
+    let eu = kms_in(&regional, "eu-west-1").await.create_key(&new_key()).await.expect("eu-west-1 answers");
+    assert!(eu.arn.starts_with("arn:aws:kms:eu-west-1:"), "{}", eu.arn);
+    assert!(
+        kms_in(&regional, "us-east-1").await.list_key_ids().await.is_err(),
+        "us-east-1 is the closed port"
+    );
+
     remove(&dir);
 }
 
@@ -173,6 +194,11 @@ fn new_key() -> kms_operator::kms::NewKey {
         key_spec: "SYMMETRIC_DEFAULT".to_owned(),
         key_usage: "ENCRYPT_DECRYPT".to_owned(),
     }
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn remove(dir: &Path) {

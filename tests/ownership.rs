@@ -265,6 +265,7 @@ async fn ownership_tags_forged_onto_a_key_do_not_make_it_the_objects() {
             token: "t-read-from-status".into(),
             started_at: started_at.to_string(),
             adopting: None,
+            region: None,
         };
         obj.status.lock().unwrap().create_intent = Some(intent);
         obj.converge(&env.kms, &env.clock).await;

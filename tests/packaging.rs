@@ -149,6 +149,12 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
         "aws.caBundle.configMap=corp-ca,aws.httpsProxy=http://proxy.internal:3128,aws.noProxy=.internal",
         "--set",
         "aws.useFipsEndpoint=true",
+        "--set",
+        "aws.allowedRegions={eu-west-1,us-east-1}",
+        "--set",
+        "aws.regionalKmsEndpoints.eu-west-1=https://vpce-1.kms.eu-west-1.vpce.amazonaws.com",
+        "--set",
+        "aws.regionalKmsEndpoints.us-east-1=https://vpce-2.kms.us-east-1.vpce.amazonaws.com",
     ];
     let (ok, text) = helm_run(&args);
     for wanted in [
@@ -158,6 +164,8 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
         "name: HTTPS_PROXY\n              value: \"http://proxy.internal:3128\"",
         "name: NO_PROXY\n              value: \".internal\"",
         "name: AWS_USE_FIPS_ENDPOINT\n              value: \"true\"",
+        "name: KMS_OPERATOR_ALLOWED_REGIONS\n              value: \"eu-west-1,us-east-1\"",
+        "name: KMS_OPERATOR_REGIONAL_KMS_ENDPOINTS\n              value: \"eu-west-1=https://vpce-1.kms.eu-west-1.vpce.amazonaws.com,us-east-1=https://vpce-2.kms.us-east-1.vpce.amazonaws.com\"",
     ] {
         assert!(ok && text.contains(wanted), "missing {wanted:?} in {text}");
     }

@@ -135,6 +135,16 @@ pub struct KmsKeySpec {
     #[serde(default = "default_true")]
     pub is_enabled: bool,
 
+    /// AWS Region of the key (`eu-west-1`, ...); by default the operator's own Region. Fixed
+    /// once set, as a key cannot move between Regions: a change is refused, and a Region added
+    /// later that is not the one the key lives in (`status.region`) makes the object Stalled
+    /// (RegionChanged). The operator may be limited to some Regions (`--allowed-regions`); a
+    /// new key in any other is refused (RegionNotAllowed) before anything is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable: a KMS key cannot move between Regions"))]
+    pub region: Option<String>,
+
     /// Whether the key is a multi-Region primary key. Fixed when the key is created: it cannot
     /// be changed afterwards.
     #[serde(default)]

@@ -17,6 +17,11 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_arn: Option<String>,
 
+    /// AWS Region the key lives in (from its ARN), or for a create in flight, the Region it is
+    /// being made in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
     /// When the operator created or adopted the key (RFC 3339). For a short while after it,
     /// KMS may not describe the key yet, and that is waited for rather than reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,9 @@ pub struct CreateIntent {
     /// For an adoption: the ID of the key being adopted (absent for a creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopting: Option<String>,
+    /// The Region the attempt runs in, where a key it left behind is looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// An on-demand rotation asked for with the `kms.boosterpack.io/rotate-now` annotation.

@@ -15,6 +15,7 @@ mod merge_patch;
 mod parked;
 mod read_schedule;
 mod recorded;
+mod regions;
 mod requeue;
 mod slim;
 mod status_writer;
@@ -37,12 +38,13 @@ use crate::api::annotations;
 use crate::api::{DeletionPolicy, FINALIZER, KmsKey, ManagementPolicy};
 use crate::cli::RunArgs;
 use crate::health::{self, Health};
-use crate::kms::{AwsKms, KmsPort, Quotas};
+use crate::kms::{AwsKms, ClientFactory, Quotas};
 use crate::metrics::Metrics;
+use crate::reconcile::region::{key_region, release_region};
 use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target};
 use lanes::Lane;
 
-pub use recorded::{recorded_from, settled};
+pub use recorded::{recorded_from, recorded_region, settled};
 pub use requeue::Backoff;
 pub use status_writer::KubeStatusWriter;
 
@@ -64,6 +66,8 @@ pub enum RunError {
     Network(#[from] crate::kms::NetworkError),
     #[error("--selector {selector:?}: the apiserver refuses it: {source}")]
     Selector { selector: String, source: kube::Error },
+    #[error("no AWS Region: give --region (or AWS_REGION, or a profile's region)")]
+    NoRegion,
 }
 
 /// Errors of one reconcile that the controller retries with backoff.
@@ -94,7 +98,8 @@ pub enum ReconcileError {
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
-    pub kms: Arc<dyn KmsPort>,
+    /// KMS in each Region the keys live in, and where new keys may be made.
+    pub regions: regions::Regions,
     pub recorder: Recorder,
     pub cluster: String,
     pub resync: Duration,
@@ -109,8 +114,6 @@ pub struct Context {
     /// When each object's key was last read in full; see `--deep-resync-interval`.
     pub full_reads: read_schedule::ReadSchedule,
     pub deep_resync: Duration,
-    /// The account's aliases, shared by the quick resyncs of all objects.
-    pub account_aliases: reconcile::AccountAliases,
     /// `--selector`: the KmsKeys this operator reconciles.
     pub selector: Option<String>,
     /// The edit and resync lanes, each `--concurrency` wide, and what they remember of each
@@ -141,14 +144,21 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .map_err(|source| RunError::Http { addr: args.http_addr, source })?;
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
-    let quotas = Arc::new(Quotas::of_aws(args.kms_quota_fraction, &args.kms_rate_limits));
-    let kms = AwsKms::with_quotas(crate::kms::aws_clients(&args).await?, quotas);
-    let kms = Arc::new(kms.observed_by(metrics.clone()));
+    let factory = ClientFactory::from_args(&args).await?;
+    let home = factory.home_region().ok_or(RunError::NoRegion)?;
+    let (fraction, overrides, observer) =
+        (args.kms_quota_fraction, args.kms_rate_limits.clone(), metrics.clone());
+    let make_port: regions::MakePort = Box::new(move |region| {
+        let quotas = Arc::new(Quotas::of_aws(fraction, &overrides));
+        Arc::new(AwsKms::with_quotas(factory.clients(region), quotas).observed_by(observer.clone()))
+    });
+    let regions =
+        regions::Regions::new(home, args.allowed_regions.clone(), make_port, args.resync_interval / 2);
     let reporter = Reporter { controller: "kms-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
-        kms,
+        regions,
         cluster: args.cluster_name.clone(),
         resync: args.resync_interval,
         min_resync: args.min_resync_interval,
@@ -158,7 +168,6 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         looked_at: Default::default(),
         full_reads: read_schedule::ReadSchedule::spread(),
         deep_resync: args.deep_resync_interval,
-        account_aliases: reconcile::AccountAliases::new(args.resync_interval / 2),
         lanes: lanes::Lanes::new(usize::from(args.concurrency), !args.namespaces.is_empty()),
         selector: args.selector.clone(),
         default_deletion_protection: args.default_deletion_protection,
@@ -437,12 +446,14 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
     let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
-    let held = match &resync {
-        Ok(_) => holds::on_apply(obj),
-        Err(message) => Some(Outcome::Stalled { reason: "InvalidAnnotation", message: message.clone() }),
+    let region = key_region(obj.spec.region.as_deref(), recorded_region(obj.status.as_ref()), &ctx.regions.rules);
+    // Before any KMS call: a garbled annotation, a hold (paused, ...), a Region refused.
+    let stop = match (&resync, &region) {
+        (Err(message), _) => Some(Outcome::Stalled { reason: "InvalidAnnotation", message: message.clone() }),
+        (Ok(_), region) => holds::on_apply(obj).or_else(|| region.clone().err()),
     };
-    if let Some(held) = held {
-        let report = reconcile::Report::of(held);
+    if let Some(stop) = stop {
+        let report = reconcile::Report::of(stop);
         writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
         count_reconcile(ctx, &owner.uid, &report.outcome, started);
         if let Outcome::Stalled { reason, message } = &report.outcome {
@@ -450,8 +461,11 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         }
         return Ok(Requeue::await_change());
     }
-    let resync = resync.unwrap_or(ctx.resync);
-    let rules = match ctx.cluster_policy.rules(ctx.kms.as_ref()).await {
+    let (resync, Ok(region)) = (resync.unwrap_or(ctx.resync), region) else {
+        return Ok(Requeue::await_change()); // refused above
+    };
+    let (writer, regional) = (writer.in_region(&region), ctx.regions.get(&region));
+    let rules = match ctx.cluster_policy.rules(ctx.regions.home().kms.as_ref()).await {
         Ok(rules) => rules,
         Err(message) => {
             let waiting = Outcome::Progressing {
@@ -482,9 +496,9 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
             settled: recorded::settled(obj.status.as_ref(), obj.meta().generation),
             full_read_due: ctx.full_reads.due(&owner.uid, ctx.deep_resync, Timestamp::now()),
         },
-        account_aliases: &ctx.account_aliases,
+        account_aliases: &regional.account_aliases,
     };
-    let mut report = reconcile::reconcile(ctx.kms.as_ref(), &writer, target, Timestamp::now()).await?;
+    let mut report = reconcile::reconcile(regional.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     let written =
         writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
     match export::export(&ctx.client, obj, &written, ctx.export_to_config_maps).await {
@@ -600,7 +614,7 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let recorded = recorded_from(obj.status.as_ref());
     let now = Timestamp::now();
     let policy = obj.spec.deletion_policy.unwrap_or(ctx.default_deletion_policy);
-    let rules = match ctx.cluster_policy.rules(ctx.kms.as_ref()).await {
+    let rules = match ctx.cluster_policy.rules(ctx.regions.home().kms.as_ref()).await {
         Ok(rules) => rules,
         Err(message) => {
             tracing::info!(%message, "the release waits for the cluster's KmsKeyPolicy");
@@ -610,18 +624,22 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let mut spec = obj.spec.clone();
     spec.deletion_window_in_days =
         reconcile::guardrails::deletion_window(&spec, &owner.namespace, rules.as_ref());
-    let released = match reconcile::cleanup(ctx.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {
-        Ok(released) => released,
-        Err(err) => {
-            // A refusal on a key created moments ago is IAM catching up: retried soon.
-            return match report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await {
-                Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => {
-                    Err(ReconcileError::ReleaseWaiting(wait))
-                }
-                _ => Err(ReconcileError::Release(err)),
-            };
-        }
-    };
+    let region =
+        release_region(spec.region.as_deref(), recorded_region(obj.status.as_ref()), &ctx.regions.rules);
+    let regional = ctx.regions.get(region.as_deref().unwrap_or(ctx.regions.home_region()));
+    let released =
+        match reconcile::cleanup(regional.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {
+            Ok(released) => released,
+            Err(err) => {
+                // A refusal on a key created moments ago is IAM catching up: retried soon.
+                return match report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await {
+                    Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => {
+                        Err(ReconcileError::ReleaseWaiting(wait))
+                    }
+                    _ => Err(ReconcileError::Release(err)),
+                };
+            }
+        };
     let (type_, reason, note) = match released {
         Released::Done { changes } if changes.is_empty() => (
             EventType::Normal,

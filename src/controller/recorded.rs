@@ -3,6 +3,7 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ConditionStatus, KmsKeyStatus};
+use crate::reconcile::region::RecordedRegion;
 use crate::reconcile::{Intent, Recorded, RotationRequest};
 
 /// Whether `status` says the object was Ready at its current `generation`.
@@ -10,6 +11,16 @@ pub fn settled(status: Option<&KmsKeyStatus>, generation: Option<i64>) -> bool {
     let Some(status) = status else { return false };
     let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
     ready && generation.is_some() && status.observed_generation == generation
+}
+
+/// Where an earlier reconcile recorded the key (or its create in flight) to be.
+pub fn recorded_region(status: Option<&KmsKeyStatus>) -> RecordedRegion<'_> {
+    let Some(status) = status else { return RecordedRegion::default() };
+    RecordedRegion {
+        key_arn: status.key_arn.as_deref(),
+        region: status.region.as_deref(),
+        intent: status.create_intent.as_ref().and_then(|i| i.region.as_deref()),
+    }
 }
 
 /// What an earlier reconcile recorded, as the planner reads it.
@@ -55,6 +66,7 @@ mod tests {
                 token: "t".into(),
                 started_at: "2026-01-02T03:04:05Z".into(),
                 adopting: None,
+                region: None,
             }),
             ..KmsKeyStatus::default()
         };

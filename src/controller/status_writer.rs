@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation};
 use crate::kms::KeyDescription;
+use crate::reconcile::region::arn_region;
 use crate::reconcile::{self, Intent, Report, StatusWriter, status_after};
 
 use super::merge_patch::merge_patch;
@@ -29,13 +30,21 @@ pub struct KubeStatusWriter {
     name: String,
     view: Mutex<KmsKeyStatus>,
     resource_version: Mutex<Option<String>>,
+    /// The Region this reconcile works in, recorded with a create intent.
+    region: Option<String>,
 }
 
 impl KubeStatusWriter {
     pub fn new(api: Api<KmsKey>, obj: &KmsKey) -> Self {
         let view = Mutex::new(obj.status.clone().unwrap_or_default());
         let resource_version = Mutex::new(obj.resource_version());
-        Self { api, name: obj.name_any(), view, resource_version }
+        Self { api, name: obj.name_any(), view, resource_version, region: None }
+    }
+
+    /// The same, recording `region` with a create intent, so that a key an interrupted create
+    /// left behind is looked for there.
+    pub fn in_region(self, region: &str) -> Self {
+        Self { region: Some(region.to_owned()), ..self }
     }
 
     fn view(&self) -> KmsKeyStatus {
@@ -106,7 +115,11 @@ impl StatusWriter for KubeStatusWriter {
             token: token.to_owned(),
             started_at: started_at.to_string(),
             adopting: adopting.map(str::to_owned),
+            region: self.region.clone(),
         });
+        if next.key_id.is_none() {
+            next.region = self.region.clone();
+        }
         self.write(next).await.map_err(status_write_failed)?;
         Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })
     }
@@ -114,6 +127,9 @@ impl StatusWriter for KubeStatusWriter {
     async fn clear_intent(&self) -> Result<(), reconcile::Error> {
         let mut next = self.view();
         next.create_intent = None;
+        if next.key_id.is_none() {
+            next.region = None;
+        }
         self.write(next).await.map_err(status_write_failed)
     }
 
@@ -137,6 +153,7 @@ impl StatusWriter for KubeStatusWriter {
         let with_key = |mut next: KmsKeyStatus| {
             next.key_id = Some(key.key_id.clone());
             next.key_arn = Some(key.arn.clone());
+            next.region = arn_region(&key.arn).map(str::to_owned).or(next.region);
             next.key_state = Some(key.state.clone());
             next.key_created_at = Some(at.to_string());
             next.create_intent = None;

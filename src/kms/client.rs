@@ -1,49 +1,109 @@
-//! Building the aws-sdk clients from the `run` flags and the AWS default chain.
+//! Building the aws-sdk clients from the `run` flags and the AWS default chain: one shared
+//! configuration (credentials, timeouts, FIPS, dual-stack, CA bundle, proxy), and from it the
+//! clients of any Region, each with the endpoint the flags give that Region.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 
 use super::AwsClients;
 use super::network::{self, Network, NetworkError};
 use crate::cli::RunArgs;
 
-/// KMS and Resource Groups Tagging API clients with bounded timeouts. Credentials come from
-/// the AWS default chain (environment, profile, IRSA web identity, EKS Pod Identity).
-/// `AWS_ENDPOINT_URL_KMS` and `AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API` are honoured;
-/// `--kms-endpoint` and `--tagging-endpoint` override them. FIPS and dual-stack endpoints, a CA
-/// bundle and a proxy come from their flags (see `network`).
-pub async fn aws_clients(args: &RunArgs) -> Result<AwsClients, NetworkError> {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(30))
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
-    if let Some(region) = &args.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
+/// Makes the KMS and Tagging API clients of a Region. Credentials come from the AWS default
+/// chain (environment, profile, IRSA web identity, EKS Pod Identity). A Region's endpoint is,
+/// in order: its `--regional-kms-endpoints` entry, `--kms-endpoint`, `AWS_ENDPOINT_URL_KMS`,
+/// AWS's (FIPS and dual-stack as the flags say); likewise for the Tagging API.
+#[derive(Clone, Debug)]
+pub struct ClientFactory {
+    shared: SdkConfig,
+    kms: Endpoints,
+    tagging: Endpoints,
+}
+
+/// The endpoint overrides of one service.
+#[derive(Clone, Debug, Default)]
+struct Endpoints {
+    every_region: Option<String>,
+    per_region: BTreeMap<String, String>,
+}
+
+impl Endpoints {
+    fn of(&self, region: &str) -> Option<&str> {
+        self.per_region.get(region).or(self.every_region.as_ref()).map(String::as_str)
     }
-    loader = loader.use_fips(args.use_fips_endpoint).use_dual_stack(args.use_dual_stack_endpoint);
-    let network = Network {
-        ca_bundle: args.ca_bundle.clone(),
-        https_proxy: args.https_proxy.clone(),
-        no_proxy: args.no_proxy.clone(),
-    };
-    if let Some(client) = network::http_client(&network)? {
-        loader = loader.http_client(client);
+}
+
+impl ClientFactory {
+    pub async fn from_args(args: &RunArgs) -> Result<Self, NetworkError> {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        if let Some(region) = &args.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        loader = loader.use_fips(args.use_fips_endpoint).use_dual_stack(args.use_dual_stack_endpoint);
+        let network = Network {
+            ca_bundle: args.ca_bundle.clone(),
+            https_proxy: args.https_proxy.clone(),
+            no_proxy: args.no_proxy.clone(),
+        };
+        if let Some(client) = network::http_client(&network)? {
+            loader = loader.http_client(client);
+        }
+        Ok(ClientFactory {
+            shared: loader.load().await,
+            kms: Endpoints {
+                every_region: args.kms_endpoint.clone(),
+                per_region: args.regional_kms_endpoints.clone(),
+            },
+            tagging: Endpoints {
+                every_region: args.tagging_endpoint.clone(),
+                per_region: args.regional_tagging_endpoints.clone(),
+            },
+        })
     }
-    let shared = loader.load().await;
-    let mut kms = aws_sdk_kms::config::Builder::from(&shared);
-    let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared);
-    if let Some(endpoint) = &args.kms_endpoint {
-        kms = kms.endpoint_url(endpoint);
+
+    /// The operator's own Region (`--region`, else the default chain's), if any.
+    pub fn home_region(&self) -> Option<String> {
+        self.shared.region().map(|r| r.to_string())
     }
-    if let Some(endpoint) = &args.tagging_endpoint {
-        tagging = tagging.endpoint_url(endpoint);
+
+    /// The clients of `region`.
+    pub fn clients(&self, region: &str) -> AwsClients {
+        let name = aws_config::Region::new(region.to_owned());
+        let mut kms = aws_sdk_kms::config::Builder::from(&self.shared).region(name.clone());
+        let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&self.shared).region(name);
+        if let Some(endpoint) = self.kms.of(region) {
+            kms = kms.endpoint_url(endpoint);
+        }
+        if let Some(endpoint) = self.tagging.of(region) {
+            tagging = tagging.endpoint_url(endpoint);
+        }
+        AwsClients {
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
+        }
     }
-    Ok(AwsClients {
-        kms: aws_sdk_kms::Client::from_conf(kms.build()),
-        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
-    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regions_own_endpoint_wins_over_the_one_for_every_region() {
+        let endpoints = Endpoints {
+            every_region: Some("http://local:5000".into()),
+            per_region: BTreeMap::from([("eu-west-1".into(), "https://vpce-eu".into())]),
+        };
+        assert_eq!(endpoints.of("eu-west-1"), Some("https://vpce-eu"));
+        assert_eq!(endpoints.of("us-east-1"), Some("http://local:5000"));
+        assert_eq!(Endpoints::default().of("us-east-1"), None);
+    }
 }

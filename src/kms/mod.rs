@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 pub use aws::{AwsClients, AwsKms};
 pub use calls::{CallObserver, outcome_label};
-pub use client::aws_clients;
+pub use client::ClientFactory;
 pub use error::{ErrorKind, KmsError};
 pub use network::NetworkError;
 pub use quota::{AWS_QUOTAS, Quotas, parse_overrides};

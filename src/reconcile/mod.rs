@@ -7,6 +7,7 @@
 //! - `apply.rs` makes them through the [`KmsPort`](crate::kms::KmsPort), with the status writes
 //!   of `writer.rs` around CreateKey;
 //! - `run.rs` is the pass loop, `cleanup.rs` the release on deletion;
+//! - `region.rs` says which AWS Region the key lives in;
 //! - `outcome.rs` and `status.rs` turn the result into kstatus conditions.
 
 mod account_aliases;
@@ -21,6 +22,7 @@ mod ownership;
 mod plan;
 mod policy;
 mod policy_builder;
+pub mod region;
 mod run;
 mod status;
 mod token;

@@ -22,6 +22,7 @@ mod iam_lag;
 #[allow(dead_code)]
 mod moto;
 mod ownership;
+mod regions;
 mod reliability;
 mod scenarios;
 mod shards;

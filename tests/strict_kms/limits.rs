@@ -139,3 +139,18 @@ async fn a_key_has_at_most_fifty_aliases() {
     }
     assert_eq!(code(alias(50).await), "LimitExceededException");
 }
+
+#[tokio::test]
+async fn request_quotas_are_counted_per_region() {
+    let t = Kms::start().await;
+    // One CreateKey a second (a bucket of one): a second call at once is throttled, but only
+    // in the Region whose bucket is spent. AWS's quotas are per account and Region.
+    t.proxy.enforce_quotas(&[("CreateKey", 1.0)]);
+    let eu = crate::support::moto::client_in(&t.proxy.url, "eu-west-1");
+    let create = |kms: &aws_sdk_kms::Client| kms.create_key().tags(tag(CLUSTER_TAG, "test")).send();
+    create(&t.kms).await.expect("us-east-1's first");
+    create(&eu).await.expect("eu-west-1 has its own bucket");
+    assert_eq!(t.proxy.throttled_by_quota(), 0);
+    let _ = create(&t.kms).await;
+    assert!(t.proxy.throttled_by_quota() >= 1, "us-east-1's bucket is spent");
+}

@@ -3,7 +3,9 @@
 //! operation, answers with a fault instead of (or after) forwarding:
 //! throttling, 500/503, a response slower than the client's timeout, a reset connection, or —
 //! the nastiest — the call forwarded to moto and its response dropped.
-//! It can also enforce per-operation request quotas the way KMS does (token buckets).
+//! It can also enforce per-operation request quotas the way KMS does: a token bucket per
+//! operation and Region (the Region of the request's SigV4 scope), as AWS's quotas are per
+//! account and Region.
 //! Calls that get no fault (or a slow one, or one whose response is dropped) go through the
 //! strict KMS layer (`super::strict`), on by default, which makes moto answer as AWS would.
 
@@ -47,7 +49,10 @@ struct State {
     rate: f64,
     kinds: Vec<Fault>,
     script: HashMap<String, VecDeque<Fault>>,
-    quotas: HashMap<String, (f64, f64, Instant)>,
+    /// Requests per second by operation.
+    quotas: HashMap<String, f64>,
+    /// Tokens left and when they were counted, by (Region, operation).
+    buckets: HashMap<(String, String), (f64, Instant)>,
     throttled_by_quota: u64,
 }
 
@@ -115,11 +120,11 @@ impl FaultProxy {
 
     /// Throttles each operation beyond `per_second` requests per second, as KMS does.
     pub fn enforce_quotas(&self, quotas: &[(&str, f64)]) {
-        let now = Instant::now();
         let mut state = self.state.lock().unwrap();
         for (op, rps) in quotas {
-            state.quotas.insert((*op).to_owned(), (*rps, rps.max(1.0), now));
+            state.quotas.insert((*op).to_owned(), *rps);
         }
+        state.buckets.clear();
     }
 
     pub fn calls(&self) -> BTreeMap<String, u64> {
@@ -146,12 +151,14 @@ impl Drop for FaultProxy {
 }
 
 /// The fault (if any) for one call of `operation`, and counts the call.
-fn decide(state: &Mutex<State>, operation: &str) -> Option<Fault> {
+fn decide(state: &Mutex<State>, operation: &str, region: String) -> Option<Fault> {
     let mut state = state.lock().unwrap();
     *state.calls.entry(operation.to_owned()).or_default() += 1;
-    if let Some((rps, tokens, at)) = state.quotas.get_mut(operation) {
+    if let Some(rps) = state.quotas.get(operation).copied() {
         let now = Instant::now();
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * *rps).min(rps.max(1.0));
+        let burst = rps.max(1.0);
+        let (tokens, at) = state.buckets.entry((region, operation.to_owned())).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rps).min(burst);
         *at = now;
         if *tokens < 1.0 {
             state.throttled_by_quota += 1;
@@ -180,7 +187,7 @@ async fn serve(mut client: TcpStream, strict: Arc<Strict>, state: Arc<Mutex<Stat
         let operation = (request.header("x-amz-target"))
             .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
             .unwrap_or_else(|| "other".to_owned());
-        let fault = decide(&state, &operation);
+        let fault = decide(&state, &operation, super::strict::upstream::region_of(&request));
         let answer = match fault {
             Some(Fault::Throttle) => error_response(400, "ThrottlingException", "Rate exceeded"),
             Some(Fault::InternalError) => {

@@ -139,12 +139,17 @@ impl Drop for Moto {
 /// An SDK client for a KMS endpoint at `url` (moto, or a proxy in front of it), with static test
 /// credentials and a 1 s attempt timeout.
 pub fn client_for(url: &str) -> aws_sdk_kms::Client {
+    client_in(url, REGION)
+}
+
+/// The same, in `region` (moto keeps each Region's keys apart, by the request's SigV4 scope).
+pub fn client_in(url: &str, region: &str) -> aws_sdk_kms::Client {
     let timeouts = aws_sdk_kms::config::timeout::TimeoutConfig::builder()
         .operation_attempt_timeout(Duration::from_secs(1))
         .build();
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_owned()))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
         .timeout_config(timeouts)
         .endpoint_url(url)

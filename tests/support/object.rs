@@ -204,6 +204,7 @@ impl StatusWriter for Object {
             token: token.to_owned(),
             started_at: started_at.to_string(),
             adopting: adopting.map(str::to_owned),
+            region: None,
         };
         self.status.lock().unwrap().create_intent = Some(intent);
         Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })

@@ -46,3 +46,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: ["get", "create", "patch", "delete"]
 {{- end }}
 {{- end -}}
+
+{{/* A map of Region to endpoint URL as the operator's REGION=URL,... list, sorted by Region. */}}
+{{- define "kms-operator.regionalEndpoints" -}}
+{{- $pairs := list }}
+{{- range $region, $url := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $region $url) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}

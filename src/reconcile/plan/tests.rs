@@ -22,6 +22,7 @@ pub fn mk_spec() -> KmsKeySpec {
         rotation_period_in_days: None,
         unused_days: None,
         is_enabled: true,
+        region: None,
         multi_region: false,
         key_policy: None,
         policy: None,

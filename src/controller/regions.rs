@@ -1,0 +1,101 @@
+//! One KMS client per AWS Region the operator's keys live in, made on first use and kept: each
+//! with its own client-side quota buckets (AWS's KMS quotas are per account and Region) and its
+//! own shared listing of the Region's aliases.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::kms::KmsPort;
+use crate::reconcile::AccountAliases;
+use crate::reconcile::region::RegionRules;
+
+/// KMS in one Region.
+pub struct Regional {
+    pub kms: Arc<dyn KmsPort>,
+    /// The Region's aliases, shared by the quick resyncs of its keys.
+    pub account_aliases: AccountAliases,
+}
+
+/// Makes the KMS port of a Region.
+pub type MakePort = Box<dyn Fn(&str) -> Arc<dyn KmsPort> + Send + Sync>;
+
+pub struct Regions {
+    /// The operator's own Region and the Regions new keys may be made in.
+    pub rules: RegionRules,
+    home: String,
+    make: MakePort,
+    alias_max_age: Duration,
+    known: Mutex<HashMap<String, Arc<Regional>>>,
+}
+
+impl Regions {
+    /// Regions whose ports `make` builds, `home` the operator's own; new keys may be made in
+    /// `allowed` (empty: any). Alias listings are reused until `alias_max_age` old.
+    pub fn new(home: String, allowed: Vec<String>, make: MakePort, alias_max_age: Duration) -> Self {
+        let rules = RegionRules { home: Some(home.clone()), allowed };
+        Regions { rules, home, make, alias_max_age, known: Mutex::default() }
+    }
+
+    /// KMS in `region`, made now if it is the first use.
+    pub fn get(&self, region: &str) -> Arc<Regional> {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let regional = known.entry(region.to_owned()).or_insert_with(|| {
+            tracing::info!(region, "KMS client made for a Region");
+            Arc::new(Regional {
+                kms: (self.make)(region),
+                account_aliases: AccountAliases::new(self.alias_max_age),
+            })
+        });
+        regional.clone()
+    }
+
+    /// KMS in the operator's own Region, for what is not about one key (learning the account).
+    pub fn home(&self) -> Arc<Regional> {
+        self.get(&self.home)
+    }
+
+    pub fn home_region(&self) -> &str {
+        &self.home
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Clients that are never called.
+    fn unused_clients(region: &str) -> crate::kms::AwsClients {
+        let region = aws_config::Region::new(region.to_owned());
+        let behavior = aws_config::BehaviorVersion::latest();
+        let kms = aws_sdk_kms::Config::builder().region(region.clone()).behavior_version(behavior).build();
+        let tagging = aws_sdk_resourcegroupstagging::Config::builder()
+            .region(region)
+            .behavior_version(behavior)
+            .build();
+        crate::kms::AwsClients {
+            kms: aws_sdk_kms::Client::from_conf(kms),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
+        }
+    }
+
+    #[test]
+    fn each_region_gets_one_port_made_on_first_use() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = made.clone();
+        let make: MakePort = Box::new(move |region| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Arc::new(crate::kms::AwsKms::new(unused_clients(region)))
+        });
+        let regions = Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60));
+        assert_eq!(made.load(Ordering::Relaxed), 0);
+        let a = regions.get("eu-west-1");
+        let b = regions.get("eu-west-1");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(made.load(Ordering::Relaxed), 1);
+        let home = regions.home();
+        assert!(!Arc::ptr_eq(&a, &home));
+        assert_eq!(made.load(Ordering::Relaxed), 2);
+    }
+}
