@@ -9,9 +9,13 @@
 //!
 //! The lane is chosen from the object's metadata alone (the controller's cache holds no more;
 //! see `slim`), against what the lanes remember of each object's last look: its generation and
-//! steering annotations. At start that memory is filled from one paginated list of the objects'
-//! `status.observedGeneration` before the watch starts, so a restart's first pass runs in the
-//! resync lane and an object changed while the operator was down runs in the edit lane.
+//! steering annotations. At start that memory is recalled from one paginated list of the
+//! objects' `status.observedGeneration`, read once the watch has synced and while the first
+//! pass runs, so that the list never delays the first reconcile: until it is done, an object
+//! not recalled yet is taken for a resync, and one the list then finds changed while the
+//! operator was down (or never reconciled) is promoted to the edit lane if its resync is still
+//! queued. A restart's first pass so runs in the resync lane, and what changed meanwhile in the
+//! edit lane.
 //!
 //! The controller holds a bounded number of reconciles (`Lanes::admissions`); the lanes decide
 //! which of them run. At most `--concurrency` reconciles wait for a turn in each lane at once: the rest are parked as
@@ -25,7 +29,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,12 +84,17 @@ pub fn steering_fingerprint(meta: &ObjectMeta) -> u64 {
 
 impl Lane {
     /// The lane for the object `meta`, given what its last look saw (`None`: never looked at
-    /// by this process): a resync unless it is being deleted or changed since that look.
-    pub fn of(meta: &ObjectMeta, last_look: Option<Seen>) -> Lane {
-        let unchanged = last_look == Some(Seen::of(meta));
-        match unchanged && meta.deletion_timestamp.is_none() {
-            true => Lane::Resync,
-            false => Lane::Edit,
+    /// by this process): a resync unless it is being deleted or changed since that look. While
+    /// the lanes still `recalling` the looks before this process, an object without one is
+    /// taken for a resync (the recall promotes it if it changed).
+    pub fn of(meta: &ObjectMeta, last_look: Option<Seen>, recalling: bool) -> Lane {
+        if meta.deletion_timestamp.is_some() {
+            return Lane::Edit;
+        }
+        match last_look {
+            Some(seen) if seen == Seen::of(meta) => Lane::Resync,
+            None if recalling => Lane::Resync,
+            _ => Lane::Edit,
         }
     }
 
@@ -116,6 +125,8 @@ pub struct Lanes {
     room: Notify,
     /// Whether each namespace has its own watch (`--namespaces`), hence its own parked queue.
     watch_per_namespace: bool,
+    /// Whether the looks before this process are still being recalled (see `recall`).
+    recalling: AtomicBool,
 }
 
 /// How a reconcile goes into its lane.
@@ -159,6 +170,7 @@ impl Lanes {
             released: Mutex::new(HashMap::new()),
             room: Notify::new(),
             watch_per_namespace,
+            recalling: AtomicBool::new(false),
         }
     }
 
@@ -168,7 +180,8 @@ impl Lanes {
     pub fn admit(&self, meta: &ObjectMeta) -> Admission {
         let uid = meta.uid.clone().unwrap_or_default();
         let released = lock(&self.released).remove(&uid).is_some();
-        let lane = Lane::of(meta, lock(&self.last_looks).get(&uid).copied());
+        let last_look = lock(&self.last_looks).get(&uid).copied();
+        let lane = Lane::of(meta, last_look, self.recalling.load(Ordering::Relaxed));
         if released {
             return Admission::Wait(lane);
         }
@@ -249,13 +262,41 @@ impl Lanes {
         }
     }
 
-    /// Remembers a look before this process started: `status.observedGeneration` of the object
-    /// `meta`, with its steering annotations as they are now. A look since the start wins.
-    pub fn looked_at_before(&self, meta: &ObjectMeta, observed_generation: Option<i64>) {
-        if let (Some(uid), Some(generation)) = (&meta.uid, observed_generation) {
+    /// From now until `recalled`, objects not recalled yet are taken for resyncs.
+    pub fn start_recall(&self) {
+        self.recalling.store(true, Ordering::Relaxed);
+    }
+
+    /// Recalls a look before this process started: `status.observedGeneration` of the object
+    /// `meta`, with its steering annotations as they are now (a look since the start wins). An
+    /// object changed since (or never reconciled) whose resync is queued becomes an edit: a
+    /// parked resync is withdrawn, a waiting one gives way, and either is parked as an edit.
+    pub fn recall(&self, meta: &ObjectMeta, observed_generation: Option<i64>) {
+        let Some(uid) = &meta.uid else { return };
+        if let Some(generation) = observed_generation {
             let seen = Seen { generation: Some(generation), ..Seen::of(meta) };
             lock(&self.last_looks).entry(uid.clone()).or_insert(seen);
         }
+        let last_look = lock(&self.last_looks).get(uid).copied();
+        if Lane::of(meta, last_look, false) == Lane::Resync {
+            return;
+        }
+        let parked = lock(&self.parked_resyncs).withdraw(uid);
+        let waiting = lock(&self.waiting_resyncs).get(uid).map(|waiting| waiting.notify_one()).is_some();
+        if parked || waiting {
+            let object = ParkedObject {
+                uid: uid.clone(),
+                namespace: meta.namespace.clone().unwrap_or_default(),
+                name: meta.name.clone().unwrap_or_default(),
+            };
+            lock(&self.parked_edits).park(self.scope_of(meta), object);
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The recall is over (done, or given up): an object never looked at is an edit again.
+    pub fn recalled(&self) {
+        self.recalling.store(false, Ordering::Relaxed);
     }
 
     /// Forgets the objects not in `watched` (deleted, or no longer watched), and releases that
@@ -351,7 +392,7 @@ mod tests {
             ("being deleted", deleting, last, Lane::Edit),
         ];
         for (case, meta, last, lane) in cases {
-            assert_eq!(Lane::of(&meta, last), lane, "{case}");
+            assert_eq!(Lane::of(&meta, last, false), lane, "{case}");
         }
     }
 
@@ -367,9 +408,9 @@ mod tests {
     #[test]
     fn a_restart_resyncs_what_was_looked_at_and_edits_what_changed_meanwhile() {
         let lanes = Lanes::new(4, false);
-        lanes.looked_at_before(&at("a", 2), Some(2));
-        lanes.looked_at_before(&at("b", 3), Some(2));
-        lanes.looked_at_before(&at("c", 1), None);
+        lanes.recall(&at("a", 2), Some(2));
+        lanes.recall(&at("b", 3), Some(2));
+        lanes.recall(&at("c", 1), None);
         assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Resync));
         assert_eq!(
             lanes.admit(&at("b", 3)),
@@ -378,7 +419,7 @@ mod tests {
         );
         assert_eq!(lanes.admit(&at("c", 1)), Admission::Wait(Lane::Edit), "never reconciled");
         lanes.looked_at(&at("b", 3));
-        lanes.looked_at_before(&at("b", 3), Some(2));
+        lanes.recall(&at("b", 3), Some(2));
         assert_eq!(
             lanes.admit(&at("b", 3)),
             Admission::Wait(Lane::Resync),
@@ -386,6 +427,40 @@ mod tests {
         );
         lanes.retain(&HashSet::from(["b".to_owned()]));
         assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Edit), "forgotten once it left the watch");
+    }
+
+    #[tokio::test]
+    async fn during_the_recall_unknown_objects_resync_and_those_found_changed_become_edits() {
+        let lanes = Lanes::new(1, false);
+        lanes.start_recall();
+        // The first pass starts before the recall: nothing is known, everything resyncs.
+        assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Resync));
+        let running = lanes.enter(Lane::Resync, "a").await.unwrap();
+        assert_eq!(lanes.admit(&at("b", 5)), Admission::Wait(Lane::Resync));
+        let waiting = lanes.enter(Lane::Resync, "b");
+        tokio::pin!(waiting);
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut waiting).await.is_err());
+        for uid in ["c", "d", "e"] {
+            assert_eq!(lanes.admit(&at(uid, 1)), Admission::Parked);
+        }
+        assert_eq!(lanes.admit(&at("f", 1)), Admission::Parked);
+        // The recall: a and c were settled; b (waiting) and d (parked) changed while the operator
+        // was down; e was never reconciled; f is not listed yet.
+        lanes.recall(&at("a", 2), Some(2));
+        lanes.recall(&at("b", 5), Some(4));
+        lanes.recall(&at("c", 1), Some(1));
+        lanes.recall(&at("d", 1), Some(0));
+        lanes.recall(&at("e", 1), None);
+        assert!(waiting.await.is_none(), "b's resync gave way");
+        assert_eq!(lanes.queued(Lane::Resync), 2, "c and f still resync");
+        assert_eq!(lanes.queued(Lane::Edit), 3, "b, d and e are parked as edits");
+        let released = lanes.next_released(None).await;
+        assert_eq!(released.name, "b", "edits first, in the order found");
+        assert_eq!(lanes.admit(&at("b", 5)), Admission::Wait(Lane::Edit));
+        drop(running);
+        lanes.recalled();
+        assert_eq!(lanes.admit(&at("g", 1)), Admission::Parked, "behind d and e");
+        assert_eq!(lanes.queued(Lane::Edit), 3, "a new object is an edit again");
     }
 
     #[tokio::test]

@@ -39,8 +39,9 @@ impl Parked {
     }
 
     /// Withdraws the object `uid`: its object changed, and the change is reconciled now.
-    pub fn withdraw(&mut self, uid: &str) {
-        self.parked.remove(uid);
+    /// Whether it was parked.
+    pub fn withdraw(&mut self, uid: &str) -> bool {
+        self.parked.remove(uid).is_some()
     }
 
     /// The first object parked in `scope`, no longer parked.
