@@ -129,6 +129,13 @@ pub struct Lanes {
     recalling: AtomicBool,
 }
 
+/// Where the parked queues stood before a snapshot of the watch was read (see `Lanes::retain`).
+#[derive(Clone, Copy, Debug)]
+pub struct RetainMark {
+    edits: u64,
+    resyncs: u64,
+}
+
 /// How a reconcile goes into its lane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -299,12 +306,18 @@ impl Lanes {
         self.recalling.store(false, Ordering::Relaxed);
     }
 
-    /// Forgets the objects not in `watched` (deleted, or no longer watched), and releases that
-    /// never arrived.
-    pub fn retain(&self, watched: &HashSet<String>) {
+    /// Marks what is parked so far, before a snapshot of the watch is read for `retain`.
+    pub fn mark(&self) -> RetainMark {
+        RetainMark { edits: lock(&self.parked_edits).mark(), resyncs: lock(&self.parked_resyncs).mark() }
+    }
+
+    /// Forgets the objects not in `watched` (deleted, or no longer watched; a snapshot read
+    /// after `mark`: what was parked since is kept, as its object may be newer than the
+    /// snapshot), and releases that never arrived.
+    pub fn retain(&self, watched: &HashSet<String>, mark: RetainMark) {
         lock(&self.last_looks).retain(|uid, _| watched.contains(uid));
-        lock(&self.parked_edits).retain(watched);
-        lock(&self.parked_resyncs).retain(watched);
+        lock(&self.parked_edits).retain(watched, mark.edits);
+        lock(&self.parked_resyncs).retain(watched, mark.resyncs);
         lock(&self.released)
             .retain(|uid, (_, at)| watched.contains(uid) && at.elapsed() < RELEASE_FORGOTTEN_AFTER);
         self.room.notify_waiters();
@@ -425,7 +438,7 @@ mod tests {
             Admission::Wait(Lane::Resync),
             "a retry at a generation looked at"
         );
-        lanes.retain(&HashSet::from(["b".to_owned()]));
+        lanes.retain(&HashSet::from(["b".to_owned()]), lanes.mark());
         assert_eq!(lanes.admit(&at("a", 2)), Admission::Wait(Lane::Edit), "forgotten once it left the watch");
     }
 
@@ -531,7 +544,7 @@ mod tests {
         lanes.released.lock().unwrap().insert("z".into(), (Lane::Resync, Instant::now()));
         assert_eq!(lanes.admit(&in_ns("b", "x")), Admission::Parked);
         assert_eq!(lanes.admit(&in_ns("c", "y")), Admission::Parked);
-        lanes.retain(&HashSet::from(["a".to_owned(), "b".to_owned(), "c".to_owned()]));
+        lanes.retain(&HashSet::from(["a".to_owned(), "b".to_owned(), "c".to_owned()]), lanes.mark());
         let from_y = tokio::time::timeout(Duration::from_secs(1), lanes.next_released(Some("y"))).await;
         assert_eq!(from_y.unwrap().uid, "c", "a release that never arrived no longer holds the lane");
     }

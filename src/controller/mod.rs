@@ -589,13 +589,14 @@ async fn sample_metrics(
     loop {
         ticks.tick().await;
         if synced.load(std::sync::atomic::Ordering::Relaxed) {
+            let mark = ctx.lanes.mark();
             let watched: std::collections::HashSet<String> =
                 stores.iter().flat_map(|store| store.state()).filter_map(|obj| obj.uid()).collect();
             for schedule in [&ctx.looked_at, &ctx.full_reads, &ctx.usage_checks] {
                 schedule.retain(&watched);
             }
             ctx.metrics.retain_objects(&watched);
-            ctx.lanes.retain(&watched);
+            ctx.lanes.retain(&watched, mark);
         }
         for lane in [Lane::Edit, Lane::Resync] {
             ctx.metrics.set_queue_depth(lane.label(), ctx.lanes.queued(lane));

@@ -69,9 +69,16 @@ impl Parked {
         self.parked.len()
     }
 
-    /// Forgets every object but those in `watched`, and the withdrawn entries.
-    pub fn retain(&mut self, watched: &HashSet<String>) {
-        self.parked.retain(|uid, _| watched.contains(uid));
+    /// What is parked from now on: entries at or after the mark.
+    pub fn mark(&self) -> u64 {
+        self.next_entry
+    }
+
+    /// Forgets every object parked before `mark` but those in `watched` (a snapshot of the
+    /// watch taken after the mark, so an object parked since is never dropped for missing from
+    /// it), and the withdrawn entries.
+    pub fn retain(&mut self, watched: &HashSet<String>, mark: u64) {
+        self.parked.retain(|uid, entry| *entry >= mark || watched.contains(uid));
         let parked = &self.parked;
         for queue in self.queues.values_mut() {
             queue.retain(|(entry, o)| parked.get(&o.uid) == Some(entry));
@@ -133,9 +140,21 @@ mod tests {
             parked.park(None, object(uid));
         }
         parked.withdraw("c");
-        parked.retain(&HashSet::from(["b".to_owned(), "c".to_owned()]));
+        let mark = parked.mark();
+        parked.retain(&HashSet::from(["b".to_owned(), "c".to_owned()]), mark);
         assert_eq!(parked.len(), 1);
         assert_eq!(parked.queues[&None].len(), 1, "withdrawn entries go too");
         assert_eq!(popped(&mut parked, &None), ["b"]);
+    }
+
+    #[test]
+    fn an_object_parked_after_the_snapshot_was_marked_is_kept() {
+        let mut parked = Parked::default();
+        parked.park(None, object("old"));
+        let mark = parked.mark();
+        // Made after the watch snapshot was read, and parked before the retain.
+        parked.park(None, object("new"));
+        parked.retain(&HashSet::new(), mark);
+        assert_eq!(popped(&mut parked, &None), ["new"]);
     }
 }

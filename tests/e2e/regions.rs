@@ -1,7 +1,8 @@
 //! Keys in other Regions: `spec.region` makes the key there (moto keeps each Region's keys
 //! apart, by the request's SigV4 scope) and status names the Region; edits reach the key there;
 //! a Region outside `--allowed-regions` is refused before anything is made; the Region cannot
-//! change; and deleting the object schedules the key's deletion where it lives.
+//! change; deleting the object schedules the key's deletion where it lives; and operators
+//! killed while creating keys there leave exactly one key per object, in that Region.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::moto::client_in;
 use crate::scenarios::manifest;
 use crate::world::{World, condition};
 
-pub async fn a_key_in_another_region_is_made_edited_and_deleted_there(w: &World) {
+pub async fn a_key_in_another_region_is_made_edited_deleted_and_crash_safe_there(w: &World) {
     let ns = "e2e-regions";
     w.namespace(ns);
     w.pause_operator();
@@ -72,5 +73,48 @@ pub async fn a_key_in_another_region_is_made_edited_and_deleted_there(w: &World)
     .await;
     assert_eq!(state, "PendingDeletion");
     drop(operator);
+    sigkill_while_creating_in_eu_west_1(w, ns).await;
     w.resume_operator();
+}
+
+/// Operators SIGKILLed while making keys in eu-west-1: the next one finds what an interrupted
+/// create left there (status.createIntent.region) instead of making a second key.
+async fn sigkill_while_creating_in_eu_west_1(w: &World, ns: &str) {
+    let count = 4;
+    for i in 0..count {
+        w.apply(ns, &manifest(&format!("crash-{i}"), &format!("e2e-eu-crash-{i}"), "  region: eu-west-1\n"));
+    }
+    for round in 0..4 {
+        let log = w.state_dir.join(format!("regions-crash-{round}.log"));
+        let operator = Operator::start(w.cp(), &w.kms_url(), log, &["--namespaces", ns]);
+        tokio::time::sleep(Duration::from_millis(300 + 250 * round)).await;
+        drop(operator); // SIGKILL
+    }
+    let log = w.state_dir.join("regions-after-crash.log");
+    let operator = Operator::start(w.cp(), &w.kms_url(), log, &["--namespaces", ns]);
+    for i in 0..count {
+        w.wait_condition_within(ns, &format!("crash-{i}"), "Ready", Duration::from_secs(120)).await;
+    }
+    let (home, eu) = (w.moto().client(), client_in(&w.moto().url, "eu-west-1"));
+    for i in 0..count {
+        let owner = format!("{ns}/crash-{i}");
+        let in_eu = keys_owned_by(&eu, &owner).await;
+        assert_eq!(in_eu.len(), 1, "{owner}: one key in eu-west-1, found {in_eu:?}");
+        assert!(keys_owned_by(&home, &owner).await.is_empty(), "{owner}: no key in us-east-1");
+    }
+    w.kubectl_ok(&["delete", "kms", "--all", "-n", ns, "--timeout=90s"]);
+    drop(operator);
+}
+
+/// The keys in the client's Region tagged as `owner`'s (`namespace/name`).
+async fn keys_owned_by(kms: &aws_sdk_kms::Client, owner: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for key in kms.list_keys().limit(1000).send().await.unwrap().keys() {
+        let id = key.key_id().unwrap();
+        let tags = kms.list_resource_tags().key_id(id).send().await.unwrap();
+        if tags.tags().iter().any(|t| t.tag_key() == "kms.boosterpack.io/owner" && t.tag_value() == owner) {
+            found.push(id.to_owned());
+        }
+    }
+    found
 }

@@ -60,8 +60,8 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("two_shards_reconcile_every_object_exactly_once", |w| {
             Box::pin(crate::shards::two_shards_reconcile_every_object_exactly_once(w))
         }),
-        ("a_key_in_another_region_is_made_edited_and_deleted_there", |w| {
-            Box::pin(crate::regions::a_key_in_another_region_is_made_edited_and_deleted_there(w))
+        ("a_key_in_another_region_is_made_edited_deleted_and_crash_safe_there", |w| {
+            Box::pin(crate::regions::a_key_in_another_region_is_made_edited_deleted_and_crash_safe_there(w))
         }),
         ("a_key_moves_to_another_cluster_with_retain_and_adopt", |w| {
             Box::pin(crate::ownership::a_key_moves_to_another_cluster_with_retain_and_adopt(w))
