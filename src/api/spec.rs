@@ -135,7 +135,8 @@ pub struct KmsKeySpec {
     #[serde(default = "default_true")]
     pub is_enabled: bool,
 
-    /// AWS Region of the key (`eu-west-1`, ...); by default the operator's own Region. Fixed
+    /// AWS Region of the key (`eu-west-1`, ...); by default the operator's own Region, or for
+    /// a key adopted by ARN (`adopt.keyId`), the ARN's Region (naming another is InvalidSpec). Fixed
     /// once set, as a key cannot move between Regions: a change is refused, and a Region added
     /// later that is not the one the key lives in (`status.region`) makes the object Stalled
     /// (RegionChanged). The operator may be limited to some Regions (`--allowed-regions`); a

@@ -12,10 +12,11 @@
 //! steering annotations. At start that memory is recalled from one paginated list of the
 //! objects' `status.observedGeneration`, read once the watch has synced and while the first
 //! pass runs, so that the list never delays the first reconcile: until it is done, an object
-//! not recalled yet is taken for a resync, and one the list then finds changed while the
-//! operator was down (or never reconciled) is promoted to the edit lane if its resync is still
-//! queued. A restart's first pass so runs in the resync lane, and what changed meanwhile in the
-//! edit lane.
+//! not recalled yet is taken for a resync as long as it looks as it did when this process first
+//! saw it (a change the watch brings meanwhile is an edit), and one the list then finds had
+//! changed while the operator was down (or was never reconciled) is promoted to the edit lane
+//! if its resync is still queued. A restart's first pass so runs in the resync lane, and what
+//! changed meanwhile in the edit lane.
 //!
 //! The controller holds a bounded number of reconciles (`Lanes::admissions`); the lanes decide
 //! which of them run. At most `--concurrency` reconciles wait for a turn in each lane at once: the rest are parked as
@@ -84,17 +85,12 @@ pub fn steering_fingerprint(meta: &ObjectMeta) -> u64 {
 
 impl Lane {
     /// The lane for the object `meta`, given what its last look saw (`None`: never looked at
-    /// by this process): a resync unless it is being deleted or changed since that look. While
-    /// the lanes still `recalling` the looks before this process, an object without one is
-    /// taken for a resync (the recall promotes it if it changed).
-    pub fn of(meta: &ObjectMeta, last_look: Option<Seen>, recalling: bool) -> Lane {
-        if meta.deletion_timestamp.is_some() {
-            return Lane::Edit;
-        }
-        match last_look {
-            Some(seen) if seen == Seen::of(meta) => Lane::Resync,
-            None if recalling => Lane::Resync,
-            _ => Lane::Edit,
+    /// by this process): a resync unless it is being deleted or changed since that look.
+    pub fn of(meta: &ObjectMeta, last_look: Option<Seen>) -> Lane {
+        let unchanged = last_look == Some(Seen::of(meta));
+        match unchanged && meta.deletion_timestamp.is_none() {
+            true => Lane::Resync,
+            false => Lane::Edit,
         }
     }
 
@@ -127,6 +123,10 @@ pub struct Lanes {
     watch_per_namespace: bool,
     /// Whether the looks before this process are still being recalled (see `recall`).
     recalling: AtomicBool,
+    /// While recalling: how each object not recalled yet looked when this process first saw
+    /// it. It stands in for its last look until the recall brings the real one, so that a
+    /// change the watch brings meanwhile is an edit.
+    first_sightings: Mutex<HashMap<String, Seen>>,
 }
 
 /// Where the parked queues stood before a snapshot of the watch was read (see `Lanes::retain`).
@@ -178,6 +178,7 @@ impl Lanes {
             room: Notify::new(),
             watch_per_namespace,
             recalling: AtomicBool::new(false),
+            first_sightings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -188,7 +189,13 @@ impl Lanes {
         let uid = meta.uid.clone().unwrap_or_default();
         let released = lock(&self.released).remove(&uid).is_some();
         let last_look = lock(&self.last_looks).get(&uid).copied();
-        let lane = Lane::of(meta, last_look, self.recalling.load(Ordering::Relaxed));
+        let last_look = match last_look {
+            None if self.recalling.load(Ordering::Relaxed) => {
+                Some(*lock(&self.first_sightings).entry(uid.clone()).or_insert_with(|| Seen::of(meta)))
+            }
+            known => known,
+        };
+        let lane = Lane::of(meta, last_look);
         if released {
             return Admission::Wait(lane);
         }
@@ -269,23 +276,31 @@ impl Lanes {
         }
     }
 
-    /// From now until `recalled`, objects not recalled yet are taken for resyncs.
+    /// From now until `recalled`, an object not recalled yet is taken for a resync when it
+    /// looks as it did when this process first saw it.
     pub fn start_recall(&self) {
         self.recalling.store(true, Ordering::Relaxed);
     }
 
     /// Recalls a look before this process started: `status.observedGeneration` of the object
-    /// `meta`, with its steering annotations as they are now (a look since the start wins). An
-    /// object changed since (or never reconciled) whose resync is queued becomes an edit: a
-    /// parked resync is withdrawn, a waiting one gives way, and either is parked as an edit.
+    /// `meta` (as listed), with its steering annotations (a look since the start wins). An
+    /// object that had changed since that look when this process first saw it (or was never
+    /// reconciled) and whose resync is queued becomes an edit: a parked resync is withdrawn, a
+    /// waiting one gives way, and either is parked as an edit.
     pub fn recall(&self, meta: &ObjectMeta, observed_generation: Option<i64>) {
         let Some(uid) = &meta.uid else { return };
-        if let Some(generation) = observed_generation {
-            let seen = Seen { generation: Some(generation), ..Seen::of(meta) };
-            lock(&self.last_looks).entry(uid.clone()).or_insert(seen);
+        let before =
+            observed_generation.map(|generation| Seen { generation: Some(generation), ..Seen::of(meta) });
+        let mut looks = lock(&self.last_looks);
+        if looks.contains_key(uid) {
+            return;
         }
-        let last_look = lock(&self.last_looks).get(uid).copied();
-        if Lane::of(meta, last_look, false) == Lane::Resync {
+        if let Some(before) = before {
+            looks.insert(uid.clone(), before);
+        }
+        drop(looks);
+        let first = lock(&self.first_sightings).remove(uid).unwrap_or_else(|| Seen::of(meta));
+        if before == Some(first) {
             return;
         }
         let parked = lock(&self.parked_resyncs).withdraw(uid);
@@ -304,6 +319,7 @@ impl Lanes {
     /// The recall is over (done, or given up): an object never looked at is an edit again.
     pub fn recalled(&self) {
         self.recalling.store(false, Ordering::Relaxed);
+        lock(&self.first_sightings).clear();
     }
 
     /// Marks what is parked so far, before a snapshot of the watch is read for `retain`.
@@ -405,7 +421,7 @@ mod tests {
             ("being deleted", deleting, last, Lane::Edit),
         ];
         for (case, meta, last, lane) in cases {
-            assert_eq!(Lane::of(&meta, last, false), lane, "{case}");
+            assert_eq!(Lane::of(&meta, last), lane, "{case}");
         }
     }
 
@@ -457,15 +473,19 @@ mod tests {
             assert_eq!(lanes.admit(&at(uid, 1)), Admission::Parked);
         }
         assert_eq!(lanes.admit(&at("f", 1)), Admission::Parked);
+        // f is edited now, before the recall reaches it: an edit, whatever the recall says.
+        lanes.changed("f");
+        assert_eq!(lanes.admit(&at("f", 2)), Admission::Wait(Lane::Edit), "f's change is an edit");
         // The recall: a and c were settled; b (waiting) and d (parked) changed while the operator
-        // was down; e was never reconciled; f is not listed yet.
+        // was down; e was never reconciled; f is listed as it was before its edit.
         lanes.recall(&at("a", 2), Some(2));
         lanes.recall(&at("b", 5), Some(4));
         lanes.recall(&at("c", 1), Some(1));
         lanes.recall(&at("d", 1), Some(0));
         lanes.recall(&at("e", 1), None);
+        lanes.recall(&at("f", 1), Some(1));
         assert!(waiting.await.is_none(), "b's resync gave way");
-        assert_eq!(lanes.queued(Lane::Resync), 2, "c and f still resync");
+        assert_eq!(lanes.queued(Lane::Resync), 1, "c still resyncs");
         assert_eq!(lanes.queued(Lane::Edit), 3, "b, d and e are parked as edits");
         let released = lanes.next_released(None).await;
         assert_eq!(released.name, "b", "edits first, in the order found");
@@ -474,6 +494,7 @@ mod tests {
         lanes.recalled();
         assert_eq!(lanes.admit(&at("g", 1)), Admission::Parked, "behind d and e");
         assert_eq!(lanes.queued(Lane::Edit), 3, "a new object is an edit again");
+        assert!(lanes.first_sightings.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

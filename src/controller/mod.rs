@@ -40,7 +40,7 @@ use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, ClientFactory, Quotas};
 use crate::metrics::Metrics;
-use crate::reconcile::region::{key_region, release_region};
+use crate::reconcile::region::{key_region, release_region, wanted_region};
 use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target};
 use lanes::Lane;
 
@@ -453,8 +453,9 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let owner = owner_of(obj, &ctx.cluster)?;
     let writer = KubeStatusWriter::new(api.clone(), obj);
     let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
-    let region =
-        key_region(obj.spec.region.as_deref(), recorded_region(obj.status.as_ref()), &ctx.regions.rules);
+    let adopt_key_id = obj.spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
+    let region = wanted_region(obj.spec.region.as_deref(), adopt_key_id)
+        .and_then(|wanted| key_region(wanted, recorded_region(obj.status.as_ref()), &ctx.regions.rules));
     // Before any KMS call: a garbled annotation, a hold (paused, ...), a Region refused.
     let stop = match (&resync, &region) {
         (Err(message), _) => Some(Outcome::Stalled { reason: "InvalidAnnotation", message: message.clone() }),
@@ -633,8 +634,9 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let mut spec = obj.spec.clone();
     spec.deletion_window_in_days =
         reconcile::guardrails::deletion_window(&spec, &owner.namespace, rules.as_ref());
-    let region =
-        release_region(spec.region.as_deref(), recorded_region(obj.status.as_ref()), &ctx.regions.rules);
+    let adopt_key_id = spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
+    let wanted = wanted_region(spec.region.as_deref(), adopt_key_id).unwrap_or(spec.region.as_deref());
+    let region = release_region(wanted, recorded_region(obj.status.as_ref()), &ctx.regions.rules);
     let regional = ctx.regions.get(region.as_deref().unwrap_or(ctx.regions.home_region()));
     let released =
         match reconcile::cleanup(regional.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {

@@ -32,8 +32,27 @@ pub struct RegionRules {
     pub allowed: Vec<String>,
 }
 
+/// The Region the spec asks for: `spec.region`, else the Region of the key ARN that
+/// `spec.adopt.keyId` names (a bare key ID names none). Stalled when the two differ: a key is
+/// adopted in the Region it lives in.
+pub fn wanted_region<'a>(
+    spec_region: Option<&'a str>,
+    adopt_key_id: Option<&'a str>,
+) -> Result<Option<&'a str>, Outcome> {
+    let adopted_from = adopt_key_id.filter(|id| id.starts_with("arn:")).and_then(arn_region);
+    match (spec_region, adopted_from) {
+        (Some(wanted), Some(lives_in)) if wanted != lives_in => Err(Outcome::Stalled {
+            reason: "InvalidSpec",
+            message: format!(
+                "spec.adopt.keyId names a key in {lives_in} but spec.region is {wanted}: a key is adopted in the Region it lives in"
+            ),
+        }),
+        (wanted, adopted_from) => Ok(wanted.or(adopted_from)),
+    }
+}
+
 /// The Region to reconcile the object's key in, or why the object cannot have one (Stalled,
-/// nothing made).
+/// nothing made). `spec` is the Region the spec asks for (`wanted_region`).
 pub fn key_region(
     spec: Option<&str>,
     recorded: RecordedRegion,
@@ -162,6 +181,24 @@ mod tests {
         assert!(message.starts_with("spec.region ap-south-1") && message.contains("us-east-1,eu-west-1"));
         let home_refused = key_region(None, none, &rules(Some("us-east-1"), &["eu-west-1"]));
         assert_eq!(stalled_reason(home_refused), "RegionNotAllowed");
+    }
+
+    #[test]
+    fn a_key_adopted_by_arn_is_adopted_in_its_region() {
+        let arn = Some(ARN_EU);
+        assert_eq!(wanted_region(None, arn), Ok(Some("eu-west-1")));
+        assert_eq!(wanted_region(Some("eu-west-1"), arn), Ok(Some("eu-west-1")));
+        assert_eq!(
+            wanted_region(Some("us-east-1"), Some("1234abcd-12ab-34cd-56ef-1234567890ab")),
+            Ok(Some("us-east-1"))
+        );
+        assert_eq!(wanted_region(None, None), Ok(None));
+        let result = wanted_region(Some("us-east-1"), arn);
+        let Err(Outcome::Stalled { reason: "InvalidSpec", message }) = result else { panic!("{result:?}") };
+        assert!(
+            message.contains("in eu-west-1") && message.contains("spec.region is us-east-1"),
+            "{message}"
+        );
     }
 
     #[test]
