@@ -454,8 +454,19 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let writer = KubeStatusWriter::new(api.clone(), obj);
     let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
     let adopt_key_id = obj.spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
+    let recorded = recorded_region(obj.status.as_ref());
     let region = wanted_region(obj.spec.region.as_deref(), adopt_key_id)
-        .and_then(|wanted| key_region(wanted, recorded_region(obj.status.as_ref()), &ctx.regions.rules));
+        .and_then(|wanted| key_region(wanted, recorded, &ctx.regions.rules))
+        .and_then(|region| match ctx.regions.get(&region, recorded.region().is_some()) {
+            Some(regional) => Ok((region, regional)),
+            None => Err(Outcome::Stalled {
+                reason: "TooManyRegions",
+                message: format!(
+                    "the operator already serves {} Regions; {region} is not one of them (a cluster admin can list the Regions with --allowed-regions)",
+                    regions::MAX_REGIONS
+                ),
+            }),
+        });
     // Before any KMS call: a garbled annotation, a hold (paused, ...), a Region refused.
     let stop = match (&resync, &region) {
         (Err(message), _) => Some(Outcome::Stalled { reason: "InvalidAnnotation", message: message.clone() }),
@@ -470,10 +481,10 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         }
         return Ok(Requeue::await_change());
     }
-    let (resync, Ok(region)) = (resync.unwrap_or(ctx.resync), region) else {
+    let (resync, Ok((region, regional))) = (resync.unwrap_or(ctx.resync), region) else {
         return Ok(Requeue::await_change()); // refused above
     };
-    let (writer, regional) = (writer.in_region(&region), ctx.regions.get(&region));
+    let writer = writer.in_region(&region);
     let rules = match ctx.cluster_policy.rules(ctx.regions.home().kms.as_ref()).await {
         Ok(rules) => rules,
         Err(message) => {
@@ -637,7 +648,9 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let adopt_key_id = spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
     let wanted = wanted_region(spec.region.as_deref(), adopt_key_id).unwrap_or(spec.region.as_deref());
     let region = release_region(wanted, recorded_region(obj.status.as_ref()), &ctx.regions.rules);
-    let regional = ctx.regions.get(region.as_deref().unwrap_or(ctx.regions.home_region()));
+    let holds_key = recorded_region(obj.status.as_ref()).region().is_some();
+    let regional = (region.as_deref().and_then(|region| ctx.regions.get(region, holds_key)))
+        .unwrap_or_else(|| ctx.regions.home()); // no Region or refused: nothing was made there
     let released =
         match reconcile::cleanup(regional.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {
             Ok(released) => released,

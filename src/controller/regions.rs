@@ -20,10 +20,16 @@ pub struct Regional {
 /// Makes the KMS port of a Region.
 pub type MakePort = Box<dyn Fn(&str) -> Arc<dyn KmsPort> + Send + Sync>;
 
+/// At most this many Regions get a client for new keys (AWS has fewer than 40): without
+/// `--allowed-regions`, a namespace user naming made-up Regions cannot make the operator hold a
+/// client for each.
+pub const MAX_REGIONS: usize = 64;
+
 pub struct Regions {
     /// The operator's own Region and the Regions new keys may be made in.
     pub rules: RegionRules,
     home: String,
+    max_regions: usize,
     make: MakePort,
     alias_max_age: Duration,
     known: Mutex<HashMap<String, Arc<Regional>>>,
@@ -34,12 +40,17 @@ impl Regions {
     /// `allowed` (empty: any). Alias listings are reused until `alias_max_age` old.
     pub fn new(home: String, allowed: Vec<String>, make: MakePort, alias_max_age: Duration) -> Self {
         let rules = RegionRules { home: Some(home.clone()), allowed };
-        Regions { rules, home, make, alias_max_age, known: Mutex::default() }
+        Regions { rules, home, max_regions: MAX_REGIONS, make, alias_max_age, known: Mutex::default() }
     }
 
-    /// KMS in `region`, made now if it is the first use.
-    pub fn get(&self, region: &str) -> Arc<Regional> {
+    /// KMS in `region`, made now if it is the first use. None when `MAX_REGIONS` Regions have a
+    /// client already and this one holds no recorded key (`holds_key`): a key that exists is
+    /// always reached.
+    pub fn get(&self, region: &str, holds_key: bool) -> Option<Arc<Regional>> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if !known.contains_key(region) && !holds_key && known.len() >= self.max_regions {
+            return None;
+        }
         let regional = known.entry(region.to_owned()).or_insert_with(|| {
             tracing::info!(region, "KMS client made for a Region");
             Arc::new(Regional {
@@ -47,17 +58,21 @@ impl Regions {
                 account_aliases: AccountAliases::new(self.alias_max_age),
             })
         });
-        regional.clone()
+        Some(regional.clone())
     }
 
     /// KMS in the operator's own Region, for what is not about one key (learning the account).
     pub fn home(&self) -> Arc<Regional> {
-        self.get(&self.home)
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let regional = known.entry(self.home.clone()).or_insert_with(|| {
+            Arc::new(Regional {
+                kms: (self.make)(&self.home),
+                account_aliases: AccountAliases::new(self.alias_max_age),
+            })
+        });
+        regional.clone()
     }
 
-    pub fn home_region(&self) -> &str {
-        &self.home
-    }
 }
 
 #[cfg(test)]
@@ -90,12 +105,26 @@ mod tests {
         });
         let regions = Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60));
         assert_eq!(made.load(Ordering::Relaxed), 0);
-        let a = regions.get("eu-west-1");
-        let b = regions.get("eu-west-1");
+        let a = regions.get("eu-west-1", false).unwrap();
+        let b = regions.get("eu-west-1", false).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(made.load(Ordering::Relaxed), 1);
         let home = regions.home();
         assert!(!Arc::ptr_eq(&a, &home));
         assert_eq!(made.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn made_up_regions_cannot_grow_the_clients_past_the_cap() {
+        let make: MakePort = Box::new(|region| Arc::new(crate::kms::AwsKms::new(unused_clients(region))));
+        let regions = Regions {
+            max_regions: 2,
+            ..Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60))
+        };
+        assert!(regions.get("xx-fake-1", false).is_some());
+        assert!(regions.get("xx-fake-2", false).is_some());
+        assert!(regions.get("xx-fake-3", false).is_none(), "a third new Region is refused");
+        assert!(regions.get("xx-fake-1", false).is_some(), "a known one is still served");
+        assert!(regions.get("eu-west-1", true).is_some(), "a Region holding a recorded key always is");
     }
 }
