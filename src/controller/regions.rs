@@ -72,7 +72,6 @@ impl Regions {
         });
         regional.clone()
     }
-
 }
 
 #[cfg(test)]
