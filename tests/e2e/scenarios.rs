@@ -238,7 +238,14 @@ async fn drift_is_put_back(w: &World) {
     let ns = "e2e-drift";
     w.namespace(ns);
     w.apply(ns, &manifest("drift", "e2e-drift", "  keyDescription: kept by the operator\n"));
-    let obj = w.wait_ready(ns, "drift").await;
+    w.wait_ready(ns, "drift").await;
+    // The key's first last-use read (spread over `--last-usage-interval`) records what KMS
+    // says once; only then is there nothing left to write.
+    let obj = eventually("the first last-use read to be recorded", Duration::from_secs(40), || async {
+        let obj = w.get(ns, "drift");
+        obj["status"].get("lastUsage").is_some().then_some(obj)
+    })
+    .await;
     let key_id = obj["status"]["keyId"].as_str().unwrap().to_owned();
     // Resyncs that find nothing to change write nothing: the object stays still.
     let version = obj["metadata"]["resourceVersion"].clone();
