@@ -51,22 +51,21 @@ impl Regions {
         if !known.contains_key(region) && !holds_key && known.len() >= self.max_regions {
             return None;
         }
-        let regional = known.entry(region.to_owned()).or_insert_with(|| {
-            tracing::info!(region, "KMS client made for a Region");
-            Arc::new(Regional {
-                kms: (self.make)(region),
-                account_aliases: AccountAliases::new(self.alias_max_age),
-            })
-        });
-        Some(regional.clone())
+        Some(self.kept(&mut known, region))
     }
 
     /// KMS in the operator's own Region, for what is not about one key (learning the account).
     pub fn home(&self) -> Arc<Regional> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let regional = known.entry(self.home.clone()).or_insert_with(|| {
+        self.kept(&mut known, &self.home)
+    }
+
+    /// The port of `region` in `known`, made and kept there on first use.
+    fn kept(&self, known: &mut HashMap<String, Arc<Regional>>, region: &str) -> Arc<Regional> {
+        let regional = known.entry(region.to_owned()).or_insert_with(|| {
+            tracing::info!(region, "KMS client made for a Region");
             Arc::new(Regional {
-                kms: (self.make)(&self.home),
+                kms: (self.make)(region),
                 account_aliases: AccountAliases::new(self.alias_max_age),
             })
         });
