@@ -30,7 +30,7 @@ pub use spec::{
 };
 pub use status::{
     AliasHold, Condition, ConditionStatus, CreateIntent, GeneratedPolicy, KeyUsageRecord, KmsKeyStatus,
-    OnDemandRotation, RotationRecord,
+    OnDemandRotation, ReplicaStatus, RotationRecord,
 };
 
 /// Prefix that turns a spec alias name into the KMS alias name.

@@ -50,6 +50,8 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed by kms-operator";
     validation = rotation_rule(),
     validation = grant_operations_rule(),
     validation = grant_context_rule(),
+    validation = Rule::new("!has(self.replicaRegions) || size(self.replicaRegions) == 0 || (has(self.multiRegion) && self.multiRegion)").message("replicaRegions needs multiRegion: true: only a multi-Region key can have replicas"),
+    validation = Rule::new("!has(self.replicaRegions) || !has(self.region) || !(self.region in self.replicaRegions)").message("replicaRegions must not name the key's own region"),
 )]
 pub struct KmsKeySpec {
     /// Name of the key's alias, without the `alias/` prefix (KMS's `alias/<aliasName>`).
@@ -151,6 +153,24 @@ pub struct KmsKeySpec {
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("multiRegion is immutable after creation"))]
     pub multi_region: bool,
+
+    /// Regions to keep a replica of this multi-Region key in (at most 20, each once, never the
+    /// key's own Region; needs `multiRegion: true`). Each replica is made with ReplicateKey,
+    /// given the spec's description, policy and tags (AWS copies none of them), then gets the
+    /// aliases, enabled state and grants in its Region; drift there is put back as on the
+    /// primary. Rotation is the primary's: AWS rotates the shared material. The object is Ready
+    /// when every replica is (`status.replicas`). A Region taken off the list has its replica
+    /// released as a deleted object's key is: scheduled for deletion after
+    /// `deletionWindowInDays`, or with `deletionPolicy: Retain` left with its ownership tags
+    /// off. Deleting the object releases the replicas first, then the primary. Only
+    /// `managementPolicy: Full` objects manage replicas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 20),
+        inner(length(min = 1, max = 32), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))
+    )]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub replica_regions: Vec<String>,
 
     /// The key policy, as a JSON document (at most 32768 bytes). When absent, the key gets the
     /// AWS default policy, which lets IAM policies of the key's account grant access. Policies

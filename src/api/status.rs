@@ -116,6 +116,12 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,
 
+    /// The key's replicas (`spec.replicaRegions`), one per Region, and those of Regions taken
+    /// off the list until their release is done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["region".into()]))]
+    pub replicas: Vec<ReplicaStatus>,
+
     /// IDs of the grants the operator manages, by grant name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub grant_ids: BTreeMap<String, String>,
@@ -142,6 +148,26 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// One replica of the key.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// The replica's AWS Region.
+    pub region: String,
+    /// ARN of the replica (absent until it is made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+    /// The replica's KMS key state (Creating, Enabled, PendingDeletion, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// True when the replica matches the spec (for a Region taken off the list: when it is
+    /// released).
+    pub ready: bool,
+    /// Why it is not ready, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// An alias the object waited for, and what claims it.

@@ -41,7 +41,7 @@ use crate::health::{self, Health};
 use crate::kms::{AwsKms, ClientFactory, Quotas};
 use crate::metrics::Metrics;
 use crate::reconcile::region::{key_region, release_region, wanted_region};
-use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target};
+use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target, release_replicas};
 use lanes::Lane;
 
 pub use recorded::{recorded_from, recorded_region, settled};
@@ -517,6 +517,9 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
             full_read_due: ctx.full_reads.due(&owner.uid, ctx.deep_resync, Timestamp::now()),
         },
         account_aliases: &regional.account_aliases,
+        replica_regions: &ctx.regions,
+        recorded_replica_regions: recorded::replica_regions(obj.status.as_ref()),
+        deletion_policy: obj.spec.deletion_policy.unwrap_or(ctx.default_deletion_policy),
     };
     let mut report = reconcile::reconcile(regional.kms.as_ref(), &writer, target, Timestamp::now()).await?;
     let written =
@@ -651,19 +654,30 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let holds_key = recorded_region(obj.status.as_ref()).region().is_some();
     let regional = (region.as_deref().and_then(|region| ctx.regions.get(region, holds_key)))
         .unwrap_or_else(|| ctx.regions.home()); // no Region or refused: nothing was made there
+    let recorded_replicas = recorded::replica_regions(obj.status.as_ref());
+    let kms = regional.kms.as_ref();
     let released =
-        match reconcile::cleanup(regional.kms.as_ref(), &spec, &owner, &recorded, now, policy).await {
-            Ok(released) => released,
-            Err(err) => {
-                // A refusal on a key created moments ago is IAM catching up: retried soon.
-                return match report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await {
-                    Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => {
-                        Err(ReconcileError::ReleaseWaiting(wait))
-                    }
-                    _ => Err(ReconcileError::Release(err)),
-                };
-            }
+        match release_replicas(&ctx.regions, kms, &spec, &owner, &recorded, &recorded_replicas, now, policy)
+            .await
+        {
+            Ok(Released::Wait(wait)) => Ok(Released::Wait(wait)),
+            Ok(replicas) => reconcile::cleanup(kms, &spec, &owner, &recorded, now, policy)
+                .await
+                .map(|primary| primary.after_replicas(replicas)),
+            Err(err) => Err(err),
         };
+    let released = match released {
+        Ok(released) => released,
+        Err(err) => {
+            // A refusal on a key created moments ago is IAM catching up: retried soon.
+            return match report_failed_cleanup(api, obj, ctx, &err, &recorded, now).await {
+                Outcome::Progressing { retry: reconcile::Retry::After(wait), .. } => {
+                    Err(ReconcileError::ReleaseWaiting(wait))
+                }
+                _ => Err(ReconcileError::Release(err)),
+            };
+        }
+    };
     let (type_, reason, note) = match released {
         Released::Done { changes } if changes.is_empty() => (
             EventType::Normal,

@@ -23,6 +23,11 @@ pub fn recorded_region(status: Option<&KmsKeyStatus>) -> RecordedRegion<'_> {
     }
 }
 
+/// The Regions `status.replicas` lists.
+pub fn replica_regions(status: Option<&KmsKeyStatus>) -> Vec<String> {
+    status.map(|s| s.replicas.iter().map(|r| r.region.clone()).collect()).unwrap_or_default()
+}
+
 /// What an earlier reconcile recorded, as the planner reads it.
 pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
     let Some(status) = status else { return Recorded::default() };

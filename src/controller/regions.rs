@@ -7,15 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::kms::KmsPort;
-use crate::reconcile::AccountAliases;
 use crate::reconcile::region::RegionRules;
-
-/// KMS in one Region.
-pub struct Regional {
-    pub kms: Arc<dyn KmsPort>,
-    /// The Region's aliases, shared by the quick resyncs of its keys.
-    pub account_aliases: AccountAliases,
-}
+use crate::reconcile::{AccountAliases, Regional, ReplicaRegions};
 
 /// Makes the KMS port of a Region.
 pub type MakePort = Box<dyn Fn(&str) -> Arc<dyn KmsPort> + Send + Sync>;
@@ -70,6 +63,24 @@ impl Regions {
             })
         });
         regional.clone()
+    }
+}
+
+impl ReplicaRegions for Regions {
+    /// As `get`; and a Region that holds no replica yet must be one new keys may be made in.
+    fn regional(&self, region: &str, holds_key: bool) -> Result<Arc<Regional>, String> {
+        let allowed = &self.rules.allowed;
+        if !holds_key && !allowed.is_empty() && !allowed.iter().any(|a| a == region) {
+            return Err(format!(
+                "spec.replicaRegions names {region}, where the operator may not make keys (--allowed-regions: {}); nothing was made there",
+                allowed.join(", ")
+            ));
+        }
+        self.get(region, holds_key).ok_or_else(|| {
+            format!(
+                "the operator already serves {MAX_REGIONS} Regions; {region} is not one of them (a cluster admin can list the Regions with --allowed-regions)"
+            )
+        })
     }
 }
 

@@ -12,7 +12,8 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{
-    GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, Tag,
+    GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeySpec, KeyUsageType, MultiRegionKeyType,
+    Tag,
 };
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
@@ -20,7 +21,7 @@ use aws_smithy_async::future::pagination_stream::PaginationStream;
 use super::calls::{Call, CallObserver};
 use super::{
     ErrorKind, GrantInfo, GrantTerms, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey,
-    PastRotation, Quotas, Rotation, TaggedKey,
+    NewReplica, PastRotation, Quotas, Rotation, TaggedKey,
 };
 
 const POLICY_NAME: &str = "default";
@@ -122,6 +123,12 @@ fn describe(meta: &KeyMetadata) -> KeyDescription {
         state: meta.key_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         description: meta.description().unwrap_or_default().to_owned(),
         multi_region: meta.multi_region().unwrap_or(false),
+        replica: meta.multi_region_configuration().and_then(|c| c.multi_region_key_type())
+            == Some(&MultiRegionKeyType::Replica),
+        replica_regions: (meta.multi_region_configuration().map(|c| c.replica_keys()).unwrap_or_default())
+            .iter()
+            .filter_map(|r| r.region().map(str::to_owned))
+            .collect(),
         key_spec: meta.key_spec().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         key_usage: meta.key_usage().map(|u| u.as_str().to_owned()).unwrap_or_default(),
         created_at: meta
@@ -333,6 +340,23 @@ impl KmsPort for AwsKms {
             .map_err(|e| turn.failed(e))?;
         let meta = out.key_metadata().ok_or_else(|| {
             KmsError::new("CreateKey", ErrorKind::Transient, "response carried no key metadata")
+        })?;
+        Ok(describe(meta))
+    }
+
+    async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError> {
+        let turn = self.turn("ReplicateKey").await;
+        let out = (self.client.replicate_key())
+            .key_id(key_id)
+            .replica_region(&replica.region)
+            .description(&replica.description)
+            .set_policy(replica.policy.clone())
+            .set_tags(Some(aws_tags(&replica.tags)))
+            .send()
+            .await
+            .map_err(|e| turn.failed(e))?;
+        let meta = out.replica_key_metadata().ok_or_else(|| {
+            KmsError::new("ReplicateKey", ErrorKind::Transient, "response carried no replica metadata")
         })?;
         Ok(describe(meta))
     }

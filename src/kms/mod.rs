@@ -29,6 +29,11 @@ pub struct KeyDescription {
     pub state: String,
     pub description: String,
     pub multi_region: bool,
+    /// Whether this is a multi-Region replica (its primary lives in another Region).
+    pub replica: bool,
+    /// Regions holding a replica of this multi-Region key (every replica, whichever of the
+    /// keys is described), in KMS's order.
+    pub replica_regions: Vec<String>,
     /// KMS `KeySpec` (SYMMETRIC_DEFAULT, RSA_2048, ...).
     pub key_spec: String,
     /// KMS `KeyUsage` (ENCRYPT_DECRYPT, SIGN_VERIFY, ...).
@@ -38,10 +43,11 @@ pub struct KeyDescription {
 }
 
 impl KeyDescription {
-    /// Whether AWS rotates this key's material (automatically or on demand): only symmetric
-    /// encryption keys. A KMS that does not report the spec is taken to hold one.
+    /// Whether this key's rotation (automatic or on demand) is set on it: only symmetric
+    /// encryption keys, and not replicas, whose material AWS rotates with their primary's. A
+    /// KMS that does not report the spec is taken to hold a symmetric key.
     pub fn rotatable(&self) -> bool {
-        matches!(self.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT")
+        matches!(self.key_spec.as_str(), "" | "SYMMETRIC_DEFAULT") && !self.replica
     }
 }
 
@@ -121,6 +127,17 @@ pub struct NewKey {
     pub key_usage: String,
 }
 
+/// What ReplicateKey gives a new replica besides the primary's material and spec: AWS copies
+/// none of the primary's description, policy or tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReplica {
+    pub region: String,
+    pub description: String,
+    /// `None`: AWS's default key policy.
+    pub policy: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// Everything CreateGrant is given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewGrant {
@@ -159,6 +176,9 @@ pub trait KmsPort: Send + Sync {
     async fn find_tagged_keys(&self, key: &str, value: &str) -> Result<Vec<TaggedKey>, KmsError>;
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError>;
+    /// Makes a replica of the multi-Region primary key `key_id` (a key of this port's Region)
+    /// in `replica.region`; returns the replica as ReplicateKey describes it.
+    async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError>;
     async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError>;
     async fn put_policy(&self, key_id: &str, policy: &str) -> Result<(), KmsError>;
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> Result<(), KmsError>;

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// AWS KMS request quotas, requests per second, per account and Region.
-pub const AWS_QUOTAS: [(&str, f64); 25] = [
+pub const AWS_QUOTAS: [(&str, f64); 26] = [
     ("CreateKey", 5.0),
+    ("ReplicateKey", 5.0),
     ("CreateAlias", 5.0),
     ("DeleteAlias", 15.0),
     ("CreateGrant", 50.0),

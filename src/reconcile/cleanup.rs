@@ -29,6 +29,22 @@ pub enum Released {
     Wait(std::time::Duration),
 }
 
+impl Released {
+    /// The primary's release (`self`), preceded by its replicas' (`replicas`, never `Wait`):
+    /// their changes come first.
+    pub fn after_replicas(self, replicas: Released) -> Released {
+        let (Released::Done { changes: before } | Released::Kept { changes: before }) = replicas else {
+            return self;
+        };
+        let joined = |changes: Vec<String>| before.iter().cloned().chain(changes).collect();
+        match self {
+            Released::Done { changes } => Released::Done { changes: joined(changes) },
+            Released::Kept { changes } => Released::Kept { changes: joined(changes) },
+            other => other,
+        }
+    }
+}
+
 /// Lets go of the object's key as `policy` says: drops its aliases and schedules deletion
 /// with the spec's window, or takes the ownership tags off a key that stays.
 pub async fn cleanup(

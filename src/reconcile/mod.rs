@@ -7,7 +7,8 @@
 //! - `apply.rs` makes them through the [`KmsPort`](crate::kms::KmsPort), with the status writes
 //!   of `writer.rs` around CreateKey;
 //! - `run.rs` is the pass loop, `cleanup.rs` the release on deletion;
-//! - `region.rs` says which AWS Region the key lives in;
+//! - `region.rs` says which AWS Region the key lives in; `replicas.rs` runs the passes of
+//!   each replica of a multi-Region key (`plan/replicas.rs` decides);
 //! - `outcome.rs` and `status.rs` turn the result into kstatus conditions.
 
 mod account_aliases;
@@ -23,6 +24,7 @@ mod plan;
 mod policy;
 mod policy_builder;
 pub mod region;
+mod replicas;
 mod run;
 mod status;
 mod token;
@@ -39,6 +41,7 @@ pub use plan::on_demand::RotationRequest;
 pub use plan::reads::Standing;
 pub use plan::{Action, Intent, Observed, ObservedKey, Recorded};
 pub use policy::policies_equal;
+pub use replicas::{Regional, ReplicaRegions, release_replicas};
 pub use run::{MAX_PASSES, Report, Target, reconcile};
 pub use status::{conditions, status_after};
 pub use writer::{Error, StatusWriter};

@@ -143,6 +143,27 @@ impl Outcome {
         }
     }
 
+    /// The object's outcome given its primary's (`self`) and each replica's, by Region: the
+    /// primary's unless it is Ready; else the first replica that is Stalled, then the first
+    /// that is not Ready, named by its Region; else Ready.
+    pub fn with_replicas(self, replicas: &[(String, Outcome)]) -> Self {
+        if !matches!(self, Self::Ready { .. }) {
+            return self;
+        }
+        let stalled = replicas.iter().find(|(_, o)| matches!(o, Self::Stalled { .. }));
+        let waiting = stalled.or_else(|| replicas.iter().find(|(_, o)| !matches!(o, Self::Ready { .. })));
+        let Some((region, outcome)) = waiting else { return self };
+        let in_region = |message: &str| format!("replica in {region}: {message}");
+        match outcome {
+            Self::Progressing { reason, message, retry } => {
+                Self::Progressing { reason, message: in_region(message), retry: *retry }
+            }
+            Self::Stalled { reason, message } => Self::Stalled { reason, message: in_region(message) },
+            Self::Held { reason, message } => Self::Held { reason, message: in_region(message) },
+            Self::Ready { .. } => unreachable!("a Ready replica is not waited for"),
+        }
+    }
+
     /// The outcome of a plan that an `ObserveOnly` object does not run: what `Full` would
     /// change is drift to report (or, with no change, the settled outcome).
     pub fn of_observed_plan(plan: &Plan) -> Self {
@@ -299,6 +320,33 @@ mod tests {
         let plan = Plan { deferred: vec!["x waits".into()], ..Plan::default() };
         let Outcome::Ready { message } = Outcome::of_settled_plan(&plan) else { panic!() };
         assert!(message.ends_with("except: x waits"));
+    }
+
+    #[test]
+    fn the_object_is_ready_only_when_its_primary_and_every_replica_are() {
+        let ready = || Outcome::Ready { message: "ok".into() };
+        let waiting = Outcome::Progressing {
+            reason: "KeyTransitioning",
+            message: "waiting".into(),
+            retry: Retry::After(Duration::from_secs(15)),
+        };
+        let stalled = Outcome::Stalled { reason: "AliasConflict", message: "taken".into() };
+        let replicas = vec![
+            ("eu-west-1".to_owned(), ready()),
+            ("ap-south-1".to_owned(), waiting.clone()),
+            ("us-west-2".to_owned(), stalled.clone()),
+        ];
+        let Outcome::Stalled { reason, message } = ready().with_replicas(&replicas) else { panic!() };
+        assert_eq!((reason, message.as_str()), ("AliasConflict", "replica in us-west-2: taken"));
+        let Outcome::Progressing { message, retry, .. } = ready().with_replicas(&replicas[..2]) else {
+            panic!()
+        };
+        assert_eq!(
+            (message.as_str(), retry),
+            ("replica in ap-south-1: waiting", Retry::After(Duration::from_secs(15)))
+        );
+        assert_eq!(ready().with_replicas(&replicas[..1]), ready());
+        assert_eq!(waiting.clone().with_replicas(&replicas), waiting, "the primary's own wait comes first");
     }
 
     fn held(cluster: &str, same_cluster: bool) -> Blocker {

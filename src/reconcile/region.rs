@@ -102,6 +102,15 @@ pub fn arn_region(arn: &str) -> Option<&str> {
     is_region_name(region).then_some(region)
 }
 
+/// The ARN `arn` would have in `region`: that of a replica of a multi-Region key. `None` when
+/// `arn` is not an ARN with a Region.
+pub fn arn_in_region(arn: &str, region: &str) -> Option<String> {
+    let mut parts: Vec<&str> = arn.split(':').collect();
+    arn_region(arn)?;
+    parts[3] = region;
+    Some(parts.join(":"))
+}
+
 /// Whether `text` has the shape of an AWS Region name: `eu-west-1`, `us-gov-west-1`,
 /// `ap-southeast-5`, `cn-north-1`.
 pub fn is_region_name(text: &str) -> bool {
@@ -222,5 +231,13 @@ mod tests {
         }
         assert_eq!(arn_region(ARN_EU), Some("eu-west-1"));
         assert_eq!(arn_region("arn:k1"), None);
+    }
+
+    #[test]
+    fn a_replica_arn_is_the_primary_arn_in_its_region() {
+        let replica = arn_in_region(ARN_EU, "ap-south-1").unwrap();
+        assert_eq!(replica, ARN_EU.replace("eu-west-1", "ap-south-1"));
+        assert_eq!(arn_region(&replica), Some("ap-south-1"));
+        assert_eq!(arn_in_region("arn:k1", "ap-south-1"), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{KmsKeySpec, ManagementPolicy};
+use crate::api::{DeletionPolicy, KmsKeySpec, ManagementPolicy};
 use crate::kms::{KmsPort, LastUsage};
 
 use super::account_aliases::AccountAliases;
@@ -14,6 +14,7 @@ use super::ownership::Holder;
 use super::ownership::Owner;
 use super::plan::reads::{self, Depth, NextLook, Standing};
 use super::plan::{self, Action, Observed, ObservedKey, Recorded};
+use super::replicas::{Primary, ReplicaRegions, reconcile_replicas};
 use super::writer::{Error, StatusWriter};
 use super::{apply, observe, outcome::Outcome, policy_builder, token, validate};
 use crate::api::GeneratedPolicy;
@@ -43,6 +44,8 @@ pub struct Report {
     pub plan: Option<Vec<String>>,
     /// Whether this reconcile read the key in full (not only a quick look).
     pub full_read: bool,
+    /// Where each replica stands, when they were looked at (only once the primary is Ready).
+    pub replicas: Option<Vec<crate::api::ReplicaStatus>>,
 }
 
 impl Report {
@@ -59,12 +62,13 @@ impl Report {
             last_usage: None,
             plan: None,
             full_read: false,
+            replicas: None,
         }
     }
 }
 
 /// Everything a reconcile needs to know about the object.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target<'a> {
     pub spec: &'a KmsKeySpec,
     pub owner: &'a Owner,
@@ -83,6 +87,12 @@ pub struct Target<'a> {
     pub standing: Standing,
     /// The account's aliases, listed once for every object's quick look.
     pub account_aliases: &'a AccountAliases,
+    /// The Regions replicas are reached in.
+    pub replica_regions: &'a dyn ReplicaRegions,
+    /// The Regions `status.replicas` lists.
+    pub recorded_replica_regions: Vec<String>,
+    /// How a replica of a Region taken off `spec.replicaRegions` is let go of.
+    pub deletion_policy: DeletionPolicy,
 }
 
 /// Makes KMS match `target.spec`. KMS failures end in an outcome; only a failed status write
@@ -94,9 +104,34 @@ pub async fn reconcile(
     now: Timestamp,
 ) -> Result<Report, Error> {
     let spec = target.spec;
+    let (replica_regions, policy) = (target.replica_regions, target.deletion_policy);
+    let recorded_regions = target.recorded_replica_regions.clone();
+    let primary_recorded = target.recorded.clone();
+    let owner = target.owner;
     let mut report = passes(kms, writer, target, now).await?;
     report.generated_policy =
         report.key.as_ref().and_then(|key| policy_builder::generated(spec, &key.key.arn));
+    let has_replicas = |key: &ObservedKey| {
+        !spec.replica_regions.is_empty()
+            || !recorded_regions.is_empty()
+            || !key.key.replica_regions.is_empty()
+    };
+    let primary_ready = matches!(report.outcome, Outcome::Ready { .. });
+    if let Some(key) = report.key.clone().filter(|key| primary_ready && has_replicas(key))
+        && spec.management_policy == ManagementPolicy::Full
+    {
+        let primary = Primary {
+            key: &key.key,
+            kms,
+            recorded: &primary_recorded,
+            recorded_regions,
+            quick: !report.full_read,
+        };
+        let replicas = reconcile_replicas(replica_regions, writer, spec, owner, primary, policy, now).await?;
+        report.outcome = report.outcome.with_replicas(&replicas.outcomes);
+        report.changes.extend(replicas.changes);
+        report.replicas = Some(replicas.statuses);
+    }
     Ok(report)
 }
 

@@ -79,6 +79,9 @@ pub fn status_after(
                 .collect();
         }
     }
+    if let Some(replicas) = &report.replicas {
+        next.replicas = replicas.clone();
+    }
     if spec.adopt.is_some() && spec.management_policy == ManagementPolicy::Full && report.key.is_some() {
         next.adopted = Some(true);
     }
@@ -381,6 +384,8 @@ mod tests {
             state: "Enabled".into(),
             description: String::new(),
             multi_region: false,
+            replica: false,
+            replica_regions: Vec::new(),
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
             created_at: None,

@@ -408,6 +408,8 @@ async fn stale_status_write_is_refused(w: &World) {
         state: "Enabled".into(),
         description: String::new(),
         multi_region: false,
+        replica: false,
+        replica_regions: Vec::new(),
         key_spec: "SYMMETRIC_DEFAULT".into(),
         key_usage: "ENCRYPT_DECRYPT".into(),
         created_at: None,

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use kms_operator::kms::{
-    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey, PastRotation,
-    Rotation, TaggedKey,
+    AwsKms, GrantInfo, KeyDescription, KmsError, KmsPort, LastUsage, NewGrant, NewKey, NewReplica,
+    PastRotation, Rotation, TaggedKey,
 };
 
 pub struct Lagging {
@@ -104,6 +104,9 @@ impl KmsPort for Lagging {
     }
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
         self.inner.create_key(key).await
+    }
+    async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError> {
+        self.inner.replicate_key(key_id, replica).await
     }
     async fn update_description(&self, key_id: &str, description: &str) -> Result<(), KmsError> {
         self.inner.update_description(key_id, description).await

@@ -8,12 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::jiff::Timestamp;
 use kms_operator::api::{
-    Condition, ConditionStatus, CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation,
+    Condition, ConditionStatus, CreateIntent, DeletionPolicy, KmsKey, KmsKeySpec, KmsKeyStatus,
+    OnDemandRotation,
 };
 use kms_operator::kms::{KeyDescription, KmsPort};
 use kms_operator::reconcile::guardrails::Rules;
 use kms_operator::reconcile::{
-    self, AccountAliases, Error, Intent, Outcome, Owner, Report, Retry, Standing, StatusWriter, Target, audit,
+    self, AccountAliases, Error, Intent, Outcome, Owner, Regional, ReplicaRegions, Report, Retry, Standing,
+    StatusWriter, Target, audit,
 };
 
 use super::clock::TestClock;
@@ -48,6 +50,19 @@ pub struct Object {
     full_read: Mutex<Option<Timestamp>>,
     /// The account's alias listing for quick resyncs (the controller shares one).
     pub account_aliases: Arc<AccountAliases>,
+    /// KMS in the Regions replicas live in (none by default).
+    pub regions: Arc<dyn ReplicaRegions>,
+    /// The deletion policy a replica of a Region taken off the list is released with.
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// No Region besides the primary's: a replica is refused.
+pub struct OneRegion;
+
+impl ReplicaRegions for OneRegion {
+    fn regional(&self, region: &str, _holds_key: bool) -> Result<Arc<Regional>, String> {
+        Err(format!("this test reaches no Region besides the primary's, not {region}"))
+    }
 }
 
 impl Object {
@@ -73,6 +88,8 @@ impl Object {
             deep_resync: None,
             full_read: Mutex::new(None),
             account_aliases: Arc::new(AccountAliases::new(Duration::from_secs(300))),
+            regions: Arc::new(OneRegion),
+            deletion_policy: DeletionPolicy::Delete,
         }
     }
 
@@ -107,6 +124,9 @@ impl Object {
                     .is_none_or(|every| audit::last_usage_due(*self.full_read.lock().unwrap(), every, now)),
             },
             account_aliases: &self.account_aliases,
+            replica_regions: self.regions.as_ref(),
+            recorded_replica_regions: self.status().replicas.iter().map(|r| r.region.clone()).collect(),
+            deletion_policy: self.deletion_policy,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
         if report.full_read {

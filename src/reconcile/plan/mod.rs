@@ -29,6 +29,7 @@ pub mod grants;
 mod observed;
 pub mod on_demand;
 pub mod reads;
+pub mod replicas;
 mod rotation;
 pub mod summary;
 mod tags;

@@ -24,6 +24,7 @@ pub fn mk_spec() -> KmsKeySpec {
         is_enabled: true,
         region: None,
         multi_region: false,
+        replica_regions: vec![],
         key_policy: None,
         policy: None,
         tags: BTreeMap::from([("team".into(), "a".into())]),
@@ -75,6 +76,8 @@ pub(crate) fn mk_key() -> ObservedKey {
             state: "Enabled".into(),
             description: "Orders key".into(),
             multi_region: false,
+            replica: false,
+            replica_regions: Vec::new(),
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
             created_at: None,
@@ -761,3 +764,4 @@ mod on_demand;
 mod ownership;
 mod policy;
 mod reads;
+mod replicas;
