@@ -36,7 +36,7 @@ eval "$(bash hack/controlplane.sh env "$STATE/cp")"
 
 step "starting moto's KMS server"
 MOTO_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
+.venv/bin/python3 hack/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
 MOTO_PID=$!
 for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break

@@ -306,3 +306,139 @@ async fn the_last_use_is_read_once_per_resync_and_an_unused_key_is_found() {
     assert_eq!(audit::unused_warning(Some(30), &seen, env.clock.now_timestamp()), None);
     assert_eq!(obj.status().last_usage.unwrap().operation.as_deref(), Some("Encrypt"));
 }
+
+/// A multi-Region key replicated to eu-west-1 and ap-south-1, through the strict layer.
+fn replicated(regions: &[&str]) -> KmsKeySpec {
+    KmsKeySpec {
+        multi_region: true,
+        replica_regions: regions.iter().map(|r| r.to_string()).collect(),
+        ..example("grants-for-services.yaml").spec
+    }
+}
+
+/// What moto holds for the key in `region`: its description, type, tags, aliases and grants.
+async fn in_region(
+    env: &StrictEnv,
+    region: &str,
+    key_id: &str,
+) -> (String, String, Vec<String>, Vec<String>, usize) {
+    let kms = support::moto::client_in(&env.moto.url, region);
+    let meta = kms.describe_key().key_id(key_id).send().await.unwrap().key_metadata.unwrap();
+    let kind = meta
+        .multi_region_configuration()
+        .and_then(|c| c.multi_region_key_type())
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let tags = kms.list_resource_tags().key_id(key_id).send().await.unwrap();
+    let tags = tags.tags().iter().map(|t| format!("{}={}", t.tag_key(), t.tag_value())).collect();
+    let aliases = kms.list_aliases().key_id(key_id).send().await.unwrap();
+    let aliases = aliases.aliases().iter().filter_map(|a| a.alias_name().map(str::to_owned)).collect();
+    let grants = kms.list_grants().key_id(key_id).send().await.unwrap().grants().len();
+    (meta.description().unwrap_or_default().to_owned(), kind, tags, aliases, grants)
+}
+
+#[tokio::test]
+async fn each_replica_is_made_once_with_its_own_aliases_tags_and_grants_and_drift_there_is_put_back() {
+    let env = setup().await;
+    let mut obj = Object::new("replicated", replicated(&["eu-west-1", "ap-south-1"]));
+    obj.regions = env.regions();
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let key_id = obj.key_id();
+    let status = obj.status();
+    let regions: Vec<(&str, bool)> = status.replicas.iter().map(|r| (r.region.as_str(), r.ready)).collect();
+    assert_eq!(regions, [("eu-west-1", true), ("ap-south-1", true)]);
+    assert_eq!(
+        status.replicas[0].key_arn.as_deref(),
+        Some(format!("arn:aws:kms:eu-west-1:123456789012:key/{key_id}").as_str())
+    );
+    let spec = &obj.spec;
+    let grants = spec.grants.len();
+    for region in ["eu-west-1", "ap-south-1"] {
+        let (description, kind, tags, aliases, made) = in_region(&env, region, &key_id).await;
+        assert_eq!(
+            (description.as_str(), kind.as_str()),
+            (spec.key_description.as_str(), "REPLICA"),
+            "{region}"
+        );
+        assert!(tags.contains(&format!("kms.boosterpack.io/uid={}", obj.owner.uid)), "{region}: {tags:?}");
+        assert_eq!(aliases, [format!("alias/{}", spec.alias_name)], "{region}");
+        assert_eq!(made, grants, "{region}: the spec's grants, made on the replica itself");
+    }
+    let (_, kind, _, _, made) = in_region(&env, "us-east-1", &key_id).await;
+    assert_eq!((kind.as_str(), made), ("PRIMARY", grants), "the primary keeps only its own grants");
+    let calls = env.proxy.calls();
+    assert_eq!(calls.get("ReplicateKey"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("EnableKeyRotation"), Some(&1), "rotation is set on the primary only: {calls:?}");
+
+    // Drift in one Region is put back there, and a resync makes no replica twice.
+    let eu = support::moto::client_in(&env.moto.url, "eu-west-1");
+    eu.update_key_description().key_id(&key_id).description("by hand").send().await.unwrap();
+    eu.delete_alias().alias_name(format!("alias/{}", spec.alias_name)).send().await.unwrap();
+    env.clock.advance(Duration::from_secs(600));
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let (description, _, _, aliases, _) = in_region(&env, "eu-west-1", &key_id).await;
+    assert_eq!((description.as_str(), aliases.len()), (spec.key_description.as_str(), 1));
+    assert_eq!(env.proxy.calls().get("ReplicateKey"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_region_taken_off_the_list_and_then_the_object_release_replicas_before_the_primary() {
+    let env = setup().await;
+    let mut obj = Object::new("shrinking", replicated(&["eu-west-1", "ap-south-1"]));
+    obj.regions = env.regions();
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let key_id = obj.key_id();
+    let state = |region: &'static str| {
+        let kms = support::moto::client_in(&env.moto.url, region);
+        let key_id = key_id.clone();
+        async move {
+            let meta = kms.describe_key().key_id(key_id).send().await.unwrap().key_metadata.unwrap();
+            meta.key_state().unwrap().as_str().to_owned()
+        }
+    };
+    let obj = obj.edited(replicated(&["eu-west-1"]));
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(state("ap-south-1").await, "PendingDeletion");
+    let (_, _, _, aliases, _) = in_region(&env, "ap-south-1", &key_id).await;
+    assert!(aliases.is_empty(), "its alias there is dropped: {aliases:?}");
+    assert_eq!(state("eu-west-1").await, "Enabled");
+    let regions: Vec<String> = obj.status().replicas.iter().map(|r| r.region.clone()).collect();
+    assert_eq!(regions, ["eu-west-1"], "a released Region leaves status");
+
+    // Put back on the list: the deletion is cancelled, not a second replica made.
+    let obj = obj.edited(replicated(&["eu-west-1", "ap-south-1"]));
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    assert_eq!(state("ap-south-1").await, "Enabled");
+    assert_eq!(env.proxy.calls().get("ReplicateKey"), Some(&2));
+
+    let released =
+        obj.release_at(&env.kms, env.clock.now_timestamp(), kms_operator::api::DeletionPolicy::Delete);
+    let kms_operator::reconcile::Released::Done { changes } = released.await.unwrap() else { panic!() };
+    assert_eq!(changes.iter().filter(|c| c.contains("scheduled")).count(), 3, "{changes:?}");
+    assert!(changes[0].starts_with("replica in eu-west-1"), "replicas first: {changes:?}");
+    assert_eq!(state("eu-west-1").await, "PendingDeletion");
+    assert_eq!(state("ap-south-1").await, "PendingDeletion");
+    assert_eq!(state("us-east-1").await, "PendingReplicaDeletion", "AWS holds the primary for its replicas");
+}
+
+#[tokio::test]
+async fn a_replicate_key_whose_answer_was_lost_leaves_one_replica_found_by_the_next_reconcile() {
+    let env = setup().await;
+    let mut obj = Object::new("lost-answer", replicated(&["eu-west-1"]));
+    obj.regions = env.regions();
+    env.proxy.script("ReplicateKey", &[support::fault_proxy::Fault::DropResponse]);
+    obj.converge(&env.kms, &env.clock).await;
+    assert!(obj.is_ready(), "{:?}", obj.status());
+    let calls = env.proxy.calls();
+    assert!(calls.get("ReplicateKey").is_some_and(|n| *n >= 1), "{calls:?}");
+    let eu = support::moto::client_in(&env.moto.url, "eu-west-1");
+    let keys = eu.list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1, "one replica in eu-west-1: {:?}", keys.keys());
+    assert!(obj.status().replicas[0].ready, "{:?}", obj.status().replicas);
+}

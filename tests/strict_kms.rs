@@ -17,6 +17,8 @@ mod grants;
 mod limits;
 #[path = "strict_kms/lists.rs"]
 mod lists;
+#[path = "strict_kms/replicas.rs"]
+mod replicas;
 #[path = "strict_kms/specs.rs"]
 mod specs;
 #[path = "strict_kms/states.rs"]

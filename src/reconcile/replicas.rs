@@ -112,7 +112,8 @@ pub async fn reconcile_replicas(
 
 /// What status records of a replica; `key` as last described, if it exists.
 fn status_of(region: &str, key: Option<&KeyDescription>, outcome: &Outcome) -> ReplicaStatus {
-    let ready = matches!(outcome, Outcome::Ready { .. });
+    // A Region whose replica waits for the key to be enabled is not ready, the object may be.
+    let ready = matches!(outcome, Outcome::Ready { .. }) && key.is_some();
     ReplicaStatus {
         region: region.to_owned(),
         key_arn: key.map(|k| k.arn.clone()),

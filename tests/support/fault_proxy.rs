@@ -5,7 +5,7 @@
 //! the nastiest — the call forwarded to moto and its response dropped.
 //! It can also enforce per-operation request quotas the way KMS does: a token bucket per
 //! operation and Region (the Region of the request's SigV4 scope), as AWS's quotas are per
-//! account and Region.
+//! account and Region (ReplicateKey also spends CreateKey's in the replica Region).
 //! Calls that get no fault (or a slow one, or one whose response is dropped) go through the
 //! strict KMS layer (`super::strict`), on by default, which makes moto answer as AWS would.
 
@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::clock::TestClock;
-use super::strict::upstream::read_message;
+use super::strict::upstream::{Message, read_message};
 use super::strict::{Strict, StrictConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,21 +150,43 @@ impl Drop for FaultProxy {
     }
 }
 
-/// The fault (if any) for one call of `operation`, and counts the call.
-fn decide(state: &Mutex<State>, operation: &str, region: String) -> Option<Fault> {
+/// The quota buckets (Region, operation) a call of `operation` spends a token of: its own in
+/// the Region of its signature; ReplicateKey also CreateKey's in the replica Region (AWS's
+/// request quotas page).
+fn quota_buckets(operation: &str, request: &Message) -> Vec<(String, String)> {
+    let mut buckets = vec![(super::strict::upstream::region_of(request), operation.to_owned())];
+    if operation == "ReplicateKey" {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        if let Some(replica_region) = body["ReplicaRegion"].as_str() {
+            buckets.push((replica_region.to_owned(), "CreateKey".to_owned()));
+        }
+    }
+    buckets
+}
+
+/// The fault (if any) for one call of `operation`, and counts the call. Throttled unless every
+/// bucket it spends from has a token.
+fn decide(state: &Mutex<State>, operation: &str, buckets: Vec<(String, String)>) -> Option<Fault> {
     let mut state = state.lock().unwrap();
     *state.calls.entry(operation.to_owned()).or_default() += 1;
-    if let Some(rps) = state.quotas.get(operation).copied() {
-        let now = Instant::now();
+    let now = Instant::now();
+    let mut spent = Vec::new();
+    for bucket in buckets {
+        let Some(rps) = state.quotas.get(&bucket.1).copied() else { continue };
         let burst = rps.max(1.0);
-        let (tokens, at) = state.buckets.entry((region, operation.to_owned())).or_insert((burst, now));
+        let (tokens, at) = state.buckets.entry(bucket.clone()).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rps).min(burst);
         *at = now;
         if *tokens < 1.0 {
             state.throttled_by_quota += 1;
             return Some(Fault::Throttle);
         }
-        *tokens -= 1.0;
+        spent.push(bucket);
+    }
+    for bucket in spent {
+        if let Some((tokens, _)) = state.buckets.get_mut(&bucket) {
+            *tokens -= 1.0;
+        }
     }
     let fault = match state.script.get_mut(operation).and_then(VecDeque::pop_front) {
         Some(fault) => Some(fault),
@@ -187,7 +209,7 @@ async fn serve(mut client: TcpStream, strict: Arc<Strict>, state: Arc<Mutex<Stat
         let operation = (request.header("x-amz-target"))
             .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
             .unwrap_or_else(|| "other".to_owned());
-        let fault = decide(&state, &operation, super::strict::upstream::region_of(&request));
+        let fault = decide(&state, &operation, quota_buckets(&operation, &request));
         let answer = match fault {
             Some(Fault::Throttle) => error_response(400, "ThrottlingException", "Rate exceeded"),
             Some(Fault::InternalError) => {

@@ -34,13 +34,22 @@ impl Moto {
         );
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let recording = std::env::temp_dir().join(format!("moto-recording-{port}.jsonl"));
-        let child = Command::new(&binary)
+        // moto's own Python, running moto's server with the replica fixes of hack/moto_server.py.
+        let python = binary.with_file_name("python3");
+        assert!(
+            python.exists(),
+            "no python3 beside {}: MOTO_SERVER must be the moto_server of a virtualenv (`make moto` makes one)",
+            binary.display()
+        );
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hack/moto_server.py");
+        let child = Command::new(&python)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), launcher.display()));
         let moto = Moto { url: format!("http://127.0.0.1:{port}"), child, recording };
         moto.wait_ready();
         moto
@@ -160,16 +169,21 @@ pub fn client_in(url: &str, region: &str) -> aws_sdk_kms::Client {
 /// The operator's clients (KMS and the Resource Groups Tagging API) for an endpoint at `url`
 /// that serves both (moto, or a proxy in front of it).
 pub fn clients_for(url: &str) -> kms_operator::kms::AwsClients {
+    clients_in(url, REGION)
+}
+
+/// The same, in `region`.
+pub fn clients_in(url: &str, region: &str) -> kms_operator::kms::AwsClients {
     let config = aws_sdk_resourcegroupstagging::Config::builder()
         .behavior_version(aws_sdk_resourcegroupstagging::config::BehaviorVersion::latest())
-        .region(aws_sdk_resourcegroupstagging::config::Region::new(REGION))
+        .region(aws_sdk_resourcegroupstagging::config::Region::new(region.to_owned()))
         .credentials_provider(aws_sdk_resourcegroupstagging::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))
         .endpoint_url(url)
         .build();
     kms_operator::kms::AwsClients {
-        kms: client_for(url),
+        kms: client_in(url, region),
         tagging: aws_sdk_resourcegroupstagging::Client::from_conf(config),
     }
 }

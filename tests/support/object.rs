@@ -193,8 +193,18 @@ impl Object {
         now: Timestamp,
         policy: kms_operator::api::DeletionPolicy,
     ) -> Result<reconcile::Released, kms_operator::kms::KmsError> {
-        let recorded = kms_operator::controller::recorded_from(Some(&self.status()));
-        reconcile::cleanup(kms, &self.spec, &self.owner, &recorded, now, policy).await
+        let status = self.status();
+        let recorded = kms_operator::controller::recorded_from(Some(&status));
+        let regions: Vec<String> = status.replicas.iter().map(|r| r.region.clone()).collect();
+        let (spec, owner, elsewhere) = (&self.spec, &self.owner, self.regions.as_ref());
+        let replicas =
+            reconcile::release_replicas(elsewhere, kms, spec, owner, &recorded, &regions, now, policy);
+        match replicas.await? {
+            reconcile::Released::Wait(wait) => Ok(reconcile::Released::Wait(wait)),
+            replicas => Ok(reconcile::cleanup(kms, spec, owner, &recorded, now, policy)
+                .await?
+                .after_replicas(replicas)),
+        }
     }
 
     /// The same object (UID, namespace, status) with another spec, as after an edit.
@@ -202,6 +212,8 @@ impl Object {
         let mut next = Self::with_uid(&self.owner.name, &self.owner.uid, spec);
         next.owner = self.owner.clone();
         next.generation = self.generation + 1;
+        next.regions = self.regions.clone();
+        next.deletion_policy = self.deletion_policy;
         *next.status.lock().unwrap() = self.status();
         next
     }

@@ -60,8 +60,8 @@ pub fn plan_replica(
 }
 
 /// A Region on the list without a replica: make it, unless the primary cannot be replicated
-/// (single-Region, or in a state AWS refuses ReplicateKey in) or already lists one there that
-/// the Region does not describe yet.
+/// (single-Region; disabled, which waits for the spec to enable it; in a passing state) or
+/// already lists one there that the Region does not describe yet.
 fn missing_replica(spec: &KmsKeySpec, region: &str, primary: &KeyDescription, ctx: &Context) -> ReplicaPlan {
     if !primary.multi_region {
         let field = "multiRegion";
@@ -74,7 +74,12 @@ fn missing_replica(spec: &KmsKeySpec, region: &str, primary: &KeyDescription, ct
             ..Plan::default()
         });
     }
-    if !matches!(primary.state.as_str(), "Enabled" | "Disabled") {
+    if primary.state == "Disabled" {
+        let deferred =
+            vec!["the replica is made once the key is enabled: AWS does not replicate a disabled key".into()];
+        return ReplicaPlan::Keep(Plan { deferred, ..Plan::default() });
+    }
+    if primary.state != "Enabled" {
         return ReplicaPlan::Keep(Plan {
             hold: Some(Hold::KeyState(primary.state.clone())),
             ..Plan::default()

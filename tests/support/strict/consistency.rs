@@ -10,6 +10,9 @@
 //!   no tags for IAM; a key the proxy never saw being created or tagged (made by a test directly
 //!   on moto) has had its current tags forever.
 //!
+//! Keys are known by their ARN: a multi-Region replica has its primary's key ID, and its own
+//! creation and tags in its Region (ReplicateKey through the proxy counts as its creation).
+//!
 //! All times are on the test clock, so a test advances it instead of sleeping.
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,38 +35,32 @@ pub struct History {
 
 impl History {
     /// A key was created at `at` with `tags`.
-    pub fn created(&mut self, key_id: &str, at: Instant, tags: Tags) {
-        self.created.insert(key_id.to_owned(), at);
-        self.tags.insert(key_id.to_owned(), vec![Snapshot { since: Some(at), tags }]);
+    pub fn created(&mut self, key_arn: &str, at: Instant, tags: Tags) {
+        self.created.insert(key_arn.to_owned(), at);
+        self.tags.insert(key_arn.to_owned(), vec![Snapshot { since: Some(at), tags }]);
     }
 
-    /// Whether the proxy saw `key_id` created less than `lag` before `now`. Keys it never saw
+    /// Whether the proxy saw `key_arn` created less than `lag` before `now`. Keys it never saw
     /// created are old.
-    pub fn younger_than(&self, key_id: &str, now: Instant, lag: Duration) -> bool {
-        self.created.get(key_id).is_some_and(|at| now.saturating_duration_since(*at) < lag)
+    pub fn younger_than(&self, key_arn: &str, now: Instant, lag: Duration) -> bool {
+        self.created.get(key_arn).is_some_and(|at| now.saturating_duration_since(*at) < lag)
     }
 
     /// A key's tags changed at `at` from `before` (what moto had just before the change) to
     /// `after`.
-    pub fn retagged(&mut self, key_id: &str, at: Instant, before: &Tags, after: Tags) {
+    pub fn retagged(&mut self, key_arn: &str, at: Instant, before: &Tags, after: Tags) {
         let snapshots = self
             .tags
-            .entry(key_id.to_owned())
+            .entry(key_arn.to_owned())
             .or_insert_with(|| vec![Snapshot { since: None, tags: before.clone() }]);
         snapshots.push(Snapshot { since: Some(at), tags: after });
     }
 
     /// The key's tags as IAM sees them at `now`: the newest state at least `lag` old, none if
     /// the key is younger than `lag`, and `current` (moto's) if the proxy never saw the key change.
-    pub fn tags_for_iam(&self, key_id: &str, now: Instant, lag: Duration, current: &Tags) -> Tags {
-        let Some(snapshots) = self.tags.get(key_id) else { return current.clone() };
+    pub fn tags_for_iam(&self, key_arn: &str, now: Instant, lag: Duration, current: &Tags) -> Tags {
+        let Some(snapshots) = self.tags.get(key_arn) else { return current.clone() };
         let settled = |s: &&Snapshot| s.since.is_none_or(|at| now.saturating_duration_since(at) >= lag);
         snapshots.iter().rev().find(settled).map(|s| s.tags.clone()).unwrap_or_default()
     }
-}
-
-/// The key ID at the end of a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), if it is one.
-pub fn key_id_of_arn(arn: &str) -> Option<&str> {
-    let (prefix, id) = arn.rsplit_once(":key/")?;
-    prefix.starts_with("arn:aws:kms:").then_some(id)
 }

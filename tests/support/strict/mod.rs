@@ -7,8 +7,11 @@
 //! 3. eventual consistency of a young key (`consistency`);
 //! 4. IAM: the identity policy and the key policy (`iam`), with the key's tags as IAM sees them;
 //! 5. the key's state (`key_states`), then limits that need the key (tag total, rotation), and
-//!    what the key's spec and usage allow (`key_specs`);
-//! 6. the lockout safety check and unknown principals of a new key policy;
+//!    what the key's spec and usage allow (`key_specs`); no rotation call on a multi-Region
+//!    replica (its rotation is its primary's);
+//! 6. the lockout safety check and unknown principals of a new key policy (PutKeyPolicy,
+//!    CreateKey, ReplicateKey); ReplicateKey also needs kms:CreateKey (and with Tags,
+//!    kms:TagResource) as the replica is a new key;
 //! 7. CreateGrant idempotency (`grants`), pagination of lists (`pages`), then moto;
 //! 8. what the answer teaches: creation times, tag history, grant tokens, rotation periods,
 //!    the keys' cryptographic use (GetKeyLastUsage, which moto lacks, is answered from it).
@@ -141,6 +144,8 @@ pub struct KeyInfo {
     pub spec: String,
     pub usage: String,
     pub origin: String,
+    /// A multi-Region replica (its rotation is its primary's).
+    pub replica: bool,
     /// CreationDate as moto has it (epoch seconds).
     pub created: f64,
     pub tags: Tags,

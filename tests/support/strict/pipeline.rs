@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::consistency::{Tags, key_id_of_arn};
+use super::consistency::Tags;
 use super::iam::{self, Context, Policy, Request};
 use super::pages::{self, Paging};
 use super::upstream::{self, Message};
@@ -75,6 +75,9 @@ fn key_refs(call: &Call) -> Vec<String> {
     fields.iter().filter_map(|f| call.text(f)).map(str::to_owned).collect()
 }
 
+/// Rotation calls AWS refuses on a multi-Region replica: the primary's rotation is shared.
+const ROTATION_OF_THE_PRIMARY: [&str; 3] = ["EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"];
+
 /// A resource to authorize: an ARN (or `*`) and the key it is, if it is one.
 type Target<'k> = (String, Option<&'k KeyInfo>);
 
@@ -110,9 +113,21 @@ impl Strict {
                 "RotateKeyOnDemand" => key_specs::check_on_demand_rotation(key)?,
                 _ => {}
             }
+            if key.replica && ROTATION_OF_THE_PRIMARY.contains(&call.op) {
+                let message = format!(
+                    "{} is a multi-Region replica key; its rotation is managed on its primary key.",
+                    key.arn
+                );
+                return Err(Refusal::new("UnsupportedOperationException", message).into());
+            }
         }
-        if call.op == "PutKeyPolicy" {
+        if matches!(call.op, "PutKeyPolicy" | "ReplicateKey") {
             self.check_new_policy(call)?;
+        }
+        if call.op == "ReplicateKey" {
+            // The replica is a new key in its Region: kms:CreateKey there too, and
+            // kms:TagResource to give it tags (ReplicateKey API reference).
+            self.authorize_create(call)?;
         }
         if call.op == "CreateGrant" {
             grants::check_request(&call.body)?;
@@ -139,12 +154,7 @@ impl Strict {
     }
 
     async fn create_key(&self, call: &Call<'_>) -> Step<Vec<u8>> {
-        let anywhere: [Target; 1] = [("*".to_owned(), None)];
-        self.authorize(call, "kms:CreateKey", &anywhere)?;
-        // CreateKey with Tags also needs kms:TagResource (CreateKey API reference).
-        if !call.request_tags().is_empty() {
-            self.authorize(call, "kms:TagResource", &anywhere)?;
-        }
+        self.authorize_create(call)?;
         self.check_new_policy(call)?;
         let stand_in = key_specs::check_create(&call.body)?;
         let response = match &stand_in {
@@ -158,16 +168,27 @@ impl Strict {
         let Some(id) = answer["KeyMetadata"]["KeyId"].as_str().filter(|_| response.ok()) else {
             return Ok(response.to_client());
         };
+        let arn = text_of(&answer["KeyMetadata"]["Arn"]);
         let now = self.now();
         let at = self.config.clock.now_timestamp().as_second();
         let mut learned = self.learned();
-        learned.history.created(id, now, call.request_tags());
+        learned.history.created(&arn, now, call.request_tags());
         learned.usage.created(id, at);
         drop(learned);
         let Some((_, real)) = stand_in else { return Ok(response.to_client()) };
         self.learned().real_specs.insert(id.to_owned(), real.clone());
         key_specs::report_real_spec(&mut answer["KeyMetadata"], &real);
         Ok(response.with_body(answer.to_string().into_bytes()).to_client())
+    }
+
+    /// kms:CreateKey on `*`, and with Tags kms:TagResource (CreateKey API reference).
+    fn authorize_create(&self, call: &Call) -> Result<(), Refusal> {
+        let anywhere: [Target; 1] = [("*".to_owned(), None)];
+        self.authorize(call, "kms:CreateKey", &anywhere)?;
+        if !call.request_tags().is_empty() {
+            self.authorize(call, "kms:TagResource", &anywhere)?;
+        }
+        Ok(())
     }
 
     async fn get_resources(&self, call: &Call<'_>) -> Step<Vec<u8>> {
@@ -199,6 +220,7 @@ impl Strict {
             usage: text_of(&meta["KeyUsage"]),
             created: meta["CreationDate"].as_f64().unwrap_or_default(),
             origin: text_of(&meta["Origin"]),
+            replica: meta["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA",
             tags: Tags::new(),
             policy: None,
         };
@@ -223,7 +245,7 @@ impl Strict {
         let (Some(key), "DescribeKey") = (key, call.op) else { return Ok(()) };
         let by_alias = call.text("KeyId").is_some_and(|r| r.starts_with("alias/") || r.contains(":alias/"));
         let now = self.now();
-        if by_alias || !self.learned().history.younger_than(&key.id, now, self.config.describe_lag) {
+        if by_alias || !self.learned().history.younger_than(&key.arn, now, self.config.describe_lag) {
             return Ok(());
         }
         Err(Refusal::new("NotFoundException", format!("Key '{}' does not exist", key.arn)))
@@ -268,7 +290,7 @@ impl Strict {
             context.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
         }
         match call.op {
-            "CreateKey" | "TagResource" if !request_tags.is_empty() => {
+            "CreateKey" | "ReplicateKey" | "TagResource" if !request_tags.is_empty() => {
                 context.set("aws:TagKeys", request_tags.keys().cloned().collect());
             }
             "UntagResource" => {
@@ -277,13 +299,13 @@ impl Strict {
             }
             _ => {}
         }
-        if matches!(call.op, "CreateKey" | "PutKeyPolicy") {
+        if matches!(call.op, "CreateKey" | "PutKeyPolicy" | "ReplicateKey") {
             let bypass = call.body["BypassPolicyLockoutSafetyCheck"].as_bool().unwrap_or(false);
             context.set("kms:BypassPolicyLockoutSafetyCheck", vec![bypass.to_string()]);
         }
         if let Some(key) = key {
             let now = self.now();
-            let seen = self.learned().history.tags_for_iam(&key.id, now, self.config.tag_lag, &key.tags);
+            let seen = self.learned().history.tags_for_iam(&key.arn, now, self.config.tag_lag, &key.tags);
             for (k, v) in seen {
                 context.set(&format!("aws:ResourceTag/{k}"), vec![v]);
             }
@@ -381,8 +403,8 @@ impl Strict {
     /// than `tagging_lag`.
     fn hide_young_keys(&self, paging: &Paging, full: &mut Value) {
         let id_of: fn(&Value) -> Option<&str> = match paging.operation {
-            "ListKeys" => |item| item["KeyId"].as_str(),
-            "GetResources" => |item| item["ResourceARN"].as_str().and_then(key_id_of_arn),
+            "ListKeys" => |item| item["KeyArn"].as_str(),
+            "GetResources" => |item| item["ResourceARN"].as_str(),
             _ => return,
         };
         let now = self.now();
@@ -404,7 +426,7 @@ impl Strict {
         match call.op {
             "TagResource" | "UntagResource" => {
                 let after = retagged(call, &key.tags);
-                self.learned().history.retagged(&key.id, now, &key.tags, after);
+                self.learned().history.retagged(&key.arn, now, &key.tags, after);
             }
             "CreateGrant" => {
                 let answer = response.json();
@@ -433,6 +455,10 @@ impl Strict {
             }
             "CancelKeyDeletion" => {
                 key_states::settle_after_cancel(&self.upstream, call.request, &key.id).await;
+            }
+            "ReplicateKey" => {
+                let replica = text_of(&response.json()["ReplicaKeyMetadata"]["Arn"]);
+                self.learned().history.created(&replica, now, call.request_tags());
             }
             _ => {}
         }

@@ -88,11 +88,15 @@ fn a_replica_the_primary_lists_but_its_region_does_not_describe_yet_is_waited_fo
 }
 
 #[test]
-fn no_replica_is_made_of_a_single_region_key_or_of_a_primary_in_a_passing_state() {
+fn no_replica_is_made_of_a_single_region_disabled_or_passing_primary() {
     let spec = replicated_spec(&["eu-west-1"]);
     let single = KeyDescription { multi_region: false, ..primary(&[]) };
     let ReplicaPlan::Keep(plan) = decide(&spec, &single, &missing()) else { panic!() };
     assert!(matches!(plan.blockers.as_slice(), [Blocker::WrongKind { field: "multiRegion", .. }]));
+    let disabled = KeyDescription { state: "Disabled".into(), ..primary(&[]) };
+    let ReplicaPlan::Keep(plan) = decide(&spec, &disabled, &missing()) else { panic!() };
+    assert!(plan.actions.is_empty() && plan.hold.is_none());
+    assert!(plan.deferred[0].contains("once the key is enabled"), "{:?}", plan.deferred);
     for state in ["Updating", "PendingDeletion", "PendingReplicaDeletion"] {
         let passing = KeyDescription { state: state.into(), ..primary(&[]) };
         let ReplicaPlan::Keep(plan) = decide(&spec, &passing, &missing()) else { panic!() };
