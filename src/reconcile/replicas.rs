@@ -15,7 +15,7 @@ use super::account_aliases::AccountAliases;
 use super::cleanup::{Released, cleanup};
 use super::observe::{Basis, observe};
 use super::ownership::Owner;
-use super::plan::replicas::{ReplicaPlan, plan_replica, regions_to_look_at};
+use super::plan::replicas::{ReplicaPlan, own_region_listed, plan_replica, regions_to_look_at};
 use super::plan::{self, Action, Observed, Plan, Recorded};
 use super::region::arn_in_region;
 use super::run::MAX_PASSES;
@@ -70,6 +70,14 @@ pub async fn reconcile_replicas(
     now: Timestamp,
 ) -> Result<Replicas, Error> {
     let mut replicas = Replicas::default();
+    if let Some(own) = own_region_listed(spec, primary.key) {
+        let message = format!(
+            "spec.replicaRegions names {own}, the key's own Region: the primary is there, and a Region holds one of the key's copies"
+        );
+        let outcome = Outcome::Stalled { reason: "InvalidSpec", message };
+        replicas.statuses.push(status_of(&own, None, &outcome));
+        replicas.outcomes.push((own, outcome));
+    }
     for region in regions_to_look_at(spec, primary.key, &primary.recorded_regions) {
         let holds_key =
             primary.key.replica_regions.contains(&region) || primary.recorded_regions.contains(&region);

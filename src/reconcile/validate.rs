@@ -5,6 +5,7 @@ use crate::api::{GrantSpec, KmsKeySpec};
 
 use super::policy::parse_policy;
 use super::policy_builder::wanted_policy;
+use super::region::is_region_name;
 
 /// Largest key policy KMS accepts, in bytes.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
@@ -30,6 +31,7 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), String> {
         return Err("spec.rotationPeriodInDays needs spec.enableKeyRotation: true".to_owned());
     }
     validate_key_kind(spec)?;
+    validate_replica_regions(spec)?;
     if spec.policy.is_some() {
         // The longest partition's ARN: the size holds for every key.
         let built =
@@ -49,6 +51,43 @@ pub fn validate(spec: &KmsKeySpec) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// At most 20 Regions, each a Region name, each once, of a multi-Region key (the CRD's
+/// schema and CEL rules, checked again for objects admitted without them). The key's own
+/// Region is checked once it is known (`plan::replicas::own_region_listed`).
+fn validate_replica_regions(spec: &KmsKeySpec) -> Result<(), String> {
+    let regions = &spec.replica_regions;
+    if regions.is_empty() {
+        return Ok(());
+    }
+    if !spec.multi_region {
+        return Err(
+            "spec.replicaRegions needs spec.multiRegion: true: only a multi-Region key can have replicas"
+                .to_owned(),
+        );
+    }
+    if regions.len() > MAX_REPLICA_REGIONS {
+        return Err(format!(
+            "spec.replicaRegions names {} Regions; at most {MAX_REPLICA_REGIONS}",
+            regions.len()
+        ));
+    }
+    for (i, region) in regions.iter().enumerate() {
+        if !is_region_name(region) {
+            return Err(format!("spec.replicaRegions[{i}] is {region:?}, not an AWS Region name"));
+        }
+        if regions[..i].contains(region) {
+            return Err(format!("spec.replicaRegions names {region} twice"));
+        }
+    }
+    if let Some(own) = spec.region.as_ref().filter(|own| regions.contains(own)) {
+        return Err(format!("spec.replicaRegions must not name the key's own region ({own})"));
+    }
+    Ok(())
+}
+
+/// Most replica Regions a spec may name.
+pub const MAX_REPLICA_REGIONS: usize = 20;
 
 /// The usage suits the spec, and rotation and grants suit the key (the CRD's CEL rules, checked
 /// again for objects admitted without them).
@@ -119,6 +158,30 @@ mod tests {
     use super::*;
     use crate::api::{GrantOperation, KeySpec, KeyUsage};
     use crate::reconcile::plan::tests::{mk_grant_spec, mk_spec};
+
+    #[test]
+    fn replica_regions_are_checked_naming_the_field() {
+        let with = |regions: &[&str], multi_region: bool, region: Option<&str>| KmsKeySpec {
+            replica_regions: regions.iter().map(|r| r.to_string()).collect(),
+            multi_region,
+            region: region.map(str::to_owned),
+            ..mk_spec()
+        };
+        assert_eq!(validate(&with(&["eu-west-1", "ap-south-1"], true, None)), Ok(()));
+        let many: Vec<String> = (1..=21).map(|i| format!("eu-west-{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cases = [
+            (with(&["eu-west-1"], false, None), "spec.replicaRegions needs spec.multiRegion: true"),
+            (with(&many, true, None), "names 21 Regions; at most 20"),
+            (with(&["Europe"], true, None), "spec.replicaRegions[0] is \"Europe\""),
+            (with(&["eu-west-1", "eu-west-1"], true, None), "names eu-west-1 twice"),
+            (with(&["eu-west-1"], true, Some("eu-west-1")), "must not name the key's own region (eu-west-1)"),
+        ];
+        for (spec, expected) in cases {
+            let message = validate(&spec).unwrap_err();
+            assert!(message.contains(expected), "{message}");
+        }
+    }
 
     #[test]
     fn a_spec_without_policy_is_valid() {

@@ -24,6 +24,7 @@ mod moto;
 mod ownership;
 mod regions;
 mod reliability;
+mod replicas;
 mod scenarios;
 mod shards;
 #[path = "../support/strict/mod.rs"]

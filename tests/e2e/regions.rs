@@ -107,7 +107,7 @@ async fn sigkill_while_creating_in_eu_west_1(w: &World, ns: &str) {
 }
 
 /// The keys in the client's Region tagged as `owner`'s (`namespace/name`).
-async fn keys_owned_by(kms: &aws_sdk_kms::Client, owner: &str) -> Vec<String> {
+pub async fn keys_owned_by(kms: &aws_sdk_kms::Client, owner: &str) -> Vec<String> {
     let mut found = Vec::new();
     for key in kms.list_keys().limit(1000).send().await.unwrap().keys() {
         let id = key.key_id().unwrap();

@@ -63,6 +63,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_key_in_another_region_is_made_edited_deleted_and_crash_safe_there", |w| {
             Box::pin(crate::regions::a_key_in_another_region_is_made_edited_deleted_and_crash_safe_there(w))
         }),
+        ("a_key_with_two_replicas_converges_loses_a_region_survives_crashes_and_is_deleted", |w| {
+            Box::pin(crate::replicas::a_key_with_two_replicas_converges_loses_a_region_survives_crashes_and_is_deleted(w))
+        }),
         ("a_key_moves_to_another_cluster_with_retain_and_adopt", |w| {
             Box::pin(crate::ownership::a_key_moves_to_another_cluster_with_retain_and_adopt(w))
         }),

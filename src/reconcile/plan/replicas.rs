@@ -14,7 +14,7 @@ use crate::api::KmsKeySpec;
 use crate::kms::{KeyDescription, NewReplica};
 
 use super::super::policy_builder::wanted_policy;
-use super::super::region::arn_in_region;
+use super::super::region::{arn_in_region, arn_region};
 use super::{Blocker, Context, Hold, Observed, Plan, plan};
 
 /// How long to wait for a replica that the primary lists but its Region does not describe
@@ -31,16 +31,25 @@ pub enum ReplicaPlan {
 }
 
 /// The Regions to look at: the spec's, then the other Regions KMS lists a replica of the
-/// primary in, then those status still records, each once.
+/// primary in, then those status still records, each once; never the primary's own (the key
+/// found there by its ID is the primary itself, see `own_region_listed`).
 pub fn regions_to_look_at(spec: &KmsKeySpec, primary: &KeyDescription, recorded: &[String]) -> Vec<String> {
+    let own = arn_region(&primary.arn);
     let mut regions: Vec<String> = Vec::new();
     let listed = spec.replica_regions.iter().chain(&primary.replica_regions).chain(recorded);
     for region in listed {
-        if !regions.contains(region) {
+        if !regions.contains(region) && Some(region.as_str()) != own {
             regions.push(region.clone());
         }
     }
     regions
+}
+
+/// The primary's own Region, when `spec.replicaRegions` names it (the schema refuses that only
+/// when `spec.region` is set): the object is Stalled, and nothing is done there.
+pub fn own_region_listed(spec: &KmsKeySpec, primary: &KeyDescription) -> Option<String> {
+    let own = arn_region(&primary.arn)?;
+    spec.replica_regions.iter().find(|r| *r == own).cloned()
 }
 
 /// Decides what to do about the replica in `region`, a Region on the list, given the primary

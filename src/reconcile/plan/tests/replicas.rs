@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::reconcile::plan::replicas::{
-    REPLICA_VISIBILITY_WAIT, ReplicaPlan, plan_replica, regions_to_look_at,
+    REPLICA_VISIBILITY_WAIT, ReplicaPlan, own_region_listed, plan_replica, regions_to_look_at,
 };
 
 const PRIMARY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/mrk-1";
@@ -174,4 +174,12 @@ fn the_regions_looked_at_are_the_specs_then_those_kms_lists_then_those_status_re
     );
     assert_eq!(looked_at, ["eu-west-1", "ap-south-1", "us-west-2", "ca-central-1"]);
     assert!(regions_to_look_at(&mk_spec(), &primary(&[]), &[]).is_empty());
+}
+
+#[test]
+fn the_primarys_own_region_is_never_looked_at_as_a_replicas_and_naming_it_is_reported() {
+    let spec = replicated_spec(&["us-east-1", "eu-west-1"]);
+    assert_eq!(regions_to_look_at(&spec, &primary(&["eu-west-1"]), &["us-east-1".into()]), ["eu-west-1"]);
+    assert_eq!(own_region_listed(&spec, &primary(&[])).as_deref(), Some("us-east-1"));
+    assert_eq!(own_region_listed(&replicated_spec(&["eu-west-1"]), &primary(&[])), None);
 }
