@@ -3,6 +3,7 @@
 //! users. Rules that the apiserver can check (lengths, patterns, ranges, immutability) live in the
 //! schema; rules it cannot (the policy must be a JSON object) live in `reconcile::validate`.
 
+mod account;
 pub mod annotations;
 pub mod cluster_policy;
 mod crd;
@@ -12,6 +13,7 @@ mod lifecycle;
 mod spec;
 mod status;
 
+pub use account::{KmsAccount, KmsAccountSpec, NamespaceSelector};
 pub use annotations::{
     CLAIM_ALIAS_ANNOTATION, DELETION_PROTECTION_ANNOTATION, PAUSED_ANNOTATION, RESYNC_INTERVAL_ANNOTATION,
     ROTATE_NOW_ANNOTATION,

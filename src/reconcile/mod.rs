@@ -7,10 +7,12 @@
 //! - `apply.rs` makes them through the [`KmsPort`](crate::kms::KmsPort), with the status writes
 //!   of `writer.rs` around CreateKey;
 //! - `run.rs` is the pass loop, `cleanup.rs` the release on deletion;
-//! - `region.rs` says which AWS Region the key lives in; `replicas.rs` runs the passes of
+//! - `account.rs` says which AWS identity (account) reaches the key, `region.rs` which AWS
+//!   Region it lives in; `replicas.rs` runs the passes of
 //!   each replica of a multi-Region key (`plan/replicas.rs` decides);
 //! - `outcome.rs` and `status.rs` turn the result into kstatus conditions.
 
+pub mod account;
 mod account_aliases;
 mod adopt;
 mod apply;
