@@ -59,6 +59,22 @@ pub struct RunArgs {
     #[arg(long, env = "KMS_OPERATOR_REGIONAL_TAGGING_ENDPOINTS", default_value = "", value_parser = parse_regional_endpoints)]
     pub regional_tagging_endpoints: BTreeMap<String, String>,
 
+    /// STS endpoint URL for assuming the roles KmsAccounts name, for a local STS such as
+    /// moto. AWS_ENDPOINT_URL_STS works too.
+    #[arg(long, env = "KMS_OPERATOR_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+
+    /// Read KmsAccounts and reach the keys of the namespaces they map by assuming their
+    /// roles. With false, KmsAccounts are ignored and every key is reached with the operator's
+    /// own identity.
+    #[arg(long, env = "KMS_OPERATOR_ACCOUNT_MAPPING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub account_mapping: bool,
+
+    /// A namespace no KmsAccount maps gets no key (Stalled, AccountNotMapped) instead of one in
+    /// the operator's own account.
+    #[arg(long, env = "KMS_OPERATOR_REQUIRE_ACCOUNT_MAPPING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_account_mapping: bool,
+
     /// Call AWS's FIPS 140 endpoints (kms-fips.<region>.amazonaws.com, as AWS offers them).
     #[arg(long, env = "AWS_USE_FIPS_ENDPOINT", default_value_t = false, action = clap::ArgAction::Set)]
     pub use_fips_endpoint: bool,

@@ -397,6 +397,7 @@ async fn deleting_just_after_a_create_attempt_that_left_no_key_waits_before_rele
         started_at: started.to_string(),
         adopting: None,
         region: None,
+        account_id: None,
     });
     let early = started + Duration::from_secs(5);
     let released = obj.release_at(kms, early, DeletionPolicy::Delete).await.unwrap();
@@ -417,6 +418,7 @@ async fn a_crash_before_create_key_waits_out_the_settle_time_then_creates_once()
         started_at: started.to_string(),
         adopting: None,
         region: None,
+        account_id: None,
     });
     obj.reconcile_at(kms, started + Duration::from_secs(5)).await.unwrap();
     assert_eq!(obj.condition("Reconciling").reason, "CreateInFlight");

@@ -266,6 +266,7 @@ async fn ownership_tags_forged_onto_a_key_do_not_make_it_the_objects() {
             started_at: started_at.to_string(),
             adopting: None,
             region: None,
+            account_id: None,
         };
         obj.status.lock().unwrap().create_intent = Some(intent);
         obj.converge(&env.kms, &env.clock).await;

@@ -78,9 +78,10 @@ fn the_chart_renders_a_restricted_pod_and_namespaced_roles_on_request() {
     assert!(ok, "{text}");
     let cluster_roles: Vec<&str> =
         text.split("---").filter(|doc| doc.contains("\nkind: ClusterRole\n")).collect();
+    let cluster_scoped = |doc: &&&str| doc.contains("kmskeypolicies") || doc.contains("kmsaccounts");
     assert!(
-        cluster_roles.iter().all(|doc| doc.contains("kmskeypolicies") && !doc.contains("kmskeys\"")),
-        "namespaced mode uses Roles, but for reading the cluster-scoped KmsKeyPolicy: {cluster_roles:?}"
+        cluster_roles.iter().all(|doc| cluster_scoped(&doc) && !doc.contains("kmskeys\"")),
+        "namespaced mode uses Roles, but for reading the cluster-scoped KmsKeyPolicy and KmsAccounts: {cluster_roles:?}"
     );
     assert!(text.contains("namespace: team-a") && text.contains("KMS_OPERATOR_NAMESPACES"));
 

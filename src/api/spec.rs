@@ -162,7 +162,7 @@ pub struct KmsKeySpec {
     /// when every replica is (`status.replicas`). A Region taken off the list has its replica
     /// released as a deleted object's key is: scheduled for deletion after
     /// `deletionWindowInDays`, or with `deletionPolicy: Retain` left with its ownership tags
-    /// off. Deleting the object releases the replicas first, then the primary. Only
+    /// off. Deleting the object lets go of the replicas first, then the primary. Only
     /// `managementPolicy: Full` objects manage replicas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(

@@ -22,6 +22,11 @@ pub struct KmsKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 
+    /// The AWS account the key lives in (from its ARN), or for a create in flight, the
+    /// account it is being made in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+
     /// When the operator created or adopted the key (RFC 3339). For a short while after it,
     /// KMS may not describe the key yet, and that is waited for rather than reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +201,11 @@ pub struct CreateIntent {
     /// The Region the attempt runs in, where a key it left behind is looked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The AWS account the attempt runs in (a KmsAccount's, or the operator's own when
+    /// known): a mapping changed before the key is recorded stalls the object instead of
+    /// making a second key in the other account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 /// An on-demand rotation asked for with the `kms.boosterpack.io/rotate-now` annotation.

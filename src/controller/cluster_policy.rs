@@ -54,6 +54,11 @@ impl ClusterPolicy {
         ClusterPolicy { api, store: Some(reader), listed, required, own_account: OnceCell::new() }
     }
 
+    /// The operator's own AWS account, once learned (with the first KmsKeyPolicy read).
+    pub fn own_account(&self) -> Option<&str> {
+        self.own_account.get().map(String::as_str)
+    }
+
     /// The rules in force: `None` without a `cluster` KmsKeyPolicy (or without guardrails);
     /// an error, to be retried, while they cannot be known yet.
     pub async fn rules(&self, kms: &dyn KmsPort) -> Result<Option<Rules>, String> {

@@ -6,6 +6,7 @@
 //! steering annotations, finalizers and deletion, so the operator's own status writes never
 //! trigger another reconcile.
 
+mod accounts;
 mod cluster_policy;
 mod export;
 mod holds;
@@ -40,8 +41,10 @@ use crate::cli::RunArgs;
 use crate::health::{self, Health};
 use crate::kms::{AwsKms, ClientFactory, Quotas};
 use crate::metrics::Metrics;
+use crate::reconcile::account::Identity;
 use crate::reconcile::region::{key_region, release_region, wanted_region};
 use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target, release_replicas};
+use accounts::Unmapped;
 use lanes::Lane;
 
 pub use recorded::{recorded_from, recorded_region, settled};
@@ -129,6 +132,8 @@ pub struct Context {
     pub export_to_config_maps: bool,
     /// The cluster's guardrails.
     pub cluster_policy: cluster_policy::ClusterPolicy,
+    /// Which AWS identity (KmsAccount role, or the operator's own) reaches each namespace's keys.
+    pub accounts: accounts::Accounts,
     pub metrics: Arc<Metrics>,
 }
 
@@ -148,9 +153,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let home = factory.home_region().ok_or(RunError::NoRegion)?;
     let (fraction, overrides, observer) =
         (args.kms_quota_fraction, args.kms_rate_limits.clone(), metrics.clone());
-    let make_port: regions::MakePort = Box::new(move |region| {
+    let make_port: regions::MakePort = Box::new(move |identity, region| {
         let quotas = Arc::new(Quotas::of_aws(fraction, &overrides));
-        Arc::new(AwsKms::with_quotas(factory.clients(region), quotas).observed_by(observer.clone()))
+        let clients = factory.clients_as(region, identity);
+        Arc::new(AwsKms::with_quotas(clients, quotas).observed_by(observer.clone()))
     });
     let regions =
         regions::Regions::new(home, args.allowed_regions.clone(), make_port, args.resync_interval / 2);
@@ -179,6 +185,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             args.cluster_policy,
             args.require_cluster_policy,
         ),
+        accounts: accounts::Accounts::watch(&client, args.account_mapping, args.require_account_mapping),
         metrics: metrics.clone(),
     });
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting kms-operator");
@@ -439,6 +446,14 @@ async fn reconcile_in_turn(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<R
     .map_err(|err| ReconcileError::Finalizer(Box::new(err)))
 }
 
+/// The account `identity` reaches: its role's, or the operator's own when known.
+fn account_of<'a>(identity: &'a Identity, own_account: Option<&'a str>) -> Option<&'a str> {
+    match identity {
+        Identity::Own => own_account,
+        Identity::Role(role) => Some(&role.account_id),
+    }
+}
+
 fn owner_of(obj: &KmsKey, cluster: &str) -> Result<Owner, ReconcileError> {
     Ok(Owner {
         namespace: obj.namespace().ok_or(ReconcileError::MissingMetadata)?,
@@ -455,10 +470,30 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
     let adopt_key_id = obj.spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
     let recorded = recorded_region(obj.status.as_ref());
-    let region = wanted_region(obj.spec.region.as_deref(), adopt_key_id)
-        .and_then(|wanted| key_region(wanted, recorded, &ctx.regions.rules))
-        .and_then(|region| match ctx.regions.get(&region, recorded.region().is_some()) {
-            Some(regional) => Ok((region, regional)),
+    let own_account = ctx.cluster_policy.own_account();
+    let recorded_account = recorded::recorded_account(obj.status.as_ref());
+    let identity = match ctx.accounts.identity(&owner.namespace, recorded_account.as_deref(), own_account) {
+        Ok(identity) => Ok(identity),
+        Err(Unmapped::Refused(outcome)) => Err(outcome),
+        Err(Unmapped::Waiting(message)) => {
+            let waiting = Outcome::Progressing {
+                reason: "AwaitingAccounts",
+                message,
+                retry: reconcile::Retry::Backoff,
+            };
+            let report = reconcile::Report::of(waiting);
+            writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+            return Ok(Requeue::requeue(ctx.backoff.next(&owner.uid)));
+        }
+    };
+    let region = identity.clone().and_then(|identity| {
+        wanted_region(obj.spec.region.as_deref(), adopt_key_id)
+            .and_then(|wanted| key_region(wanted, recorded, &ctx.regions.rules))
+            .map(|region| (identity, region))
+    });
+    let region = region
+        .and_then(|(identity, region)| match ctx.regions.get(&identity, &region, recorded.region().is_some()) {
+            Some(regional) => Ok((identity, region, regional)),
             None => Err(Outcome::Stalled {
                 reason: "TooManyRegions",
                 message: format!(
@@ -481,10 +516,11 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         }
         return Ok(Requeue::await_change());
     }
-    let (resync, Ok((region, regional))) = (resync.unwrap_or(ctx.resync), region) else {
+    let (resync, Ok((identity, region, regional))) = (resync.unwrap_or(ctx.resync), region) else {
         return Ok(Requeue::await_change()); // refused above
     };
-    let writer = writer.in_region(&region);
+    let writer = writer.in_region(&region).in_account(account_of(&identity, own_account));
+    let replica_regions = ctx.regions.as_identity(&identity);
     let rules = match ctx.cluster_policy.rules(ctx.regions.home().kms.as_ref()).await {
         Ok(rules) => rules,
         Err(message) => {
@@ -517,7 +553,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
             full_read_due: ctx.full_reads.due(&owner.uid, ctx.deep_resync, Timestamp::now()),
         },
         account_aliases: &regional.account_aliases,
-        replica_regions: &ctx.regions,
+        replica_regions: &replica_regions,
         recorded_replica_regions: recorded::replica_regions(obj.status.as_ref()),
         deletion_policy: obj.spec.deletion_policy.unwrap_or(ctx.default_deletion_policy),
     };
@@ -648,24 +684,37 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     let mut spec = obj.spec.clone();
     spec.deletion_window_in_days =
         reconcile::guardrails::deletion_window(&spec, &owner.namespace, rules.as_ref());
+    let Some(identity) = release_identity(api, obj, ctx, &owner, &recorded).await? else {
+        count_reconcile(ctx, &owner.uid, &Outcome::not_converged(), started);
+        return Err(ReconcileError::ReleaseHeld);
+    };
     let adopt_key_id = spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
     let wanted = wanted_region(spec.region.as_deref(), adopt_key_id).unwrap_or(spec.region.as_deref());
     let region = release_region(wanted, recorded_region(obj.status.as_ref()), &ctx.regions.rules);
     let holds_key = recorded_region(obj.status.as_ref()).region().is_some();
-    let regional = (region.as_deref().and_then(|region| ctx.regions.get(region, holds_key)))
+    let regional = (region.as_deref().and_then(|region| ctx.regions.get(&identity, region, holds_key)))
         .unwrap_or_else(|| ctx.regions.home()); // no Region or refused: nothing was made there
     let recorded_replicas = recorded::replica_regions(obj.status.as_ref());
     let kms = regional.kms.as_ref();
-    let released =
-        match release_replicas(&ctx.regions, kms, &spec, &owner, &recorded, &recorded_replicas, now, policy)
+    let replica_regions = ctx.regions.as_identity(&identity);
+    let released = match release_replicas(
+        &replica_regions,
+        kms,
+        &spec,
+        &owner,
+        &recorded,
+        &recorded_replicas,
+        now,
+        policy,
+    )
+    .await
+    {
+        Ok(Released::Wait(wait)) => Ok(Released::Wait(wait)),
+        Ok(replicas) => reconcile::cleanup(kms, &spec, &owner, &recorded, now, policy)
             .await
-        {
-            Ok(Released::Wait(wait)) => Ok(Released::Wait(wait)),
-            Ok(replicas) => reconcile::cleanup(kms, &spec, &owner, &recorded, now, policy)
-                .await
-                .map(|primary| primary.after_replicas(replicas)),
-            Err(err) => Err(err),
-        };
+            .map(|primary| primary.after_replicas(replicas)),
+        Err(err) => Err(err),
+    };
     let released = match released {
         Ok(released) => released,
         Err(err) => {
@@ -713,6 +762,37 @@ async fn release(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Reque
     ctx.metrics.object_state(&owner.uid, None);
     ctx.full_reads.forget(&owner.uid);
     Ok(Requeue::await_change())
+}
+
+/// The identity a deleted object's key is released with; `None` when the account mapping
+/// refuses it while status records a key or a create (the refusal is shown on the object and
+/// the finalizer stays). An object that never had a key goes whatever the mapping says.
+async fn release_identity(
+    api: &Api<KmsKey>,
+    obj: &KmsKey,
+    ctx: &Context,
+    owner: &Owner,
+    recorded: &reconcile::Recorded,
+) -> Result<Option<Identity>, ReconcileError> {
+    let recorded_account = recorded::recorded_account(obj.status.as_ref());
+    let own_account = ctx.cluster_policy.own_account();
+    match ctx.accounts.identity(&owner.namespace, recorded_account.as_deref(), own_account) {
+        Ok(identity) => Ok(Some(identity)),
+        Err(_) if recorded.key_id.is_none() && recorded.intent.is_none() => Ok(Some(Identity::Own)),
+        Err(Unmapped::Waiting(message)) => {
+            tracing::info!(%message, "the release waits for the account mapping");
+            Err(ReconcileError::ReleaseWaiting(Duration::from_secs(5)))
+        }
+        Err(Unmapped::Refused(outcome)) => {
+            let report = reconcile::Report::of(outcome);
+            let writer = KubeStatusWriter::new(api.clone(), obj);
+            writer.finish(&report, &obj.spec, obj.meta().generation).await.map_err(ReconcileError::Status)?;
+            if let Outcome::Stalled { reason, message } = &report.outcome {
+                publish(ctx, obj, EventType::Warning, reason, "Delete", message.clone()).await;
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// A cleanup that failed shows on the object (conditions) and, unless it is throttling or IAM

@@ -23,6 +23,15 @@ pub fn recorded_region(status: Option<&KmsKeyStatus>) -> RecordedRegion<'_> {
     }
 }
 
+/// The AWS account status records the key in (its ARN's), else `status.accountId`, else the
+/// account of the create in flight.
+pub fn recorded_account(status: Option<&KmsKeyStatus>) -> Option<String> {
+    let status = status?;
+    let from_arn = status.key_arn.as_deref().and_then(crate::reconcile::account::arn_account);
+    let intent = status.create_intent.as_ref().and_then(|i| i.account_id.as_deref());
+    from_arn.or(status.account_id.as_deref()).or(intent).map(str::to_owned)
+}
+
 /// The Regions `status.replicas` lists.
 pub fn replica_regions(status: Option<&KmsKeyStatus>) -> Vec<String> {
     status.map(|s| s.replicas.iter().map(|r| r.region.clone()).collect()).unwrap_or_default()
@@ -72,6 +81,7 @@ mod tests {
                 started_at: "2026-01-02T03:04:05Z".into(),
                 adopting: None,
                 region: None,
+                account_id: None,
             }),
             ..KmsKeyStatus::default()
         };

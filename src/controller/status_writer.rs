@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{CreateIntent, KmsKey, KmsKeySpec, KmsKeyStatus, OnDemandRotation};
 use crate::kms::KeyDescription;
+use crate::reconcile::account::arn_account;
 use crate::reconcile::region::arn_region;
 use crate::reconcile::{self, Intent, Report, StatusWriter, status_after};
 
@@ -32,19 +33,26 @@ pub struct KubeStatusWriter {
     resource_version: Mutex<Option<String>>,
     /// The Region this reconcile works in, recorded with a create intent.
     region: Option<String>,
+    /// The AWS account this reconcile works in, when known, recorded with a create intent.
+    account_id: Option<String>,
 }
 
 impl KubeStatusWriter {
     pub fn new(api: Api<KmsKey>, obj: &KmsKey) -> Self {
         let view = Mutex::new(obj.status.clone().unwrap_or_default());
         let resource_version = Mutex::new(obj.resource_version());
-        Self { api, name: obj.name_any(), view, resource_version, region: None }
+        Self { api, name: obj.name_any(), view, resource_version, region: None, account_id: None }
     }
 
     /// The same, recording `region` with a create intent, so that a key an interrupted create
     /// left behind is looked for there.
     pub fn in_region(self, region: &str) -> Self {
         Self { region: Some(region.to_owned()), ..self }
+    }
+
+    /// The same, recording `account_id` (if known) with a create intent.
+    pub fn in_account(self, account_id: Option<&str>) -> Self {
+        Self { account_id: account_id.map(str::to_owned), ..self }
     }
 
     fn view(&self) -> KmsKeyStatus {
@@ -116,9 +124,11 @@ impl StatusWriter for KubeStatusWriter {
             started_at: started_at.to_string(),
             adopting: adopting.map(str::to_owned),
             region: self.region.clone(),
+            account_id: self.account_id.clone(),
         });
         if next.key_id.is_none() {
             next.region = self.region.clone();
+            next.account_id = self.account_id.clone();
         }
         self.write(next).await.map_err(status_write_failed)?;
         Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })
@@ -129,6 +139,7 @@ impl StatusWriter for KubeStatusWriter {
         next.create_intent = None;
         if next.key_id.is_none() {
             next.region = None;
+            next.account_id = None;
         }
         self.write(next).await.map_err(status_write_failed)
     }
@@ -154,6 +165,7 @@ impl StatusWriter for KubeStatusWriter {
             next.key_id = Some(key.key_id.clone());
             next.key_arn = Some(key.arn.clone());
             next.region = arn_region(&key.arn).map(str::to_owned).or(next.region);
+            next.account_id = arn_account(&key.arn).map(str::to_owned).or(next.account_id);
             next.key_state = Some(key.state.clone());
             next.key_created_at = Some(at.to_string());
             next.create_intent = None;

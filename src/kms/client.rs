@@ -5,12 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use futures::FutureExt;
 
 use super::AwsClients;
 use super::network::{self, Network, NetworkError};
 use crate::cli::RunArgs;
+use crate::reconcile::account::{AssumedRole, Identity};
 
 /// Makes the KMS and Tagging API clients of a Region. Credentials come from the AWS default
 /// chain (environment, profile, IRSA web identity, EKS Pod Identity). A Region's endpoint is,
@@ -21,6 +24,8 @@ pub struct ClientFactory {
     shared: SdkConfig,
     kms: Endpoints,
     tagging: Endpoints,
+    /// `--sts-endpoint`: where roles are assumed.
+    sts_endpoint: Option<String>,
 }
 
 /// The endpoint overrides of one service.
@@ -66,6 +71,7 @@ impl ClientFactory {
                 every_region: args.tagging_endpoint.clone(),
                 per_region: args.regional_tagging_endpoints.clone(),
             },
+            sts_endpoint: args.sts_endpoint.clone(),
         })
     }
 
@@ -74,11 +80,22 @@ impl ClientFactory {
         self.shared.region().map(|r| r.to_string())
     }
 
-    /// The clients of `region`.
+    /// The clients of `region`, with the operator's own credentials.
     pub fn clients(&self, region: &str) -> AwsClients {
+        self.clients_as(region, &Identity::Own)
+    }
+
+    /// The clients of `region` acting as `identity`: for a role, credentials from STS
+    /// AssumeRole (with its external ID and session tags), refreshed before they expire, asked
+    /// for with the operator's own credentials (`--sts-endpoint` overrides STS's endpoint).
+    pub fn clients_as(&self, region: &str, identity: &Identity) -> AwsClients {
+        let config = match identity {
+            Identity::Own => self.shared.clone(),
+            Identity::Role(role) => self.assuming(role),
+        };
         let name = aws_config::Region::new(region.to_owned());
-        let mut kms = aws_sdk_kms::config::Builder::from(&self.shared).region(name.clone());
-        let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&self.shared).region(name);
+        let mut kms = aws_sdk_kms::config::Builder::from(&config).region(name.clone());
+        let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&config).region(name);
         if let Some(endpoint) = self.kms.of(region) {
             kms = kms.endpoint_url(endpoint);
         }
@@ -89,6 +106,29 @@ impl ClientFactory {
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
         }
+    }
+}
+
+impl ClientFactory {
+    /// The shared configuration with `role`'s credentials instead of the operator's own.
+    fn assuming(&self, role: &AssumedRole) -> SdkConfig {
+        let mut sts = self.shared.clone().into_builder();
+        if let Some(endpoint) = &self.sts_endpoint {
+            sts = sts.endpoint_url(endpoint);
+        }
+        let mut builder = AssumeRoleProvider::builder(role.role_arn.clone())
+            .session_name("kms-operator")
+            .configure(&sts.build());
+        if let Some(external_id) = &role.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        if !role.session_tags.is_empty() {
+            builder = builder.tags(role.session_tags.clone());
+        }
+        // Configured with an SdkConfig, building reads nothing: it is ready at its first poll.
+        let provider = builder.build().now_or_never().expect("an AssumeRoleProvider builds without I/O");
+        let credentials = aws_sdk_kms::config::SharedCredentialsProvider::new(provider);
+        self.shared.clone().into_builder().credentials_provider(credentials).build()
     }
 }
 

@@ -31,6 +31,7 @@ pub fn status_after(
         next.key_id = Some(key.key_id.clone());
         next.key_arn = Some(key.arn.clone());
         next.region = super::region::arn_region(&key.arn).map(str::to_owned).or(next.region);
+        next.account_id = super::account::arn_account(&key.arn).map(str::to_owned).or(next.account_id);
         next.key_state = Some(key.state.clone());
         next.multi_region = Some(key.multi_region);
         next.key_spec = Some(key.key_spec.clone()).filter(|s| !s.is_empty());

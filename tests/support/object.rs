@@ -237,6 +237,7 @@ impl StatusWriter for Object {
             started_at: started_at.to_string(),
             adopting: adopting.map(str::to_owned),
             region: None,
+            account_id: None,
         };
         self.status.lock().unwrap().create_intent = Some(intent);
         Ok(Intent { token: token.to_owned(), started_at, adopting: adopting.map(str::to_owned) })
