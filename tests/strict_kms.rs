@@ -7,6 +7,8 @@ mod support;
 // The test cases, in tests/strict_kms/.
 #[path = "strict_kms/access.rs"]
 mod access;
+#[path = "strict_kms/accounts.rs"]
+mod accounts;
 #[path = "strict_kms/common.rs"]
 mod common;
 #[path = "strict_kms/evaluator.rs"]

@@ -4,8 +4,9 @@
 //! throttling, 500/503, a response slower than the client's timeout, a reset connection, or —
 //! the nastiest — the call forwarded to moto and its response dropped.
 //! It can also enforce per-operation request quotas the way KMS does: a token bucket per
-//! operation and Region (the Region of the request's SigV4 scope), as AWS's quotas are per
-//! account and Region (ReplicateKey also spends CreateKey's in the replica Region).
+//! operation, account (an assumed role's, see `strict::sts`) and Region (the Region of the
+//! request's SigV4 scope), as AWS's quotas are per account and Region (ReplicateKey also
+//! spends CreateKey's in the replica Region).
 //! Calls that get no fault (or a slow one, or one whose response is dropped) go through the
 //! strict KMS layer (`super::strict`), on by default, which makes moto answer as AWS would.
 
@@ -150,15 +151,17 @@ impl Drop for FaultProxy {
     }
 }
 
-/// The quota buckets (Region, operation) a call of `operation` spends a token of: its own in
-/// the Region of its signature; ReplicateKey also CreateKey's in the replica Region (AWS's
-/// request quotas page).
-fn quota_buckets(operation: &str, request: &Message) -> Vec<(String, String)> {
-    let mut buckets = vec![(super::strict::upstream::region_of(request), operation.to_owned())];
+/// The quota buckets (`account/Region`, operation) a call of `operation` spends a token of: its
+/// own in the account of its caller (`strict`: an assumed role's) and the Region of its
+/// signature; ReplicateKey also CreateKey's in the replica Region (AWS's request quotas page).
+fn quota_buckets(strict: &Strict, operation: &str, request: &Message) -> Vec<(String, String)> {
+    let account = strict.principal(request).account;
+    let in_region = |region: &str| format!("{account}/{region}");
+    let mut buckets = vec![(in_region(&super::strict::upstream::region_of(request)), operation.to_owned())];
     if operation == "ReplicateKey" {
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
         if let Some(replica_region) = body["ReplicaRegion"].as_str() {
-            buckets.push((replica_region.to_owned(), "CreateKey".to_owned()));
+            buckets.push((in_region(replica_region), "CreateKey".to_owned()));
         }
     }
     buckets
@@ -209,7 +212,7 @@ async fn serve(mut client: TcpStream, strict: Arc<Strict>, state: Arc<Mutex<Stat
         let operation = (request.header("x-amz-target"))
             .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
             .unwrap_or_else(|| "other".to_owned());
-        let fault = decide(&state, &operation, quota_buckets(&operation, &request));
+        let fault = decide(&state, &operation, quota_buckets(&strict, &operation, &request));
         let answer = match fault {
             Some(Fault::Throttle) => error_response(400, "ThrottlingException", "Rate exceeded"),
             Some(Fault::InternalError) => {

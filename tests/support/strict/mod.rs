@@ -27,6 +27,7 @@ pub mod key_states;
 pub mod limits;
 pub mod pages;
 mod pipeline;
+pub mod sts;
 pub mod upstream;
 pub mod usage;
 
@@ -78,6 +79,9 @@ pub struct StrictConfig {
     pub tag_lag: Duration,
     /// Principals that do not exist: a key policy naming one is malformed.
     pub unknown_principals: Vec<String>,
+    /// Roles in other accounts that trust `caller` (see `sts`): AssumeRole of any other is
+    /// refused.
+    pub roles: Vec<sts::TrustedRole>,
 }
 
 impl Default for StrictConfig {
@@ -95,6 +99,7 @@ impl Default for StrictConfig {
             describe_lag: Duration::ZERO,
             tag_lag: Duration::from_secs(300),
             unknown_principals: Vec::new(),
+            roles: Vec::new(),
         }
     }
 }
@@ -107,14 +112,25 @@ impl StrictConfig {
 
     /// The identity policy text with the account and cluster filled in, if IAM is on.
     pub fn identity_policy_text(&self) -> Option<String> {
+        self.identity_policy_in(&self.account)
+    }
+
+    /// The same for a role in `account` (the shipped policy is attached to it there).
+    pub fn identity_policy_in(&self, account: &str) -> Option<String> {
         let template = match &self.identity_policy {
             IdentityPolicy::Off => return None,
             IdentityPolicy::Json(text) => text.clone(),
             IdentityPolicy::Shipped => std::fs::read_to_string(shipped_policy_path())
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", shipped_policy_path().display())),
         };
-        Some(template.replace("ACCOUNT_ID", &self.account).replace("CLUSTER_NAME", &self.cluster))
+        Some(template.replace("ACCOUNT_ID", account).replace("CLUSTER_NAME", &self.cluster))
     }
+}
+
+/// The STS action of a query-protocol request (`Action=...` in a form body), if it is one.
+fn sts_action(request: &Message) -> Option<String> {
+    let form = request.header("content-type")?.starts_with("application/x-www-form-urlencoded");
+    form.then(|| sts::form(&request.body).remove("Action")).flatten()
 }
 
 /// Where the operator's shipped IAM policy lives.
@@ -167,6 +183,10 @@ struct Learned {
     on_demand_rotations: HashMap<String, Vec<i64>>,
     /// Keys moto holds under a stand-in spec, with their real spec.
     real_specs: HashMap<String, String>,
+    /// Access key IDs of assumed roles, with who they are (see `sts`).
+    assumed: HashMap<String, sts::Principal>,
+    /// The identity policy of each other account a role was assumed in.
+    policies: HashMap<String, Policy>,
     unknown_until: Vec<(String, Instant)>,
 }
 
@@ -212,10 +232,57 @@ impl Strict {
         if !self.config.enabled {
             return passthrough.await;
         }
+        if sts_action(request).as_deref() == Some("AssumeRole") {
+            return self.assume_role(request).await;
+        }
         match pipeline::Call::parse(request) {
             Some(call) => self.run(&call).await,
             None => passthrough.await,
         }
+    }
+
+    /// AssumeRole: refused unless the role trusts the caller (with its external ID); else
+    /// moto's answer, whose access key is remembered as the role's.
+    async fn assume_role(&self, request: &Message) -> Option<Vec<u8>> {
+        let params = sts::form(&request.body);
+        let caller = self.principal(request).caller;
+        if let Err(message) = sts::check_assume_role(&params, &self.config.roles, &caller) {
+            return Some(sts::error("AccessDenied", &message));
+        }
+        let response = self.upstream.send(request).await?;
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        if let Some((access_key, arn)) = sts::learned_credentials(&text)
+            && let Some(account) = sts::account_of(&arn)
+        {
+            let principal = sts::Principal { account: account.to_owned(), caller: arn.clone() };
+            self.learned().assumed.insert(access_key, principal);
+        }
+        Some(response.to_client())
+    }
+
+    /// Who `request` comes from: an assumed role (by its access key), else the operator's own
+    /// identity.
+    pub fn principal(&self, request: &Message) -> sts::Principal {
+        let assumed =
+            upstream::access_key_of(request).and_then(|key| self.learned().assumed.get(&key).cloned());
+        assumed.unwrap_or_else(|| sts::Principal {
+            account: self.config.account.clone(),
+            caller: self.config.caller.clone(),
+        })
+    }
+
+    /// The identity policy `principal` is evaluated against (`None`: IAM is off).
+    fn identity_of(&self, principal: &sts::Principal) -> Option<Policy> {
+        let own = self.identity.as_ref()?;
+        if principal.account == self.config.account {
+            return Some(own.clone());
+        }
+        let mut learned = self.learned();
+        let policy = learned.policies.entry(principal.account.clone()).or_insert_with(|| {
+            let text = self.config.identity_policy_in(&principal.account).expect("IAM is on");
+            Policy::parse(&text)
+        });
+        Some(policy.clone())
     }
 
     fn now(&self) -> Instant {

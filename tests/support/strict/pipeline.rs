@@ -259,7 +259,8 @@ impl Strict {
         {
             let region = upstream::region_of(call.request);
             let name = name.trim_start_matches("alias/");
-            targets.push((format!("arn:aws:kms:{region}:{}:alias/{name}", self.config.account), None));
+            let account = self.principal(call.request).account;
+            targets.push((format!("arn:aws:kms:{region}:{account}:alias/{name}"), None));
         }
         if targets.is_empty() {
             targets.push(("*".to_owned(), None));
@@ -268,13 +269,14 @@ impl Strict {
     }
 
     fn authorize(&self, call: &Call, action: &str, targets: &[Target]) -> Result<(), Refusal> {
-        let Some(identity) = &self.identity else { return Ok(()) };
-        let (caller, account) = (&self.config.caller, &self.config.account);
+        let principal = self.principal(call.request);
+        let Some(identity) = self.identity_of(&principal) else { return Ok(()) };
+        let (caller, account) = (&principal.caller, &principal.account);
         for (resource, key) in targets {
             let context = self.context(call, *key);
             let request = Request { action, resource, context: &context };
             let key_policy = key.and_then(|k| k.policy.as_ref());
-            iam::authorize(identity, key_policy, &request, caller, account).map_err(|denial| {
+            iam::authorize(&identity, key_policy, &request, caller, account).map_err(|denial| {
                 Refusal::new("AccessDeniedException", denial.message(caller, action, resource))
             })?;
         }
@@ -283,8 +285,9 @@ impl Strict {
 
     /// The condition keys of a call, with the key's tags as IAM sees them now.
     fn context(&self, call: &Call, key: Option<&KeyInfo>) -> Context {
-        let mut context = Context::new().with("aws:PrincipalArn", &self.config.caller);
-        context.set("kms:CallerAccount", vec![self.config.account.clone()]);
+        let principal = self.principal(call.request);
+        let mut context = Context::new().with("aws:PrincipalArn", &principal.caller);
+        context.set("kms:CallerAccount", vec![principal.account]);
         let request_tags = call.request_tags();
         for (k, v) in &request_tags {
             context.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
@@ -327,7 +330,8 @@ impl Strict {
         if call.body["BypassPolicyLockoutSafetyCheck"].as_bool() == Some(true) {
             return Ok(());
         }
-        let (caller, account) = (self.config.caller.as_str(), self.config.account.as_str());
+        let principal = self.principal(call.request);
+        let (caller, account) = (principal.caller.as_str(), principal.account.as_str());
         let root = format!("arn:aws:iam::{account}:root");
         if !policy.allows_any_principal_to("kms:PutKeyPolicy", &[caller, &root, account]) {
             return Err(Refusal::new(

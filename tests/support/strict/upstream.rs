@@ -105,16 +105,20 @@ impl Upstream {
     /// request), on a fresh connection that the proxy does not count.
     pub async fn kms(&self, like: &Message, operation: &str, body: Value) -> Option<Message> {
         let region = region_of(like);
+        // moto tells accounts apart by the access key (an assumed role's is its account's).
+        let access_key = access_key_of(like).unwrap_or_else(|| "testing".to_owned());
+        let token = like.header("x-amz-security-token").map(|t| format!("\r\nX-Amz-Security-Token: {t}"));
         let account = like.header("x-moto-account-id").map(|a| format!("\r\nx-moto-account-id: {a}"));
         let body = body.to_string().into_bytes();
         let head = format!(
             "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n\
              X-Amz-Target: TrentService.{operation}\r\nX-Amz-Date: 20260101T000000Z\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/kms/aws4_request, \
-             SignedHeaders=host;x-amz-date;x-amz-target, Signature=00{account}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/kms/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-target, Signature=00{account}{token}\r\n\
              Content-Length: {length}\r\nConnection: close",
             addr = self.addr,
             account = account.unwrap_or_default(),
+            token = token.unwrap_or_default(),
             length = body.len(),
         );
         self.send(&Message { head, body }).await
@@ -123,6 +127,12 @@ impl Upstream {
 
 /// moto's Region when a request names none (the tests' clients use it too).
 const DEFAULT_REGION: &str = "us-east-1";
+
+/// The access key ID of a request's SigV4 credential (`Credential=AKID/...`).
+pub fn access_key_of(request: &Message) -> Option<String> {
+    let scope = request.header("authorization")?.split("Credential=").nth(1)?;
+    scope.split('/').next().filter(|k| !k.is_empty()).map(str::to_owned)
+}
 
 /// The Region in a request's SigV4 credential scope (`Credential=AK/date/REGION/service/...`).
 pub fn region_of(request: &Message) -> String {
