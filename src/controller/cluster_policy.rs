@@ -54,9 +54,9 @@ impl ClusterPolicy {
         ClusterPolicy { api, store: Some(reader), listed, required, own_account: OnceCell::new() }
     }
 
-    /// The operator's own AWS account, once learned (with the first KmsKeyPolicy read).
-    pub fn own_account(&self) -> Option<&str> {
-        self.own_account.get().map(String::as_str)
+    /// The operator's own AWS account, learned from KMS once (`None` while it cannot be).
+    pub async fn own_account(&self, kms: &dyn KmsPort) -> Option<&str> {
+        self.own_account.get_or_try_init(|| learn_account(kms)).await.ok().map(String::as_str)
     }
 
     /// The rules in force: `None` without a `cluster` KmsKeyPolicy (or without guardrails);

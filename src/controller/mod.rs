@@ -470,7 +470,7 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
     let resync = annotations::resync_interval(obj.annotations(), ctx.resync, ctx.min_resync);
     let adopt_key_id = obj.spec.adopt.as_ref().and_then(|a| a.key_id.as_deref());
     let recorded = recorded_region(obj.status.as_ref());
-    let own_account = ctx.cluster_policy.own_account();
+    let own_account = ctx.cluster_policy.own_account(ctx.regions.home().kms.as_ref()).await;
     let recorded_account = recorded::recorded_account(obj.status.as_ref());
     let identity = match ctx.accounts.identity(&owner.namespace, recorded_account.as_deref(), own_account) {
         Ok(identity) => Ok(identity),
@@ -513,6 +513,13 @@ async fn apply(api: &Api<KmsKey>, obj: &KmsKey, ctx: &Context) -> Result<Requeue
         count_reconcile(ctx, &owner.uid, &report.outcome, started);
         if let Outcome::Stalled { reason, message } = &report.outcome {
             publish(ctx, obj, EventType::Warning, reason, "Reconcile", message.clone()).await;
+        }
+        // A refusal by the account mapping ends with a KmsAccount or namespace change, which
+        // this object's watch does not see: it is looked at again at its resync.
+        if identity.is_err() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let resync = resync.as_ref().map_or(ctx.resync, |r| *r);
+            return Ok(Requeue::requeue(requeue::until_resync(&owner.uid, resync, now.as_secs_f64())));
         }
         return Ok(Requeue::await_change());
     }
@@ -775,7 +782,7 @@ async fn release_identity(
     recorded: &reconcile::Recorded,
 ) -> Result<Option<Identity>, ReconcileError> {
     let recorded_account = recorded::recorded_account(obj.status.as_ref());
-    let own_account = ctx.cluster_policy.own_account();
+    let own_account = ctx.cluster_policy.own_account(ctx.regions.home().kms.as_ref()).await;
     match ctx.accounts.identity(&owner.namespace, recorded_account.as_deref(), own_account) {
         Ok(identity) => Ok(Some(identity)),
         Err(_) if recorded.key_id.is_none() && recorded.intent.is_none() => Ok(Some(Identity::Own)),

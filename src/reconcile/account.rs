@@ -72,7 +72,8 @@ pub fn identity_for(
             })
         }
         several => {
-            let names: Vec<&str> = several.iter().map(|(name, _)| name.as_str()).collect();
+            let mut names: Vec<&str> = several.iter().map(|(name, _)| name.as_str()).collect();
+            names.sort_unstable();
             return stalled(
                 "AccountMappingConflict",
                 format!(
@@ -153,8 +154,8 @@ mod tests {
     #[test]
     fn no_mapping_when_one_is_required_and_two_mappings_are_refused() {
         let accounts = vec![
-            ("a".to_owned(), account("111111111111", &["shared"], &[])),
             ("b".to_owned(), account("222222222222", &[], &[("team", "x")])),
+            ("a".to_owned(), account("111111111111", &["shared"], &[])),
         ];
         let required = AccountRules { require_mapping: true, ..AccountRules::default() };
         assert_eq!(reason(identity_for("other", &BTreeMap::new(), &accounts, required)), "AccountNotMapped");

@@ -5,6 +5,7 @@
 //! A custom harness (`harness = false`): it starts the parts once, runs the scenarios in
 //! order, prints `N passed, N failed`, and stops every process it started, also on Ctrl-C.
 
+mod accounts;
 mod bad_input;
 #[path = "../support/clock.rs"]
 #[allow(dead_code)]

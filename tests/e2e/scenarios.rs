@@ -66,6 +66,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("a_key_with_two_replicas_converges_loses_a_region_survives_crashes_and_is_deleted", |w| {
             Box::pin(crate::replicas::a_key_with_two_replicas_converges_loses_a_region_survives_crashes_and_is_deleted(w))
         }),
+        ("namespaces_mapped_to_two_accounts_get_their_keys_there", |w| {
+            Box::pin(crate::accounts::namespaces_mapped_to_two_accounts_get_their_keys_there(w))
+        }),
         ("a_key_moves_to_another_cluster_with_retain_and_adopt", |w| {
             Box::pin(crate::ownership::a_key_moves_to_another_cluster_with_retain_and_adopt(w))
         }),

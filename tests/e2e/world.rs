@@ -16,9 +16,11 @@ use crate::strict::StrictConfig;
 /// while every new key still meets it (one scenario runs with a full minute).
 pub const E2E_TAG_LAG: Duration = Duration::from_secs(3);
 
-/// The strict KMS layer as the e2e operator meets it: the shipped IAM policy for cluster `e2e`.
+/// The strict KMS layer as the e2e operator meets it: the shipped IAM policy for cluster `e2e`,
+/// and two roles in other accounts that trust the operator (`crate::accounts`).
 pub fn strict_config(tag_lag: Duration) -> StrictConfig {
-    StrictConfig { cluster: "e2e".into(), tag_lag, ..StrictConfig::default() }
+    let roles = crate::accounts::trusted_roles();
+    StrictConfig { cluster: "e2e".into(), tag_lag, roles, ..StrictConfig::default() }
 }
 
 /// The object's condition of `type_` (`Null` when it has none).
@@ -54,6 +56,7 @@ impl World {
             "--for=condition=Established",
             "crd/kmskeys.kms.boosterpack.io",
             "crd/kmskeypolicies.kms.boosterpack.io",
+            "crd/kmsaccounts.kms.boosterpack.io",
             "--timeout=60s",
         ]);
         let proxy = FaultProxy::start_with(&moto.url, strict_config(E2E_TAG_LAG)).await;

@@ -4,9 +4,8 @@
 //! and are evaluated there, against the shipped policy attached to the role; quotas are that
 //! account's.
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
-
 use crate::common::{CLUSTER_TAG, Kms, code, tag};
+use crate::support::moto::client_as_role;
 use crate::support::strict::StrictConfig;
 use crate::support::strict::sts::{TrustedRole, check_assume_role, form};
 
@@ -26,48 +25,7 @@ fn only_a_trusting_role_with_its_external_id_is_assumed() {
 
 /// A KMS client through the proxy with the credentials of `ROLE_A`, assumed through the proxy.
 async fn as_role_a(t: &Kms, external_id: &str) -> Result<aws_sdk_kms::Client, String> {
-    let body = format!(
-        "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName=test&ExternalId={external_id}",
-        ROLE_A.replace(':', "%3A").replace('/', "%2F")
-    );
-    let response = reqwest_like_post(&t.proxy.url, &body).await;
-    if !response.contains("<AccessKeyId>") {
-        return Err(response);
-    }
-    let field = |name: &str| {
-        let start = response.find(&format!("<{name}>")).unwrap() + name.len() + 2;
-        response[start..start + response[start..].find('<').unwrap()].to_owned()
-    };
-    let credentials = Credentials::new(
-        field("AccessKeyId"),
-        field("SecretAccessKey"),
-        Some(field("SessionToken")),
-        None,
-        "test",
-    );
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(&t.proxy.url)
-        .build();
-    Ok(aws_sdk_kms::Client::from_conf(config))
-}
-
-/// POSTs an STS query request (moto does not check signatures); the answer's head and body.
-async fn reqwest_like_post(url: &str, body: &str) -> String {
-    use tokio::io::AsyncWriteExt;
-    let addr = url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let answer = crate::support::strict::upstream::read_message(&mut stream).await.expect("an answer");
-    format!("{}\n{}", answer.head, String::from_utf8_lossy(&answer.body))
+    client_as_role(&t.proxy.url, "us-east-1", ROLE_A, Some(external_id)).await
 }
 
 fn strict_with_role_a() -> StrictConfig {

@@ -187,3 +187,53 @@ pub fn clients_in(url: &str, region: &str) -> kms_operator::kms::AwsClients {
         tagging: aws_sdk_resourcegroupstagging::Client::from_conf(config),
     }
 }
+
+/// STS AssumeRole at `url` (moto, or the proxy in front of it), as the tests' own identity:
+/// the answer's head and body. moto does not check signatures.
+pub async fn assume_role_raw(url: &str, role_arn: &str, external_id: Option<&str>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let encode = |text: &str| text.replace(':', "%3A").replace('/', "%2F");
+    let mut body =
+        format!("Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName=test", encode(role_arn));
+    if let Some(id) = external_id {
+        body += &format!("&ExternalId={}", encode(id));
+    }
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = super::strict::upstream::read_message(&mut stream).await.expect("an answer");
+    format!("{}\n{}", answer.head, String::from_utf8_lossy(&answer.body))
+}
+
+/// A KMS client at `url` in `region` with the credentials of `role_arn`, assumed at `url`;
+/// `Err` with STS's answer when it refuses.
+pub async fn client_as_role(
+    url: &str,
+    region: &str,
+    role_arn: &str,
+    external_id: Option<&str>,
+) -> Result<aws_sdk_kms::Client, String> {
+    let answer = assume_role_raw(url, role_arn, external_id).await;
+    let field = |name: &str| -> Option<String> {
+        let start = answer.find(&format!("<{name}>"))? + name.len() + 2;
+        Some(answer[start..start + answer[start..].find('<')?].to_owned())
+    };
+    let (Some(key), Some(secret), Some(token)) =
+        (field("AccessKeyId"), field("SecretAccessKey"), field("SessionToken"))
+    else {
+        return Err(answer);
+    };
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(key, secret, Some(token), None, "test"))
+        .endpoint_url(url)
+        .build();
+    Ok(aws_sdk_kms::Client::from_conf(config))
+}
