@@ -151,6 +151,27 @@ mod tests {
     }
 
     #[test]
+    fn each_identity_gets_its_own_port_and_quota_buckets_in_a_region() {
+        use crate::reconcile::account::AssumedRole;
+        let make: MakePort = Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(unused_clients(region))));
+        let regions = Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60));
+        let role = |account: &str| {
+            Identity::Role(AssumedRole {
+                role_arn: format!("arn:aws:iam::{account}:role/r"),
+                external_id: None,
+                session_tags: Default::default(),
+                account_id: account.into(),
+            })
+        };
+        let (a, b) = (role("111111111111"), role("222222222222"));
+        let in_a = regions.get(&a, "eu-west-1", false).unwrap();
+        let in_b = regions.get(&b, "eu-west-1", false).unwrap();
+        let own = regions.get(&Identity::Own, "eu-west-1", false).unwrap();
+        assert!(!Arc::ptr_eq(&in_a, &in_b) && !Arc::ptr_eq(&in_a, &own), "AWS's quotas are per account");
+        assert!(Arc::ptr_eq(&in_a, &regions.get(&a, "eu-west-1", false).unwrap()));
+    }
+
+    #[test]
     fn made_up_regions_cannot_grow_the_clients_past_the_cap() {
         let make: MakePort = Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(unused_clients(region))));
         let regions = Regions {
