@@ -95,8 +95,9 @@ impl Accounts {
         let labels = (watched.namespaces.get(&ObjectRef::new(namespace)))
             .map(|ns| ns.labels().clone())
             .unwrap_or_default();
-        let accounts: Vec<(String, crate::api::KmsAccountSpec)> =
-            watched.accounts.state().iter().map(|a| (a.name_any(), a.spec.clone())).collect();
+        let state = watched.accounts.state();
+        let accounts: Vec<(&str, &crate::api::KmsAccountSpec)> =
+            state.iter().map(|a| (a.metadata.name.as_deref().unwrap_or_default(), &a.spec)).collect();
         identity_for(namespace, &labels, &accounts, rules).map_err(Unmapped::Refused)
     }
 }

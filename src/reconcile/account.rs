@@ -44,10 +44,10 @@ pub struct AccountRules<'a> {
 pub fn identity_for(
     namespace: &str,
     labels: &BTreeMap<String, String>,
-    accounts: &[(String, KmsAccountSpec)],
+    accounts: &[(&str, &KmsAccountSpec)],
     rules: AccountRules,
 ) -> Result<Identity, Outcome> {
-    let mapping: Vec<&(String, KmsAccountSpec)> =
+    let mapping: Vec<&(&str, &KmsAccountSpec)> =
         accounts.iter().filter(|(_, spec)| spec.maps(namespace, labels)).collect();
     let stalled = |reason, message| Err(Outcome::Stalled { reason, message });
     let identity = match mapping.as_slice() {
@@ -72,7 +72,7 @@ pub fn identity_for(
             })
         }
         several => {
-            let mut names: Vec<&str> = several.iter().map(|(name, _)| name.as_str()).collect();
+            let mut names: Vec<&str> = several.iter().map(|(name, _)| *name).collect();
             names.sort_unstable();
             return stalled(
                 "AccountMappingConflict",
@@ -131,10 +131,11 @@ mod tests {
 
     #[test]
     fn a_namespace_maps_by_name_or_by_every_label_else_the_operators_own_identity() {
-        let accounts = vec![
-            ("team-a".to_owned(), account("111111111111", &["team-a"], &[])),
-            ("payments".to_owned(), account("222222222222", &[], &[("team", "payments"), ("env", "prod")])),
-        ];
+        let (a, payments) = (
+            account("111111111111", &["team-a"], &[]),
+            account("222222222222", &[], &[("team", "payments"), ("env", "prod")]),
+        );
+        let accounts = [("team-a", &a), ("payments", &payments)];
         let none = BTreeMap::new();
         let rules = AccountRules::default();
         let Ok(Identity::Role(role)) = identity_for("team-a", &none, &accounts, rules) else { panic!() };
@@ -153,10 +154,9 @@ mod tests {
 
     #[test]
     fn no_mapping_when_one_is_required_and_two_mappings_are_refused() {
-        let accounts = vec![
-            ("b".to_owned(), account("222222222222", &[], &[("team", "x")])),
-            ("a".to_owned(), account("111111111111", &["shared"], &[])),
-        ];
+        let (a, b) =
+            (account("111111111111", &["shared"], &[]), account("222222222222", &[], &[("team", "x")]));
+        let accounts = [("b", &b), ("a", &a)];
         let required = AccountRules { require_mapping: true, ..AccountRules::default() };
         assert_eq!(reason(identity_for("other", &BTreeMap::new(), &accounts, required)), "AccountNotMapped");
         let labels = BTreeMap::from([("team".into(), "x".into())]);
@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn a_key_recorded_in_one_account_is_never_looked_for_in_another() {
-        let accounts = vec![("a".to_owned(), account("111111111111", &["team-a"], &[]))];
+        let a = account("111111111111", &["team-a"], &[]);
+        let accounts = [("a", &a)];
         let none = BTreeMap::new();
         let moved = AccountRules { recorded_account: Some("999999999999"), ..AccountRules::default() };
         assert_eq!(reason(identity_for("team-a", &none, &accounts, moved)), "AccountChanged");
