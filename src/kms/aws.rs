@@ -344,6 +344,10 @@ impl KmsPort for AwsKms {
         Ok(describe(meta))
     }
 
+    async fn spend_quota(&self, operation: &'static str) {
+        self.quotas.acquire(operation).await;
+    }
+
     async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError> {
         let turn = self.turn("ReplicateKey").await;
         let out = (self.client.replicate_key())
@@ -489,5 +493,31 @@ impl KmsPort for AwsKms {
         let turn = self.turn("CancelKeyDeletion").await;
         call.send().await.map_err(|e| turn.failed(e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_quota_spent_for_a_call_made_elsewhere_delays_the_next_call_here() {
+        let region = aws_config::Region::new("eu-west-1");
+        let behavior = aws_config::BehaviorVersion::latest();
+        let kms = aws_sdk_kms::Config::builder().region(region.clone()).behavior_version(behavior).build();
+        let tagging = aws_sdk_resourcegroupstagging::Config::builder()
+            .region(region)
+            .behavior_version(behavior)
+            .build();
+        let clients = AwsClients {
+            kms: aws_sdk_kms::Client::from_conf(kms),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
+        };
+        let overrides = BTreeMap::from([("CreateKey".to_owned(), 10.0)]);
+        let kms = AwsKms::with_quotas(clients, Arc::new(Quotas::of_aws(1.0, &overrides)));
+        let started = std::time::Instant::now();
+        kms.spend_quota("CreateKey").await;
+        kms.turn("CreateKey").await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(90), "{:?}", started.elapsed());
     }
 }

@@ -176,6 +176,10 @@ pub trait KmsPort: Send + Sync {
     async fn find_tagged_keys(&self, key: &str, value: &str) -> Result<Vec<TaggedKey>, KmsError>;
 
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError>;
+    /// Waits for a turn of `operation`'s client-side quota without calling it: for a call
+    /// made through another port that AWS also counts here (ReplicateKey spends CreateKey's
+    /// quota in the replica Region). No limits, no wait, by default.
+    async fn spend_quota(&self, _operation: &'static str) {}
     /// Makes a replica of the multi-Region primary key `key_id` (a key of this port's Region)
     /// in `replica.region`; returns the replica as ReplicateKey describes it.
     async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError>;

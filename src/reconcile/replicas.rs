@@ -203,6 +203,7 @@ async fn keep(
         }
         let plan = match decided {
             ReplicaPlan::Replicate(replica) => {
+                kms.spend_quota("CreateKey").await; // AWS counts the new replica there too
                 match primary.kms.replicate_key(&primary.key.key_id, &replica).await {
                     Ok(made) => {
                         changes.push(format!("replicated the key to {region}"));

@@ -105,6 +105,9 @@ impl KmsPort for Lagging {
     async fn create_key(&self, key: &NewKey) -> Result<KeyDescription, KmsError> {
         self.inner.create_key(key).await
     }
+    async fn spend_quota(&self, operation: &'static str) {
+        self.inner.spend_quota(operation).await
+    }
     async fn replicate_key(&self, key_id: &str, replica: &NewReplica) -> Result<KeyDescription, KmsError> {
         self.inner.replicate_key(key_id, replica).await
     }
