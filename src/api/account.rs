@@ -60,7 +60,9 @@ pub struct KmsAccountSpec {
     #[schemars(length(max = 1000), inner(length(min = 1, max = 63)))]
     pub namespaces: Vec<String>,
 
-    /// Namespaces mapped by their labels: every label given must be on the namespace.
+    /// Namespaces mapped by their labels: every label given must be on the namespace. Whoever
+    /// may label namespaces picks their account this way: use labels only namespace
+    /// administrators may set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<NamespaceSelector>,
 }

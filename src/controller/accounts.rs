@@ -92,9 +92,17 @@ impl Accounts {
                     .to_owned(),
             ));
         }
-        let labels = (watched.namespaces.get(&ObjectRef::new(namespace)))
-            .map(|ns| ns.labels().clone())
-            .unwrap_or_default();
+        // A namespace not in the cache yet (made with its KmsKeys in one apply) has labels
+        // that may map it: it is waited for, never taken as unlabelled.
+        let Some(labels) = watched.namespaces.get(&ObjectRef::new(namespace)).map(|ns| ns.labels().clone())
+        else {
+            return Err(Unmapped::Waiting(format!("waiting to see namespace {namespace} and its labels")));
+        };
+        // Without the operator's own account, a key recorded in another account could not be
+        // told from one in its own: wait until it is learned.
+        if own_account.is_none() {
+            return Err(Unmapped::Waiting("waiting to learn the operator's own AWS account".to_owned()));
+        }
         let state = watched.accounts.state();
         let accounts: Vec<(&str, &crate::api::KmsAccountSpec)> =
             state.iter().map(|a| (a.metadata.name.as_deref().unwrap_or_default(), &a.spec)).collect();

@@ -32,9 +32,14 @@ pub fn recorded_account(status: Option<&KmsKeyStatus>) -> Option<String> {
     from_arn.or(status.account_id.as_deref()).or(intent).map(str::to_owned)
 }
 
-/// The Regions `status.replicas` lists.
+/// The Regions where `status.replicas` records a replica (with its ARN). A Region listed only
+/// because it was refused or not made yet holds nothing: it must not count as one that does,
+/// which the Region checks let through.
 pub fn replica_regions(status: Option<&KmsKeyStatus>) -> Vec<String> {
-    status.map(|s| s.replicas.iter().map(|r| r.region.clone()).collect()).unwrap_or_default()
+    let recorded = |s: &KmsKeyStatus| {
+        s.replicas.iter().filter(|r| r.key_arn.is_some()).map(|r| r.region.clone()).collect()
+    };
+    status.map(recorded).unwrap_or_default()
 }
 
 /// What an earlier reconcile recorded, as the planner reads it.
@@ -71,6 +76,26 @@ pub fn recorded_from(status: Option<&KmsKeyStatus>) -> Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_replicas_with_an_arn_count_as_recorded() {
+        use crate::api::ReplicaStatus;
+        let replica = |region: &str, arn: Option<&str>| ReplicaStatus {
+            region: region.into(),
+            key_arn: arn.map(str::to_owned),
+            state: None,
+            ready: arn.is_some(),
+            message: None,
+        };
+        let status = KmsKeyStatus {
+            replicas: vec![
+                replica("eu-west-1", Some("arn:aws:kms:eu-west-1:1:key/k")),
+                replica("ap-south-1", None),
+            ],
+            ..KmsKeyStatus::default()
+        };
+        assert_eq!(replica_regions(Some(&status)), ["eu-west-1"], "a refused Region holds nothing");
+    }
     use crate::api::CreateIntent;
 
     #[test]

@@ -91,7 +91,7 @@ pub fn identity_for(
         (Some(recorded), Some(now)) if recorded != now => stalled(
             "AccountChanged",
             format!(
-                "the key lives in AWS account {recorded}, but namespace {namespace} now maps to account {now}; a key never moves between accounts: restore the mapping, or delete this object with deletionPolicy: Retain and adopt the key anew"
+                "the key lives in AWS account {recorded}, but namespace {namespace} now maps to account {now}; a key never moves between accounts: restore the mapping (until then nothing is done, a deletion of the object included)"
             ),
         ),
         _ => Ok(identity),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{DeletionPolicy, KmsKeySpec, ManagementPolicy, ReplicaStatus};
+use crate::api::{DeletionPolicy, KmsKeySpec, ReplicaStatus};
 use crate::kms::{ErrorKind, KeyDescription, KmsError, KmsPort};
 
 use super::account_aliases::AccountAliases;
@@ -17,7 +17,7 @@ use super::observe::{Basis, observe};
 use super::ownership::Owner;
 use super::plan::replicas::{ReplicaPlan, own_region_listed, plan_replica, regions_to_look_at};
 use super::plan::{self, Action, Observed, Plan, Recorded};
-use super::region::arn_in_region;
+use super::region::{arn_in_region, arn_region};
 use super::run::MAX_PASSES;
 use super::writer::{Error, StatusWriter};
 use super::{apply, outcome::Outcome};
@@ -47,6 +47,8 @@ pub struct Primary<'a> {
     pub recorded_regions: Vec<String>,
     /// The primary needed no more than a quick look: its replicas get one too.
     pub quick: bool,
+    /// See `guardrails::alias_handover_held`: it holds in every Region.
+    pub alias_handover_held: bool,
 }
 
 /// What the replicas' reconcile did and where each replica stands.
@@ -70,6 +72,14 @@ pub async fn reconcile_replicas(
     now: Timestamp,
 ) -> Result<Replicas, Error> {
     let mut replicas = Replicas::default();
+    if primary.key.replica {
+        // Adopted as a replica, or its primary moved (UpdatePrimaryRegion): the key's copies
+        // are not this object's to make or let go of from here.
+        let message = "the object's key is a multi-Region replica; its replicas are managed from its primary, so spec.replicaRegions is not acted on".to_owned();
+        let outcome = Outcome::Stalled { reason: "KeyIsReplica", message };
+        replicas.outcomes.push((arn_region(&primary.key.arn).unwrap_or_default().to_owned(), outcome));
+        return Ok(replicas);
+    }
     if let Some(own) = own_region_listed(spec, primary.key) {
         let message = format!(
             "spec.replicaRegions names {own}, the key's own Region: the primary is there, and a Region holds one of the key's copies"
@@ -90,7 +100,7 @@ pub async fn reconcile_replicas(
                 continue;
             }
         };
-        let recorded = replica_recorded(primary.key, &region);
+        let recorded = replica_recorded(primary.key, primary.recorded, &region);
         let (key, outcome) = match spec.replica_regions.contains(&region) {
             true => {
                 keep(&regional, writer, spec, owner, &region, &primary, recorded, now, &mut replicas.changes)
@@ -102,6 +112,10 @@ pub async fn reconcile_replicas(
                     continue;
                 }
                 Ok(Released::NotOwned { .. }) => continue,
+                // A replica someone else made, whose policy keeps the operator out: not ours.
+                Err(err) if err.kind == ErrorKind::AccessDenied && !holds_recorded(&primary, &region) => {
+                    continue;
+                }
                 Ok(Released::Wait(wait)) => (
                     None,
                     Outcome::of_settled_plan(&Plan {
@@ -140,13 +154,22 @@ fn outcome_message(outcome: &Outcome) -> String {
     }
 }
 
-/// The replica in `region` as the operator knows it before looking: the primary's key ID,
-/// at the ARN it has there. It is the object's since the primary is (never adopted by tags).
-fn replica_recorded(primary: &KeyDescription, region: &str) -> Recorded {
+/// Whether status records a replica of the object's in `region`.
+fn holds_recorded(primary: &Primary, region: &str) -> bool {
+    primary.recorded_regions.iter().any(|r| r == region)
+}
+
+/// The replica in `region` as the operator knows it before looking: the primary's key ID, at
+/// the ARN it has there, with the aliases status records for the object (so an alias renamed
+/// or dropped is deleted in every Region). Never adopted by tags: a replica of the object's
+/// primary is the object's when it carries the object's ownership tags.
+fn replica_recorded(primary: &KeyDescription, object: &Recorded, region: &str) -> Recorded {
     Recorded {
         key_id: Some(primary.key_id.clone()),
         adopted: true,
         key_arn: arn_in_region(&primary.arn, region),
+        alias_name: object.alias_name.clone(),
+        additional_aliases: object.additional_aliases.clone(),
         ..Recorded::default()
     }
 }
@@ -174,6 +197,7 @@ async fn keep(
     let mut previous: Vec<Action> = Vec::new();
     let mut confirmed_grants = std::collections::BTreeSet::new();
     let mut seen: Option<KeyDescription> = None;
+    let mut replicated = false;
     for pass in 0..MAX_PASSES {
         let first_look = match (&listing, pass) {
             (Some(listing), 0) => Basis::Quick(listing),
@@ -187,6 +211,7 @@ async fn keep(
         let mut decided = {
             learn(&observed, &mut recorded, &mut seen);
             let ctx = context(owner, &recorded, now, &token, &previous, &confirmed_grants);
+            let ctx = plan::Context { alias_handover_held: primary.alias_handover_held, ..ctx };
             plan_replica(spec, region, primary.key, &observed, &ctx)
         };
         if matches!(&decided, ReplicaPlan::Keep(plan) if plan.read_in_full) {
@@ -199,14 +224,22 @@ async fn keep(
                 };
             learn(&observed, &mut recorded, &mut seen);
             let ctx = context(owner, &recorded, now, &token, &previous, &confirmed_grants);
+            let ctx = plan::Context { alias_handover_held: primary.alias_handover_held, ..ctx };
             decided = plan_replica(spec, region, primary.key, &observed, &ctx);
         }
         let plan = match decided {
+            // Made in this reconcile, not described in its Region yet: look again shortly
+            // rather than spend a ReplicateKey on AlreadyExistsException.
+            ReplicaPlan::Replicate(_) if replicated => {
+                let hold = plan::Hold::KeyNotVisibleYet(plan::replicas::REPLICA_VISIBILITY_WAIT);
+                return Ok((seen, Outcome::of_settled_plan(&Plan { hold: Some(hold), ..Plan::default() })));
+            }
             ReplicaPlan::Replicate(replica) => {
                 kms.spend_quota("CreateKey").await; // AWS counts the new replica there too
                 match primary.kms.replicate_key(&primary.key.key_id, &replica).await {
                     Ok(made) => {
                         changes.push(format!("replicated the key to {region}"));
+                        replicated = true;
                         recorded.key_created_at = Some(now);
                         seen = Some(made);
                         previous.clear();
@@ -274,8 +307,9 @@ fn context<'a>(
 /// Lets go of every replica of the object's key, before the primary is: each as `cleanup`
 /// lets go of a key. The replicas are looked for in the Regions the primary (DescribeKey on
 /// `primary_kms`) lists, the spec's and those status records. A primary that is gone has
-/// none (AWS keeps it in PendingReplicaDeletion until its last replica is deleted), and only
-/// multi-Region keys of `Full` objects are looked at.
+/// none (AWS keeps it in PendingReplicaDeletion until its last replica is deleted); a key that
+/// is itself a replica has none of the object's. An `ObserveOnly` object's replicas lose the
+/// ownership tags it wrote while it was `Full`, as its key does (see `cleanup`).
 #[allow(clippy::too_many_arguments)]
 pub async fn release_replicas(
     regions: &dyn ReplicaRegions,
@@ -290,16 +324,23 @@ pub async fn release_replicas(
     let mut changes = Vec::new();
     let may_have_replicas = spec.multi_region || !recorded_regions.is_empty();
     let primary = match &recorded.key_id {
-        Some(key_id) if may_have_replicas && spec.management_policy == ManagementPolicy::Full => {
-            primary_kms.describe_key(key_id).await?
-        }
+        Some(key_id) if may_have_replicas => primary_kms.describe_key(key_id).await?,
         _ => None,
     };
+    // A key that is itself a replica: its copies are not let go of from here.
+    let primary = primary.filter(|p| !p.replica);
     for region in primary.iter().flat_map(|p| regions_to_look_at(spec, p, recorded_regions)) {
         let primary = primary.as_ref().expect("looked at only with a primary");
         let Ok(regional) = regions.regional(&region, true) else { continue };
-        let recorded = replica_recorded(primary, &region);
-        match cleanup(regional.kms.as_ref(), spec, owner, &recorded, now, policy).await? {
+        let replica = replica_recorded(primary, recorded, &region);
+        let released = match cleanup(regional.kms.as_ref(), spec, owner, &replica, now, policy).await {
+            // A replica someone else made, whose policy keeps the operator out: not ours.
+            Err(err) if err.kind == ErrorKind::AccessDenied && !recorded_regions.contains(&region) => {
+                continue;
+            }
+            released => released?,
+        };
+        match released {
             Released::Done { changes: done } | Released::Kept { changes: done } => {
                 changes.extend(done.into_iter().map(|c| format!("replica in {region}: {c}")));
             }

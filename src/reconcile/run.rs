@@ -108,6 +108,7 @@ pub async fn reconcile(
     let recorded_regions = target.recorded_replica_regions.clone();
     let primary_recorded = target.recorded.clone();
     let owner = target.owner;
+    let alias_handover_held = target.alias_handover_held;
     let mut report = passes(kms, writer, target, now).await?;
     report.generated_policy =
         report.key.as_ref().and_then(|key| policy_builder::generated(spec, &key.key.arn));
@@ -126,6 +127,7 @@ pub async fn reconcile(
             recorded: &primary_recorded,
             recorded_regions,
             quick: !report.full_read,
+            alias_handover_held,
         };
         let replicas = reconcile_replicas(replica_regions, writer, spec, owner, primary, policy, now).await?;
         report.outcome = report.outcome.with_replicas(&replicas.outcomes);

@@ -21,6 +21,12 @@ fn only_a_trusting_role_with_its_external_id_is_assumed() {
     assert!(ask(&format!("Action=AssumeRole&{role}&ExternalId=other")).is_err());
     let elsewhere = "RoleArn=arn%3Aaws%3Aiam%3A%3A222222222222%3Arole%2Fkms-operator";
     assert!(ask(&format!("Action=AssumeRole&{elsewhere}&ExternalId=ext-a")).is_err(), "no trust");
+    let open = [TrustedRole { role_arn: ROLE_A.into(), external_id: None }];
+    let body = format!("Action=AssumeRole&{role}&ExternalId=unasked");
+    assert!(
+        check_assume_role(&form(body.as_bytes()), &open, "me").is_ok(),
+        "an external ID not asked for is ignored"
+    );
 }
 
 /// A KMS client through the proxy with the credentials of `ROLE_A`, assumed through the proxy.

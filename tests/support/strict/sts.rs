@@ -57,7 +57,7 @@ fn decode(text: &str) -> String {
 }
 
 /// AWS's trust check of an AssumeRole by `caller`: the role must trust it, with the external
-/// ID the trust policy requires.
+/// ID the trust policy requires (if it requires one).
 pub fn check_assume_role(
     params: &HashMap<String, String>,
     roles: &[TrustedRole],
@@ -65,7 +65,9 @@ pub fn check_assume_role(
 ) -> Result<(), String> {
     let role_arn = params.get("RoleArn").map(String::as_str).unwrap_or_default();
     let trusted = roles.iter().find(|r| r.role_arn == role_arn);
-    let external_ok = trusted.is_some_and(|r| r.external_id.as_ref() == params.get("ExternalId"));
+    // An external ID the trust policy does not ask for is ignored, as AWS does.
+    let external_ok = trusted
+        .is_some_and(|r| r.external_id.is_none() || r.external_id.as_ref() == params.get("ExternalId"));
     match external_ok {
         true => Ok(()),
         false => Err(format!(
