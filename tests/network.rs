@@ -2,8 +2,8 @@
 //! whose certificate a CA of the test's own signs (trusted only with `--ca-bundle`), and
 //! through an HTTPS proxy (`--https-proxy`, bypassed with `--no-proxy`). moto answers behind
 //! both; and a Region's own endpoint (`--regional-kms-endpoints`, as for a VPC interface
-//! endpoint). The clients are built by the operator's own `ClientFactory`, from parsed `run`
-//! flags.
+//! endpoint); and STS, where KmsAccount roles are assumed, through the same private CA. The
+//! clients are built by the operator's own `ClientFactory`, from parsed `run` flags.
 
 mod support;
 
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Parser;
 use kms_operator::cli::{Cli, Command, RunArgs};
 use kms_operator::kms::{AwsKms, ClientFactory, KmsPort};
+use kms_operator::reconcile::account::{AssumedRole, Identity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
@@ -181,6 +182,33 @@ async fn kms_is_reached_through_a_private_ca_an_https_proxy_and_a_regions_own_en
         kms_in(&regional, "us-east-1").await.list_key_ids().await.is_err(),
         "us-east-1 is the closed port"
     );
+
+    // STS is reached like KMS: a role assumed through the private CA only with --ca-bundle,
+    // and the keys made with its credentials are in its account.
+    let role = Identity::Role(AssumedRole {
+        role_arn: "arn:aws:iam::111111111111:role/kms-operator".to_owned(),
+        external_id: Some("ext-1".to_owned()),
+        session_tags: [("team".to_owned(), "a".to_owned())].into(),
+        account_id: "111111111111".to_owned(),
+    });
+    let as_role = |args: RunArgs| {
+        let role = role.clone();
+        async move {
+            let factory = ClientFactory::from_args(&args).await.expect("valid");
+            AwsKms::new(factory.clients_as("us-east-1", &role))
+        }
+    };
+    let sts_untrusted = RunArgs { sts_endpoint: Some(endpoint.clone()), ..run_args(&moto.url) };
+    let refused = as_role(sts_untrusted).await.list_key_ids().await;
+    assert!(refused.is_err(), "STS behind a certificate from an unknown CA must be refused: {refused:?}");
+    let sts_trusted = RunArgs {
+        sts_endpoint: Some(endpoint.clone()),
+        ca_bundle: Some(ca_file.clone()),
+        ..run_args(&moto.url)
+    };
+    let made =
+        as_role(sts_trusted).await.create_key(&new_key()).await.expect("AssumeRole through the private CA");
+    assert!(made.arn.starts_with("arn:aws:kms:us-east-1:111111111111:key/"), "{}", made.arn);
 
     remove(&dir);
 }
