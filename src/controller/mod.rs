@@ -47,7 +47,7 @@ use crate::reconcile::{self, Outcome, Owner, Released, Standing, Target, release
 use accounts::Unmapped;
 use lanes::Lane;
 
-pub use recorded::{recorded_from, recorded_region, settled};
+pub use recorded::{recorded_from, recorded_region, replica_regions, settled};
 pub use requeue::Backoff;
 pub use status_writer::KubeStatusWriter;
 

@@ -40,10 +40,11 @@ pub trait ReplicaRegions: Send + Sync {
 pub struct Primary<'a> {
     pub key: &'a KeyDescription,
     pub kms: &'a dyn KmsPort,
-    /// The primary's recorded facts: a refusal of ReplicateKey while IAM may not see the new
-    /// primary's tags yet is waited out like one on the primary.
+    /// What status records of the object: a refusal of ReplicateKey while IAM may not see the
+    /// new primary's tags yet is waited out like one on the primary, and the aliases it
+    /// records are the object's in every Region.
     pub recorded: &'a Recorded,
-    /// The Regions `status.replicas` lists.
+    /// The Regions where `status.replicas` records a replica (with its ARN).
     pub recorded_regions: Vec<String>,
     /// The primary needed no more than a quick look: its replicas get one too.
     pub quick: bool,

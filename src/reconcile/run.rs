@@ -89,7 +89,7 @@ pub struct Target<'a> {
     pub account_aliases: &'a AccountAliases,
     /// The Regions replicas are reached in.
     pub replica_regions: &'a dyn ReplicaRegions,
-    /// The Regions `status.replicas` lists.
+    /// The Regions where `status.replicas` records a replica (with its ARN).
     pub recorded_replica_regions: Vec<String>,
     /// How a replica of a Region taken off `spec.replicaRegions` is let go of.
     pub deletion_policy: DeletionPolicy,

@@ -125,7 +125,7 @@ impl Object {
             },
             account_aliases: &self.account_aliases,
             replica_regions: self.regions.as_ref(),
-            recorded_replica_regions: self.status().replicas.iter().map(|r| r.region.clone()).collect(),
+            recorded_replica_regions: kms_operator::controller::replica_regions(Some(&self.status())),
             deletion_policy: self.deletion_policy,
         };
         let report = reconcile::reconcile(kms, self, target, now).await?;
@@ -195,7 +195,7 @@ impl Object {
     ) -> Result<reconcile::Released, kms_operator::kms::KmsError> {
         let status = self.status();
         let recorded = kms_operator::controller::recorded_from(Some(&status));
-        let regions: Vec<String> = status.replicas.iter().map(|r| r.region.clone()).collect();
+        let regions = kms_operator::controller::replica_regions(Some(&status));
         let (spec, owner, elsewhere) = (&self.spec, &self.owner, self.regions.as_ref());
         let replicas =
             reconcile::release_replicas(elsewhere, kms, spec, owner, &recorded, &regions, now, policy);
