@@ -79,7 +79,7 @@ pub async fn chart_installs_and_its_rbac_is_enough(w: &World) {
     w.namespace("e2e-helm");
     // The run installed the CRDs with kubectl; hand them to the release as Helm's adoption asks.
     let crd = "crd/kmskeys.kms.boosterpack.io";
-    for crd in [crd, "crd/kmskeypolicies.kms.boosterpack.io"] {
+    for crd in [crd, "crd/kmskeypolicies.kms.boosterpack.io", "crd/kmsaccounts.kms.boosterpack.io"] {
         w.kubectl_ok(&[
             "annotate",
             crd,
