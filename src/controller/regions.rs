@@ -116,28 +116,13 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Clients that are never called.
-    fn unused_clients(region: &str) -> crate::kms::AwsClients {
-        let region = aws_config::Region::new(region.to_owned());
-        let behavior = aws_config::BehaviorVersion::latest();
-        let kms = aws_sdk_kms::Config::builder().region(region.clone()).behavior_version(behavior).build();
-        let tagging = aws_sdk_resourcegroupstagging::Config::builder()
-            .region(region)
-            .behavior_version(behavior)
-            .build();
-        crate::kms::AwsClients {
-            kms: aws_sdk_kms::Client::from_conf(kms),
-            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
-        }
-    }
-
     #[test]
     fn each_region_gets_one_port_made_on_first_use() {
         let made = Arc::new(AtomicUsize::new(0));
         let counter = made.clone();
         let make: MakePort = Box::new(move |_, region| {
             counter.fetch_add(1, Ordering::Relaxed);
-            Arc::new(crate::kms::AwsKms::new(unused_clients(region)))
+            Arc::new(crate::kms::AwsKms::new(crate::kms::AwsClients::unused(region)))
         });
         let regions = Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60));
         assert_eq!(made.load(Ordering::Relaxed), 0);
@@ -153,7 +138,8 @@ mod tests {
     #[test]
     fn each_identity_gets_its_own_port_and_quota_buckets_in_a_region() {
         use crate::reconcile::account::AssumedRole;
-        let make: MakePort = Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(unused_clients(region))));
+        let make: MakePort =
+            Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(crate::kms::AwsClients::unused(region))));
         let regions = Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60));
         let role = |account: &str| {
             Identity::Role(AssumedRole {
@@ -173,7 +159,8 @@ mod tests {
 
     #[test]
     fn made_up_regions_cannot_grow_the_clients_past_the_cap() {
-        let make: MakePort = Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(unused_clients(region))));
+        let make: MakePort =
+            Box::new(|_, region| Arc::new(crate::kms::AwsKms::new(crate::kms::AwsClients::unused(region))));
         let regions = Regions {
             max_regions: 2,
             ..Regions::new("us-east-1".into(), vec![], make, Duration::from_secs(60))

@@ -26,6 +26,24 @@ use super::{
 
 const POLICY_NAME: &str = "default";
 
+#[cfg(test)]
+impl AwsClients {
+    /// Clients of `region` for tests that never call AWS.
+    pub(crate) fn unused(region: &str) -> Self {
+        let region = aws_config::Region::new(region.to_owned());
+        let behavior = aws_config::BehaviorVersion::latest();
+        let kms = aws_sdk_kms::Config::builder().region(region.clone()).behavior_version(behavior).build();
+        let tagging = aws_sdk_resourcegroupstagging::Config::builder()
+            .region(region)
+            .behavior_version(behavior)
+            .build();
+        AwsClients {
+            kms: aws_sdk_kms::Client::from_conf(kms),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
+        }
+    }
+}
+
 /// The SDK clients the adapter calls.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
@@ -502,17 +520,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_quota_spent_for_a_call_made_elsewhere_delays_the_next_call_here() {
-        let region = aws_config::Region::new("eu-west-1");
-        let behavior = aws_config::BehaviorVersion::latest();
-        let kms = aws_sdk_kms::Config::builder().region(region.clone()).behavior_version(behavior).build();
-        let tagging = aws_sdk_resourcegroupstagging::Config::builder()
-            .region(region)
-            .behavior_version(behavior)
-            .build();
-        let clients = AwsClients {
-            kms: aws_sdk_kms::Client::from_conf(kms),
-            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
-        };
+        let clients = AwsClients::unused("eu-west-1");
         let overrides = BTreeMap::from([("CreateKey".to_owned(), 10.0)]);
         let kms = AwsKms::with_quotas(clients, Arc::new(Quotas::of_aws(1.0, &overrides)));
         let started = std::time::Instant::now();
